@@ -1,0 +1,1 @@
+"""Authentication: bearer JWTs verified with python-jose, turned into a Principal."""

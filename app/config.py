@@ -1,0 +1,152 @@
+"""Configuration: one settings class, read from ``TEARLINE_*`` environment variables.
+
+Every setting has a documented default for development. In production
+(``TEARLINE_ENV=production``) the secrets and keys have no default: a missing
+one refuses to start with a message that names it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_TRIGRAPH = re.compile(r"^[A-Z]{3}$")
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+class Settings(BaseSettings):
+    """All of Tearline's configuration. Environment variables use the ``TEARLINE_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="TEARLINE_", extra="ignore")
+
+    env: Literal["development", "production"] = Field(
+        "development", description="`production` removes every default secret and key."
+    )
+    database_url: str = Field(
+        "sqlite:///./data/tearline.sqlite",
+        description="SQLAlchemy URL: SQLite (WAL mode) or `postgresql+psycopg://`.",
+    )
+    home_nation: str = Field("NLD", description="ISO 3166-1 alpha-3 code of the nation running this instance.")
+    data_dir: Path = Field(Path("./data"), description="Where development keys and the SQLite file live.")
+    policies_dir: Path = Field(REPO_ROOT / "policies", description="Casbin model and policy files.")
+    mappings_dir: Path = Field(REPO_ROOT / "stix_mappings", description="Marking and code tables.")
+
+    jwt_public_key_file: Path | None = Field(None, description="PEM public key that verifies bearer tokens.")
+    jwt_private_key_file: Path | None = Field(
+        None, description="PEM private key used only by `tearline token issue` (development)."
+    )
+    jwt_hs256_secret: str | None = Field(
+        None, description="Shared secret; set it to allow HS256 tokens (off by default)."
+    )
+    jwt_algorithms: list[str] = Field(
+        ["RS256", "ES256"], description="Asymmetric algorithms accepted for bearer tokens."
+    )
+    jwt_issuer: str = Field("tearline", description="Required `iss` claim.")
+    jwt_audience: str = Field("tearline", description="Required `aud` claim.")
+
+    secret_key: str | None = Field(
+        None,
+        description="Signs TAXII `next` cursors. Share it between app instances. "
+        "Development default: random per process.",
+    )
+
+    api_root: str = Field("api1", description="Path segment of the single TAXII API root.")
+    api_root_title: str = Field("Tearline", description="Title of the TAXII API root.")
+    max_content_length: int = Field(10 * 1024 * 1024, gt=0, description="Largest request body in bytes.")
+    default_page_size: int = Field(100, gt=0, description="Objects per page when `limit` is absent.")
+    max_page_size: int = Field(1000, gt=0, description="Largest page; larger `limit` values are lowered.")
+
+    host: str = Field("127.0.0.1", description="Address `tearline serve` listens on.")
+    port: int = Field(8000, description="Port `tearline serve` listens on.")
+
+    @field_validator("home_nation")
+    @classmethod
+    def _trigraph(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not _TRIGRAPH.match(value):
+            raise ValueError(f"home nation must be an ISO 3166-1 alpha-3 code, got {value!r}")
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        allowed = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"}
+        bad = [alg for alg in value if alg not in allowed]
+        if bad:
+            raise ValueError(f"jwt_algorithms accepts asymmetric algorithms only; refused: {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _page_sizes(self) -> "Settings":
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("default_page_size must not exceed max_page_size")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def cursor_secret(self) -> str:
+        """Secret for signing cursors: configured, or random per process in development."""
+        return self.secret_key or secrets.token_urlsafe(32)
+
+    def default_key_paths(self) -> tuple[Path, Path]:
+        """Where `tearline keys generate` writes a development key pair."""
+        keys = self.data_dir / "keys"
+        return keys / "jwt-private.pem", keys / "jwt-public.pem"
+
+    def public_key_path(self) -> Path | None:
+        """The configured verification key, or the development key pair's if it exists."""
+        if self.jwt_public_key_file:
+            return self.jwt_public_key_file
+        if not self.is_production:
+            candidate = self.default_key_paths()[1]
+            if candidate.exists():
+                return candidate
+        return None
+
+    def private_key_path(self) -> Path | None:
+        """The signing key for `tearline token issue`, configured or the development one."""
+        if self.jwt_private_key_file:
+            return self.jwt_private_key_file
+        candidate = self.default_key_paths()[0]
+        return candidate if candidate.exists() else None
+
+    def check_startup(self) -> None:
+        """Refuse to start without the secrets and keys a server needs."""
+        problems: list[str] = []
+        if self.is_production:
+            if not self.secret_key:
+                problems.append("TEARLINE_SECRET_KEY is required in production")
+            if not self.jwt_public_key_file and not self.jwt_hs256_secret:
+                problems.append(
+                    "TEARLINE_JWT_PUBLIC_KEY_FILE (or TEARLINE_JWT_HS256_SECRET) is required in production"
+                )
+            if "database_url" not in self.model_fields_set:
+                problems.append("TEARLINE_DATABASE_URL is required in production")
+            if "home_nation" not in self.model_fields_set:
+                problems.append("TEARLINE_HOME_NATION is required in production")
+        key = self.public_key_path()
+        if key is not None and not key.exists():
+            problems.append(f"JWT public key file not found: {key}")
+        if key is None and not self.jwt_hs256_secret:
+            problems.append(
+                "no JWT verification key: run `tearline keys generate` or set TEARLINE_JWT_PUBLIC_KEY_FILE"
+            )
+        if problems:
+            raise ConfigurationError("; ".join(problems))

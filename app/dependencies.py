@@ -1,0 +1,85 @@
+"""FastAPI dependencies shared by every domain: settings, role rights, the authenticated principal."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from app.auth.principal import HOME_ROLES, ROLES, Principal
+from app.auth.tokens import TokenError, TokenVerifier
+from app.config import Settings
+from app.db import get_session
+from app.errors import ApiError
+from app.markings.classification import TOP_RANK, UnknownClassification, rank_of
+from app.partners.models import Partner
+from app.policy.enforcer import RoleRights
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tearline"'}
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings
+
+
+def get_role_rights(request: Request) -> RoleRights:
+    """The loaded Casbin role rights."""
+    return request.app.state.role_rights
+
+
+def _unauthorized(reason: str) -> ApiError:
+    return ApiError(401, reason, headers=_CHALLENGE)
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorized("A bearer token is required.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("The Authorization header must carry a bearer token.")
+    return token.strip()
+
+
+def principal_from_claims(claims: dict, session: Session, settings: Settings) -> Principal:
+    """Turn verified claims into a Principal, or refuse: unknown roles, nations and clearances never pass."""
+    nation, roles, subject = claims.get("nation"), claims.get("roles"), claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise _unauthorized("The token has no subject.")
+    if not isinstance(nation, str) or len(nation) != 3 or not nation.isalpha() or not nation.isupper():
+        raise _unauthorized("The token's nation claim must be an ISO 3166-1 alpha-3 code.")
+    if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r in ROLES for r in roles):
+        raise _unauthorized(f"The token's roles claim must be a non-empty list of {sorted(ROLES)}.")
+    role_set = frozenset(roles)
+
+    claimed = claims.get("clearance")
+    try:
+        claimed_rank = None if claimed is None else rank_of(settings.mappings_dir, claimed)
+    except UnknownClassification:
+        raise _unauthorized("The token's clearance claim is not a known classification.") from None
+
+    if nation == settings.home_nation:
+        if not role_set <= HOME_ROLES:
+            raise ApiError(403, "The partner role is for partner nations only.")
+        clearance = TOP_RANK if claimed_rank is None else claimed_rank
+        return Principal(subject, nation, role_set, clearance, frozenset(), is_home=True)
+
+    if role_set != {"partner"}:
+        raise ApiError(403, "Principals of partner nations may hold only the partner role.")
+    partner = session.get(Partner, nation)
+    if partner is None or not partner.active:
+        raise ApiError(403, "The token's nation is not an active partner of this exchange.")
+    if claimed_rank is not None and claimed_rank > partner.clearance:
+        raise ApiError(403, "The token claims a clearance above the partner agreement.")
+    clearance = partner.clearance if claimed_rank is None else claimed_rank
+    return Principal(subject, nation, role_set, clearance, frozenset(partner.group_list), is_home=False)
+
+
+def get_principal(request: Request, session: Session = Depends(get_session)) -> Principal:
+    """Authenticate the request's bearer token; 401 for a missing or bad token, 403 for a refused principal."""
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        claims = verifier.verify(_bearer_token(request))
+    except TokenError as exc:
+        raise _unauthorized(str(exc)) from None
+    return principal_from_claims(claims, session, request.app.state.settings)

@@ -1,0 +1,41 @@
+"""The object-version table: canonical JSON text beside the indexed columns queries need.
+
+Timestamps are integers of microseconds since the Unix epoch: they compare and
+sort identically on SQLite and PostgreSQL, and ``date_added`` needs exactly
+microsecond precision.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY.
+_BIG_PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class StixObject(SQLModel, table=True):
+    """One version of one STIX object in one collection."""
+
+    __tablename__ = "stix_object"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "object_id", "version_us", name="uq_stix_object_collection_object_version"),
+        UniqueConstraint("collection_id", "date_added_us", name="uq_stix_object_collection_date_added"),
+        Index("ix_stix_object_collection_label_date_added", "collection_id", "label_id", "date_added_us"),
+        Index("ix_stix_object_object_id", "object_id"),
+    )
+
+    pk: int | None = Field(default=None, sa_column=Column(_BIG_PK, primary_key=True, autoincrement=True))
+    collection_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("collection.id", name="fk_stix_object_collection"), nullable=False)
+    )
+    object_id: str = Field(sa_column=Column(String(255), nullable=False))
+    type: str = Field(sa_column=Column(String(250), nullable=False))
+    spec_version: str = Field(sa_column=Column(String(10), nullable=False))
+    version_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_us: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    date_added_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    label_id: int = Field(sa_column=Column(Integer, ForeignKey("label.id", name="fk_stix_object_label"), nullable=False))
+    originator: str = Field(sa_column=Column(String(3), nullable=False))
+    has_granular: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))

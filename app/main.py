@@ -1,0 +1,57 @@
+"""Assemble the Tearline application: settings, database, policy, token verification, routes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.auth.tokens import TokenVerifier
+from app.config import Settings
+from app.db import make_engine
+from app.errors import install_error_handlers
+from app.health import router as health_router
+from app.policy.enforcer import RoleRights
+from app.taxii.routes import router as taxii_router
+
+
+def _token_verifier(settings: Settings) -> TokenVerifier:
+    key_path = settings.public_key_path()
+    return TokenVerifier(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        public_key=key_path.read_text() if key_path else None,
+        asymmetric_algorithms=tuple(settings.jwt_algorithms),
+        hs256_secret=settings.jwt_hs256_secret,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; refuses to start when the configuration lacks a key or secret it needs."""
+    settings = settings or Settings()
+    settings.check_startup()
+    app = FastAPI(
+        title="Tearline",
+        summary="Intelligence-sharing exchange: STIX 2.1 over TAXII 2.1 with releasability control.",
+        version="0.1.0",
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.role_rights = RoleRights(settings.policies_dir)
+    app.state.token_verifier = _token_verifier(settings)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(taxii_router)
+    return app
+
+
+def _app_from_environment() -> FastAPI:
+    return create_app()
+
+
+def __getattr__(name: str):
+    # `app` is built on first access (uvicorn's "app.main:app"), not at import, so that
+    # importing this module never needs keys or a database.
+    if name == "app":
+        application = _app_from_environment()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

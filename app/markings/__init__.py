@@ -1,0 +1,1 @@
+"""Markings: labels (classification, releasability, caveats, originator) and their STIX forms."""

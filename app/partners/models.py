@@ -1,0 +1,29 @@
+"""The partner table: one row per partner nation with its cleared rank and groups."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Partner(SQLModel, table=True):
+    """A partner nation, registered by an operator."""
+
+    __tablename__ = "partner"
+
+    nation: str = Field(sa_column=Column(String(3), primary_key=True))
+    name: str = Field(default="", sa_column=Column(String(200), nullable=False))
+    clearance: int = Field(sa_column=Column(Integer, nullable=False))
+    groups: str = Field(default="", sa_column=Column(Text, nullable=False))
+    active: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
+    created_at: datetime = Field(default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    @property
+    def group_list(self) -> list[str]:
+        return [g for g in self.groups.split(",") if g]

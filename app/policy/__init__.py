@@ -1,0 +1,1 @@
+"""Policy: Casbin role rights (and, with the label issue, the releasability rule)."""

@@ -1,0 +1,1 @@
+"""TAXII 2.1 server: discovery, API root, collections, objects, manifest, versions, status."""

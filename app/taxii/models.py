@@ -1,0 +1,48 @@
+"""Collections and TAXII status resources."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+DEFAULT_COLLECTION_ID = "365fed99-08fa-fdcd-a1b3-fb247eb41d01"
+
+
+class Collection(SQLModel, table=True):
+    """A TAXII collection. ``date_added_hwm`` is the last ``date_added`` handed out in it."""
+
+    __tablename__ = "collection"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    alias: str | None = Field(default=None, sa_column=Column(String(100), nullable=True, unique=True))
+    title: str = Field(sa_column=Column(String(200), nullable=False))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    read_roles: str = Field(default="", sa_column=Column(Text, nullable=False))
+    write_roles: str = Field(default="", sa_column=Column(Text, nullable=False))
+    date_added_hwm: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+    def roles(self, access: str) -> set[str]:
+        """Roles granted ``access`` ("read" or "write") on this collection."""
+        text = self.read_roles if access == "read" else self.write_roles
+        return {role for role in text.split(",") if role}
+
+
+class StatusResource(SQLModel, table=True):
+    """The outcome of one Add Objects request, visible only to its poster."""
+
+    __tablename__ = "taxii_status"
+    __table_args__ = (Index("ix_taxii_status_owner", "owner_subject", "owner_nation"),)
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    collection_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("collection.id", name="fk_taxii_status_collection"), nullable=False)
+    )
+    owner_subject: str = Field(sa_column=Column(String(255), nullable=False))
+    owner_nation: str = Field(sa_column=Column(String(3), nullable=False))
+    status: str = Field(sa_column=Column(String(20), nullable=False))
+    request_timestamp_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    total_count: int = Field(sa_column=Column(Integer, nullable=False))
+    success_count: int = Field(sa_column=Column(Integer, nullable=False))
+    failure_count: int = Field(sa_column=Column(Integer, nullable=False))
+    pending_count: int = Field(sa_column=Column(Integer, nullable=False))
+    details: str = Field(sa_column=Column(Text, nullable=False))

@@ -1,0 +1,56 @@
+"""Stateless keyset cursors for TAXII ``next``.
+
+A cursor is a JWS (HS256, python-jose) over the last ``date_added`` served and
+digests of the query and the principal. It works across app instances that
+share the secret, and is never trusted: a tampered cursor, or one presented
+by another principal or with other filters, is refused, and every page
+re-applies the requester's visibility anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+from jose import JWSError, jws
+
+from app.auth.principal import Principal
+from app.errors import ApiError
+
+_ALGORITHM = "HS256"
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def _binding(collection_id: str, endpoint: str, query: list, principal: Principal) -> dict:
+    return {
+        "c": collection_id,
+        "e": endpoint,
+        "q": _digest(query),
+        "p": _digest([principal.subject, principal.nation, sorted(principal.roles), principal.clearance]),
+    }
+
+
+def make_cursor(secret: str, *, collection_id: str, endpoint: str, query: list, principal: Principal,
+                after_us: int) -> str:
+    """A signed cursor resuming after ``after_us`` for exactly this query and principal."""
+    claims = _binding(collection_id, endpoint, query, principal) | {"k": after_us}
+    return jws.sign(claims, secret, algorithm=_ALGORITHM)
+
+
+def read_cursor(secret: str, token: str, *, collection_id: str, endpoint: str, query: list,
+                principal: Principal) -> int:
+    """The ``date_added`` to resume after; 400 for any cursor not made for this query and principal."""
+    invalid = ApiError(400, "The next parameter is not valid for this request.")
+    try:
+        claims = orjson.loads(jws.verify(token, secret, algorithms=[_ALGORITHM]))
+    except (JWSError, orjson.JSONDecodeError, TypeError, ValueError):
+        raise invalid from None
+    if not isinstance(claims, dict) or not isinstance(claims.get("k"), int):
+        raise invalid
+    expected = _binding(collection_id, endpoint, query, principal)
+    if any(claims.get(name) != value for name, value in expected.items()):
+        raise invalid
+    return claims["k"]

@@ -1,0 +1,229 @@
+"""TAXII 2.1 routes under ``/taxii2/``: parse the request, call the service, shape the response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from sqlmodel import Session
+
+from app.auth.principal import Principal
+from app.config import Settings
+from app.db import get_session
+from app.dependencies import get_principal, get_role_rights, get_settings
+from app.errors import ApiError, not_found
+from app.items.store import Page
+from app.markings.service import visible_label_ids
+from app.policy.enforcer import RoleRights
+from app.taxii import service
+from app.taxii.filters import parse_page_request
+from app.taxii.media import TaxiiResponse, require_taxii_accept, require_taxii_content_type
+from app.taxii.paging import make_cursor, read_cursor
+from app.timestamps import format_us
+
+router = APIRouter(prefix="/taxii2", tags=["TAXII 2.1"], dependencies=[Depends(require_taxii_accept)])
+
+
+def _json(document: dict, status_code: int = 200, headers: dict | None = None) -> TaxiiResponse:
+    return TaxiiResponse(orjson.dumps(document), status_code=status_code, headers=headers)
+
+
+def _may_discover(rights: RoleRights, principal: Principal) -> None:
+    if not rights.allows(principal.roles, "taxii", "discover"):
+        raise ApiError(403, "You may not use the TAXII service.")
+
+
+def _api_root(api_root: str, settings: Settings = Depends(get_settings)) -> str:
+    if api_root != settings.api_root:
+        raise not_found("No such API root.")
+    return api_root
+
+
+@router.get("/", summary="TAXII discovery")
+def discovery(request: Request, principal: Principal = Depends(get_principal),
+              settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+    _may_discover(rights, principal)
+    root_url = f"{str(request.base_url).rstrip('/')}/taxii2/{settings.api_root}/"
+    return _json({
+        "title": "Tearline TAXII 2.1 server",
+        "description": f"Intelligence exchange of {settings.home_nation}",
+        "default": root_url,
+        "api_roots": [root_url],
+    })
+
+
+@router.get("/{api_root}/", summary="API root information")
+def api_root_information(api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
+                         settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+    _may_discover(rights, principal)
+    return _json({
+        "title": settings.api_root_title,
+        "description": f"Collections shared by {settings.home_nation}",
+        "versions": ["application/taxii+json;version=2.1"],
+        "max_content_length": settings.max_content_length,
+    })
+
+
+@router.get("/{api_root}/status/{status_id}/", summary="Status of an Add Objects request")
+@router.get("/{api_root}/status/{status_id}", include_in_schema=False)
+def get_status(status_id: str, api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
+               session: Session = Depends(get_session)):
+    return _json(service.status_document(service.get_status(session, principal, status_id)))
+
+
+@router.get("/{api_root}/collections/", summary="Collections")
+def get_collections(api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
+                    session: Session = Depends(get_session), rights: RoleRights = Depends(get_role_rights)):
+    _may_discover(rights, principal)
+    collections = service.list_collections(session, rights, principal)
+    return _json({"collections": collections} if collections else {})
+
+
+@router.get("/{api_root}/collections/{collection_id}/", summary="One collection")
+def get_collection(collection_id: str, api_root: str = Depends(_api_root),
+                   principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
+                   rights: RoleRights = Depends(get_role_rights)):
+    collection, access = service.open_collection(session, rights, principal, collection_id)
+    return _json(service.collection_resource(collection, access))
+
+
+def _paged(request: Request, *, endpoint: str, object_id: str | None, collection_id: str, principal: Principal,
+           session: Session, settings: Settings, rights: RoleRights,
+           fetch: Callable[..., Page], shape: Callable[[Page, str | None], bytes]) -> TaxiiResponse:
+    """Shared flow of the four paged endpoints: access, filters, cursor, page, headers."""
+    service.open_collection(session, rights, principal, collection_id, need="read")
+    visible = visible_label_ids(session, principal)
+    page_request = parse_page_request(request, endpoint, settings)
+    flt = page_request.flt
+    if object_id is not None:
+        service.require_visible_object(session, collection_id, visible, object_id)
+        flt = replace(flt, ids=(object_id,))
+    binding = {"collection_id": collection_id, "endpoint": f"{endpoint}:{object_id or ''}",
+               "query": flt.digest_parts(), "principal": principal}
+    after_us = None
+    if page_request.next_token is not None:
+        after_us = read_cursor(settings.cursor_secret, page_request.next_token, **binding)
+    page = fetch(session, collection_id, visible, flt, after_us=after_us, limit=page_request.limit)
+    next_token = None
+    if page.more:
+        next_token = make_cursor(settings.cursor_secret, after_us=page.rows[-1].date_added_us, **binding)
+    headers = {}
+    if page.rows:
+        headers = {"X-TAXII-Date-Added-First": format_us(page.rows[0].date_added_us),
+                   "X-TAXII-Date-Added-Last": format_us(page.rows[-1].date_added_us)}
+    return TaxiiResponse(shape(page, next_token), headers=headers)
+
+
+def _paging_prefix(page: Page, next_token: str | None) -> bytes:
+    prefix = b'{"more":' + (b"true" if page.more else b"false")
+    if next_token:
+        prefix += b',"next":' + orjson.dumps(next_token)
+    return prefix
+
+
+def _envelope(page: Page, next_token: str | None) -> bytes:
+    """Stored JSON text is joined as is, never re-parsed."""
+    body = _paging_prefix(page, next_token)
+    if page.rows:
+        body += b',"objects":[' + ",".join(row.body for row in page.rows).encode() + b"]"
+    return body + b"}"
+
+
+def _manifest(page: Page, next_token: str | None) -> bytes:
+    body = _paging_prefix(page, next_token)
+    if page.rows:
+        body += b',"objects":' + orjson.dumps([service.manifest_record(row) for row in page.rows])
+    return body + b"}"
+
+
+def _versions(page: Page, next_token: str | None) -> bytes:
+    body = _paging_prefix(page, next_token)
+    if page.rows:
+        body += b',"versions":' + orjson.dumps([format_us(row.version_us) for row in page.rows])
+    return body + b"}"
+
+
+@router.get("/{api_root}/collections/{collection_id}/objects/", summary="Get objects")
+def get_objects(request: Request, collection_id: str, api_root: str = Depends(_api_root),
+                principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
+                settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+    return _paged(request, endpoint="objects", object_id=None, collection_id=collection_id, principal=principal,
+                  session=session, settings=settings, rights=rights, fetch=service.objects_page, shape=_envelope)
+
+
+@router.get("/{api_root}/collections/{collection_id}/manifest/", summary="Get object manifests")
+def get_manifest(request: Request, collection_id: str, api_root: str = Depends(_api_root),
+                 principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
+                 settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+    return _paged(request, endpoint="manifest", object_id=None, collection_id=collection_id, principal=principal,
+                  session=session, settings=settings, rights=rights, fetch=service.manifest_page, shape=_manifest)
+
+
+@router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object")
+def get_object(request: Request, collection_id: str, object_id: str, api_root: str = Depends(_api_root),
+               principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
+               settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+    return _paged(request, endpoint="object", object_id=object_id, collection_id=collection_id,
+                  principal=principal, session=session, settings=settings, rights=rights,
+                  fetch=service.objects_page, shape=_envelope)
+
+
+@router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/versions/", summary="Get object versions")
+def get_object_versions(request: Request, collection_id: str, object_id: str, api_root: str = Depends(_api_root),
+                        principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
+                        settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+    return _paged(request, endpoint="versions", object_id=object_id, collection_id=collection_id,
+                  principal=principal, session=session, settings=settings, rights=rights,
+                  fetch=service.manifest_page, shape=_versions)
+
+
+@router.delete("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Delete an object")
+def delete_object(request: Request, collection_id: str, object_id: str, api_root: str = Depends(_api_root),
+                  principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
+                  settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+    service.open_collection(session, rights, principal, collection_id, need="delete")
+    flt = parse_page_request(request, "delete", settings).flt
+    service.delete_object(session, collection_id, visible_label_ids(session, principal), object_id, flt)
+    return TaxiiResponse(b"", status_code=200)
+
+
+async def _read_body(request: Request, max_length: int) -> bytes:
+    """The request body, refused with 413 as soon as it exceeds ``max_length`` bytes."""
+    too_large = ApiError(413, f"The request body exceeds max_content_length ({max_length} bytes).")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_length:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_length:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _envelope_objects(body: bytes) -> list:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "The request body is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise ApiError(400, "The request body must be a TAXII envelope (a JSON object).")
+    objects = document.get("objects", [])
+    if not isinstance(objects, list):
+        raise ApiError(400, "The envelope's objects property must be a list.")
+    return objects
+
+
+@router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects", status_code=202,
+             dependencies=[Depends(require_taxii_content_type)])
+async def add_objects(request: Request, collection_id: str, api_root: str = Depends(_api_root),
+                      principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
+                      settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+    await run_in_threadpool(service.open_collection, session, rights, principal, collection_id, "write")
+    objects = _envelope_objects(await _read_body(request, settings.max_content_length))
+    status = await run_in_threadpool(service.add_objects, session, collection_id, principal, objects)
+    return _json(service.status_document(status), status_code=202)

@@ -1,0 +1,40 @@
+"""STIX/TAXII timestamps as integers of microseconds since the Unix epoch.
+
+Accepted at any sub-second precision (extra digits are truncated, which keeps
+``>`` comparisons exact at microsecond resolution); emitted as
+``YYYY-MM-DDTHH:MM:SS.ssssssZ``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+from datetime import datetime, timezone
+
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$")
+
+
+def parse_us(text: str) -> int:
+    """Parse an RFC 3339 UTC timestamp ending in ``Z``; raise ValueError when it is not one."""
+    match = _TIMESTAMP.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"not a UTC timestamp (YYYY-MM-DDTHH:MM:SS[.s+]Z): {text!r}")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction = (match.group(7) or "")[:6].ljust(6, "0")
+    try:
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    except ValueError as exc:
+        raise ValueError(f"not a valid date and time: {text!r}") from exc
+    return calendar.timegm(moment.timetuple()) * 1_000_000 + int(fraction)
+
+
+def format_us(micros: int) -> str:
+    """Format microseconds since the epoch as ``YYYY-MM-DDTHH:MM:SS.ssssssZ``."""
+    seconds, fraction = divmod(micros, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:06d}Z"
+
+
+def now_us() -> int:
+    """The server's current time in microseconds."""
+    return time.time_ns() // 1000
