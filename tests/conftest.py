@@ -1,0 +1,160 @@
+"""Shared fixtures: every database-backed test runs once on SQLite and once on PostgreSQL.
+
+Each run gets a fresh database created by the Alembic migrations (never by
+``create_all``). PostgreSQL is 127.0.0.1:5432 (override with
+``TEARLINE_TEST_PG_ADMIN_URL``); under ``CI=true`` an unreachable server fails
+the run, elsewhere its half of the suite is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app import migrations
+from app.auth.keys import generate_key_pair
+from app.auth.tokens import issue_token
+from app.config import Settings
+from app.main import create_app
+from app.partners.service import save_partner
+from app.taxii import service as taxii_service
+from app.taxii.models import Collection
+
+PG_ADMIN_URL = os.environ.get("TEARLINE_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+HOME = "NLD"
+TAXII = "application/taxii+json;version=2.1"
+# Partner nations present in every test database: (nation, clearance rank, groups).
+PARTNERS = [("USA", 3, ["FVEY", "NATO"]), ("GBR", 3, ["FVEY", "NATO"]), ("FRA", 2, ["NATO", "EU"]),
+            ("DEU", 2, ["NATO", "EU"]), ("CAN", 1, ["FVEY", "NATO"])]
+
+
+def _postgres_database() -> Iterator[str]:
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}".strip()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message} (CI=true: the PostgreSQL half of the suite is required)")
+        pytest.skip(f"{message}; the PostgreSQL half of the suite is skipped outside CI")
+    name = f"tearline_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+            yield f"{base}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A freshly migrated database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'tearline.sqlite'}"
+        migrations.upgrade(url)
+        yield url
+        return
+    generator = _postgres_database()
+    url = next(generator)
+    migrations.upgrade(url)
+    yield url
+    next(generator, None)
+
+
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory) -> Path:
+    """An RSA key pair for signing test tokens."""
+    directory = tmp_path_factory.mktemp("keys")
+    generate_key_pair(directory / "jwt-private.pem", directory / "jwt-public.pem")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, key_dir: Path, tmp_path_factory) -> Settings:
+    return Settings(
+        database_url=database_url,
+        home_nation=HOME,
+        data_dir=tmp_path_factory.mktemp("data"),
+        jwt_public_key_file=key_dir / "jwt-public.pem",
+        jwt_private_key_file=key_dir / "jwt-private.pem",
+        secret_key="test-cursor-secret",
+        max_content_length=256 * 1024,
+        default_page_size=50,
+        max_page_size=200,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    application = create_app(settings)
+    with Session(application.state.engine) as session:
+        for nation, clearance, groups in PARTNERS:
+            save_partner(session, nation=nation, clearance=clearance, groups=groups, home_nation=HOME)
+    yield application
+    application.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def session(app) -> Iterator[Session]:
+    with Session(app.state.engine) as db_session:
+        yield db_session
+
+
+@pytest.fixture(scope="session")
+def make_token(key_dir: Path, settings: Settings) -> Callable[..., str]:
+    """Sign a token; keyword arguments override the defaults (an analyst of the home nation)."""
+    private_key = (key_dir / "jwt-private.pem").read_text()
+
+    def _make(subject: str = "analyst-1", nation: str = HOME, roles: tuple[str, ...] = ("analyst",),
+              clearance: str | None = None, lifetime_s: int = 600) -> str:
+        return issue_token(key=private_key, algorithm="RS256", issuer=settings.jwt_issuer,
+                           audience=settings.jwt_audience, subject=subject, nation=nation, roles=list(roles),
+                           lifetime_s=lifetime_s, clearance=clearance)
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def auth(make_token) -> Callable[..., dict]:
+    """Request headers for a principal: ``auth()`` is an analyst, ``auth(nation="USA", roles=("partner",))`` a partner."""
+
+    def _headers(**claims) -> dict:
+        return {"Authorization": f"Bearer {make_token(**claims)}", "Accept": TAXII}
+
+    return _headers
+
+
+@pytest.fixture
+def analyst(auth) -> dict:
+    return auth()
+
+
+@pytest.fixture
+def partner_usa(auth) -> dict:
+    return auth(subject="usa-feed", nation="USA", roles=("partner",))
+
+
+@pytest.fixture
+def collection(session: Session) -> Collection:
+    """A fresh collection per test: partners and analysts read, analysts write."""
+    return taxii_service.create_collection(session, title=f"test {uuid.uuid4().hex[:8]}",
+                                           read_roles={"partner", "analyst"}, write_roles={"analyst"})
+
+
+@pytest.fixture
+def api(settings: Settings) -> str:
+    """URL path of the API root."""
+    return f"/taxii2/{settings.api_root}"
