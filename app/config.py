@@ -144,7 +144,7 @@ class Settings(BaseSettings):
         key = self.public_key_path()
         if key is not None and not key.exists():
             problems.append(f"JWT public key file not found: {key}")
-        if key is None and not self.jwt_hs256_secret:
+        if key is None and not self.jwt_hs256_secret and not self.is_production:
             problems.append(
                 "no JWT verification key: run `tearline keys generate` or set TEARLINE_JWT_PUBLIC_KEY_FILE"
             )

@@ -15,6 +15,8 @@ from app.partners.models import Partner
 from app.policy.enforcer import RoleRights
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tearline"'}
+# taxii2-client's TokenAuth sends "Token <jwt>"; it carries the same bearer JWT.
+_TOKEN_SCHEMES = {"bearer", "token"}
 
 
 def get_settings(request: Request) -> Settings:
@@ -36,7 +38,7 @@ def _bearer_token(request: Request) -> str:
     if not header:
         raise _unauthorized("A bearer token is required.")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() not in _TOKEN_SCHEMES or not token.strip():
         raise _unauthorized("The Authorization header must carry a bearer token.")
     return token.strip()
 

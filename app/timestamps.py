@@ -32,7 +32,10 @@ def parse_us(text: str) -> int:
 def format_us(micros: int) -> str:
     """Format microseconds since the epoch as ``YYYY-MM-DDTHH:MM:SS.ssssssZ``."""
     seconds, fraction = divmod(micros, 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:06d}Z"
+    moment = time.gmtime(seconds)
+    # Not strftime("%Y"): glibc does not zero-pad years before 1000 ("500-01-01...").
+    return (f"{moment.tm_year:04d}-{moment.tm_mon:02d}-{moment.tm_mday:02d}"
+            f"T{moment.tm_hour:02d}:{moment.tm_min:02d}:{moment.tm_sec:02d}.{fraction:06d}Z")
 
 
 def now_us() -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -35,7 +36,12 @@ PARTNERS = [("USA", 3, ["FVEY", "NATO"]), ("GBR", 3, ["FVEY", "NATO"]), ("FRA", 
             ("DEU", 2, ["NATO", "EU"]), ("CAN", 1, ["FVEY", "NATO"])]
 
 
-def _postgres_database() -> Iterator[str]:
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (its psycopg URL), dropped on exit.
+
+    Skips the test when the server is unreachable, or fails it under ``CI=true``.
+    """
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
@@ -61,11 +67,9 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
         migrations.upgrade(url)
         yield url
         return
-    generator = _postgres_database()
-    url = next(generator)
-    migrations.upgrade(url)
-    yield url
-    next(generator, None)
+    with postgres_database() as url:
+        migrations.upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,11 @@ from app.taxii.models import Collection
 from app.timestamps import format_us, now_us, parse_us
 
 _STIX_ID = re.compile(r"^([a-z0-9][a-z0-9-]*[a-z0-9])--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Longest id the object_id column holds. STIX allows types of 250 characters (ids of 288), but an id
+# that does not fit must fail as that one object, not abort the whole envelope in the database.
+_MAX_ID_LENGTH = StixObject.__table__.c.object_id.type.length
+# A created/modified timestamp with fewer than three fractional digits (already checked by parse_us).
+_SUB_MILLISECOND = re.compile(r"^(.+T\d{2}:\d{2}:\d{2})(?:\.(\d{1,2}))?Z$")
 
 
 @dataclass(frozen=True)
@@ -62,11 +67,29 @@ def _timestamp(obj: dict, name: str) -> int | None:
         raise InvalidObject(f"{name}: {exc}") from None
 
 
+def _to_milliseconds(obj: dict) -> dict:
+    """``obj`` with created/modified given to the millisecond.
+
+    STIX 2.1 (section 3.2) requires that precision and stix2-validator enforces it, but the stix2
+    library accepts coarser values such as ``2020-06-18T00:00:00Z``. Padding the fraction with
+    zeros keeps the instant (so the version) and makes the stored copy, which is served as is,
+    valid STIX 2.1; resubmitting the coarse original is still an exact duplicate.
+    """
+    padded = {}
+    for name in ("created", "modified"):
+        match = _SUB_MILLISECOND.match(obj[name]) if isinstance(obj.get(name), str) else None
+        if match:
+            padded[name] = f"{match.group(1)}.{(match.group(2) or '').ljust(3, '0')}Z"
+    return obj | padded if padded else obj
+
+
 def validate(obj: object) -> ValidObject:
     """Check one submitted object; raise InvalidObject with the reason when it is not STIX 2.1."""
     if not isinstance(obj, dict):
         raise InvalidObject("an object must be a JSON object")
     object_id, object_type = obj.get("id"), obj.get("type")
+    if isinstance(object_id, str) and len(object_id) > _MAX_ID_LENGTH:
+        raise InvalidObject(f"id: longer than the {_MAX_ID_LENGTH} characters this server stores")
     if not isinstance(object_id, str) or not _STIX_ID.match(object_id):
         raise InvalidObject("id: must be <type>--<UUID>")
     if object_type != object_id.split("--", 1)[0]:
@@ -79,7 +102,11 @@ def validate(obj: object) -> ValidObject:
         raise InvalidObject(f"invalid STIX 2.1: {exc}") from None
     created_us = _timestamp(obj, "created")
     modified_us = _timestamp(obj, "modified")
-    return ValidObject(obj, object_id, object_type, "2.1", modified_us or created_us, created_us)
+    if created_us is not None and modified_us is not None and modified_us < created_us:
+        # A STIX 2.1 MUST (section 3.2) that stix2.parse does not check.
+        raise InvalidObject("modified: must not be earlier than created")
+    version_us = modified_us if modified_us is not None else created_us  # not `or`: 0 is the epoch
+    return ValidObject(_to_milliseconds(obj), object_id, object_type, "2.1", version_us, created_us)
 
 
 def _failure(obj: object, message: str) -> Outcome:

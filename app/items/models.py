@@ -7,7 +7,8 @@ microsecond precision.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Text,
+                        UniqueConstraint)
 from sqlmodel import Field, SQLModel
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY.
@@ -19,6 +20,7 @@ class StixObject(SQLModel, table=True):
 
     __tablename__ = "stix_object"
     __table_args__ = (
+        PrimaryKeyConstraint("pk", name="pk_stix_object"),
         UniqueConstraint("collection_id", "object_id", "version_us", name="uq_stix_object_collection_object_version"),
         UniqueConstraint("collection_id", "date_added_us", name="uq_stix_object_collection_date_added"),
         Index("ix_stix_object_collection_label_date_added", "collection_id", "label_id", "date_added_us"),

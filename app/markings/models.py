@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, String, Text
+from sqlalchemy import Column, Integer, PrimaryKeyConstraint, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 UNRESTRICTED_LABEL_ID = 1
@@ -13,9 +13,10 @@ class Label(SQLModel, table=True):
     """One access label. ``key`` is its canonical banner, unique."""
 
     __tablename__ = "label"
+    __table_args__ = (PrimaryKeyConstraint("id", name="pk_label"), UniqueConstraint("key", name="uq_label_key"))
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
-    key: str = Field(sa_column=Column(String(512), nullable=False, unique=True))
+    key: str = Field(sa_column=Column(String(512), nullable=False))
     marking_ref: str | None = Field(default=None, sa_column=Column(String(80), nullable=True))
     rank: int = Field(sa_column=Column(Integer, nullable=False))
     releasable_to: str = Field(default="", sa_column=Column(Text, nullable=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, Integer, PrimaryKeyConstraint, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -16,6 +16,10 @@ class Partner(SQLModel, table=True):
     """A partner nation, registered by an operator."""
 
     __tablename__ = "partner"
+    __table_args__ = (
+        PrimaryKeyConstraint("nation", name="pk_partner"),
+        CheckConstraint("clearance BETWEEN 0 AND 4", name="ck_partner_clearance_rank"),
+    )
 
     nation: str = Field(sa_column=Column(String(3), primary_key=True))
     name: str = Field(default="", sa_column=Column(String(200), nullable=False))

@@ -69,9 +69,13 @@ def _versions(values: tuple[str, ...], default: tuple[str, ...]) -> tuple[str | 
 def _limit(raw: str | None, settings: Settings) -> int:
     if raw is None:
         return settings.default_page_size
-    if not raw.isdigit() or int(raw) < 1:
-        raise ApiError(400, f"limit: must be a positive integer, got {raw!r}")
-    return min(int(raw), settings.max_page_size)
+    # ASCII digits only: str.isdigit() also accepts characters int() refuses, such as "²".
+    digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+    if not digits:
+        raise ApiError(400, f"limit: must be a positive integer, got {raw[:40]!r}")
+    if len(digits) > len(str(settings.max_page_size)):  # int() refuses more than 4300 digits
+        return settings.max_page_size
+    return min(int(digits), settings.max_page_size)
 
 
 def parse_page_request(request: Request, endpoint: str, settings: Settings) -> PageRequest:
@@ -80,6 +84,9 @@ def parse_page_request(request: Request, endpoint: str, settings: Settings) -> P
     unknown = sorted({name for name in request.query_params if name not in allowed})
     if unknown:
         raise ApiError(400, f"unsupported query parameter(s) for this endpoint: {', '.join(unknown)}")
+    if any("\x00" in value for _, value in request.query_params.multi_items()):
+        # No id, type or timestamp contains NUL, and PostgreSQL refuses it in a query (a 500).
+        raise ApiError(400, "query parameters must not contain NUL characters")
 
     added_after = _single(request, "added_after")
     try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (BigInteger, Column, ForeignKey, Index, Integer, PrimaryKeyConstraint, String, Text,
+                        UniqueConstraint)
 from sqlmodel import Field, SQLModel
 
 DEFAULT_COLLECTION_ID = "365fed99-08fa-fdcd-a1b3-fb247eb41d01"
@@ -12,9 +13,11 @@ class Collection(SQLModel, table=True):
     """A TAXII collection. ``date_added_hwm`` is the last ``date_added`` handed out in it."""
 
     __tablename__ = "collection"
+    __table_args__ = (PrimaryKeyConstraint("id", name="pk_collection"),
+                      UniqueConstraint("alias", name="uq_collection_alias"))
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
-    alias: str | None = Field(default=None, sa_column=Column(String(100), nullable=True, unique=True))
+    alias: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
     title: str = Field(sa_column=Column(String(200), nullable=False))
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
     read_roles: str = Field(default="", sa_column=Column(Text, nullable=False))
@@ -31,7 +34,8 @@ class StatusResource(SQLModel, table=True):
     """The outcome of one Add Objects request, visible only to its poster."""
 
     __tablename__ = "taxii_status"
-    __table_args__ = (Index("ix_taxii_status_owner", "owner_subject", "owner_nation"),)
+    __table_args__ = (PrimaryKeyConstraint("id", name="pk_taxii_status"),
+                      Index("ix_taxii_status_owner", "owner_subject", "owner_nation"))
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     collection_id: str = Field(

@@ -24,7 +24,16 @@ from app.taxii.media import TaxiiResponse, require_taxii_accept, require_taxii_c
 from app.taxii.paging import make_cursor, read_cursor
 from app.timestamps import format_us
 
-router = APIRouter(prefix="/taxii2", tags=["TAXII 2.1"], dependencies=[Depends(require_taxii_accept)])
+
+def _no_nul_in_path(request: Request) -> None:
+    """404 for a path holding a NUL character: no API root, collection, object or status id has
+    one, and PostgreSQL refuses NUL in a query, which would otherwise be a 500."""
+    if "\x00" in request.scope["path"]:
+        raise not_found()
+
+
+router = APIRouter(prefix="/taxii2", tags=["TAXII 2.1"],
+                   dependencies=[Depends(_no_nul_in_path), Depends(require_taxii_accept)])
 
 
 def _json(document: dict, status_code: int = 200, headers: dict | None = None) -> TaxiiResponse:
