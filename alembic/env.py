@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 import app.items.models  # noqa: F401  (each import registers its tables on SQLModel.metadata)
 import app.markings.models  # noqa: F401
 import app.partners.models  # noqa: F401
+import app.policy.models  # noqa: F401
 import app.taxii.models  # noqa: F401
 from app.config import Settings
 from app.db import make_engine

@@ -14,6 +14,7 @@ from app.markings.classification import TOP_RANK, UnknownClassification, rank_of
 from app.partners.models import Partner
 from app.policy.enforcer import RoleRights
 
+MAX_SUBJECT_LENGTH = 255  # the width of the columns that record who posted
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tearline"'}
 # taxii2-client's TokenAuth sends "Token <jwt>"; it carries the same bearer JWT.
 _TOKEN_SCHEMES = {"bearer", "token"}
@@ -46,8 +47,8 @@ def _bearer_token(request: Request) -> str:
 def principal_from_claims(claims: dict, session: Session, settings: Settings) -> Principal:
     """Turn verified claims into a Principal, or refuse: unknown roles, nations and clearances never pass."""
     nation, roles, subject = claims.get("nation"), claims.get("roles"), claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise _unauthorized("The token has no subject.")
+    if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH:
+        raise _unauthorized(f"The token's subject must be 1 to {MAX_SUBJECT_LENGTH} characters.")
     if not isinstance(nation, str) or len(nation) != 3 or not nation.isalpha() or not nation.isupper():
         raise _unauthorized("The token's nation claim must be an ISO 3166-1 alpha-3 code.")
     if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r in ROLES for r in roles):

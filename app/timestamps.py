@@ -12,12 +12,15 @@ import re
 import time
 from datetime import datetime, timezone
 
-_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$")
+# ASCII digits only: a bare \d also matches other scripts' digits (full-width "２０２０"), which int()
+# reads but STIX and TAXII timestamps do not allow.
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$", re.ASCII)
 
 
 def parse_us(text: str) -> int:
     """Parse an RFC 3339 UTC timestamp ending in ``Z``; raise ValueError when it is not one."""
-    match = _TIMESTAMP.match(text) if isinstance(text, str) else None
+    # fullmatch: with match, "$" also accepts a trailing newline.
+    match = _TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"not a UTC timestamp (YYYY-MM-DDTHH:MM:SS[.s+]Z): {text!r}")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])

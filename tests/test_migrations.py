@@ -19,6 +19,7 @@ from sqlalchemy import CheckConstraint, ForeignKeyConstraint, UniqueConstraint, 
 import app.items.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 import app.markings.models  # noqa: F401
 import app.partners.models  # noqa: F401
+import app.policy.models  # noqa: F401
 import app.taxii.models  # noqa: F401
 from app import migrations
 from app.db import make_engine
@@ -26,7 +27,8 @@ from app.markings.models import UNRESTRICTED_LABEL_ID, UNRESTRICTED_LABEL_KEY, L
 from app.taxii.models import DEFAULT_COLLECTION_ID, Collection
 from tests.conftest import postgres_database
 
-APP_TABLES = {"label", "partner", "collection", "stix_object", "taxii_status"}
+APP_TABLES = {"label", "partner", "collection", "stix_object", "taxii_status", "policy_state", "partner_group",
+              "object_withhold"}
 VERSION_TABLE = "alembic_version"
 
 

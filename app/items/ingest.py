@@ -77,7 +77,7 @@ def _to_milliseconds(obj: dict) -> dict:
     """
     padded = {}
     for name in ("created", "modified"):
-        match = _SUB_MILLISECOND.match(obj[name]) if isinstance(obj.get(name), str) else None
+        match = _SUB_MILLISECOND.fullmatch(obj[name]) if isinstance(obj.get(name), str) else None
         if match:
             padded[name] = f"{match.group(1)}.{(match.group(2) or '').ljust(3, '0')}Z"
     return obj | padded if padded else obj
@@ -90,7 +90,8 @@ def validate(obj: object) -> ValidObject:
     object_id, object_type = obj.get("id"), obj.get("type")
     if isinstance(object_id, str) and len(object_id) > _MAX_ID_LENGTH:
         raise InvalidObject(f"id: longer than the {_MAX_ID_LENGTH} characters this server stores")
-    if not isinstance(object_id, str) or not _STIX_ID.match(object_id):
+    # fullmatch: with match, "$" also accepts a trailing newline ("indicator--<uuid>\n").
+    if not isinstance(object_id, str) or not _STIX_ID.fullmatch(object_id):
         raise InvalidObject("id: must be <type>--<UUID>")
     if object_type != object_id.split("--", 1)[0]:
         raise InvalidObject("type: must match the type in the id")

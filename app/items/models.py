@@ -40,4 +40,19 @@ class StixObject(SQLModel, table=True):
     label_id: int = Field(sa_column=Column(Integer, ForeignKey("label.id", name="fk_stix_object_label"), nullable=False))
     originator: str = Field(sa_column=Column(String(3), nullable=False))
     has_granular: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    granular: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    """JSON {label id: [selectors]} of the granular markings, for redaction at serve time."""
     body: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ObjectWithhold(SQLModel, table=True):
+    """A label that withholds a whole version when hidden: removing its granular marking's
+    properties would leave invalid STIX. Queries exclude such versions in SQL."""
+
+    __tablename__ = "object_withhold"
+    __table_args__ = (PrimaryKeyConstraint("object_pk", "label_id", name="pk_object_withhold"),)
+
+    object_pk: int = Field(sa_column=Column(
+        _BIG_PK, ForeignKey("stix_object.pk", name="fk_object_withhold_object", ondelete="CASCADE"), nullable=False))
+    label_id: int = Field(sa_column=Column(
+        Integer, ForeignKey("label.id", name="fk_object_withhold_label"), nullable=False))

@@ -31,3 +31,14 @@ class Partner(SQLModel, table=True):
     @property
     def group_list(self) -> list[str]:
         return [g for g in self.groups.split(",") if g]
+
+
+class PartnerGroup(SQLModel, table=True):
+    """An operator's edit of a group's members; it replaces the group's list in ``stix_mappings``."""
+
+    __tablename__ = "partner_group"
+    __table_args__ = (PrimaryKeyConstraint("code", name="pk_partner_group"),)
+
+    code: str = Field(sa_column=Column(String(10), nullable=False))
+    members: str = Field(default="", sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False))

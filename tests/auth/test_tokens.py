@@ -63,6 +63,8 @@ def test_missing_token_is_401_with_challenge(client, api):
         {"iss": "someone-else"},
         {"aud": "another-service"},
         {"sub": None},
+        {"sub": ""},
+        {"sub": "x" * 256},
         {"exp": None},
         {"iss": None},
         {"aud": None},

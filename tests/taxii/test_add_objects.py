@@ -62,6 +62,13 @@ def invalid_objects() -> dict[str, object]:
     bad_modified = indicator() | {"modified": "2020-13-45T00:00:00.000Z"}
     backwards = indicator() | {"modified": "2019-12-31T00:00:00.000Z"}  # modified before created
     bad_pattern = indicator() | {"pattern": "[this is not a pattern"}
+    wide_digits = indicator() | {"created": "\uff12\uff10\uff12\uff10-01-01T00:00:00.000Z"}  # full-width 2020
+    # Custom objects of unregistered types get no checks from stix2.parse: the server's own must hold.
+    custom = {"type": "x-tearline-test", "spec_version": "2.1", "created": "2021-01-01T00:00:00.000Z",
+              "modified": "2021-01-01T00:00:00.000Z"}
+    custom_id_newline = custom | {"id": f"x-tearline-test--{uuid.uuid4()}\n"}
+    custom_created_newline = custom | {"id": f"x-tearline-test--{uuid.uuid4()}",
+                                       "created": "2021-01-01T00:00:00.000Z\n"}
     return {
         "missing required property": missing,
         "malformed id": bad_id,
@@ -73,6 +80,9 @@ def invalid_objects() -> dict[str, object]:
         "impossible modified": bad_modified,
         "modified before created": backwards,
         "invalid pattern": bad_pattern,
+        "non-ASCII digits in created": wide_digits,
+        "custom object: newline after id": custom_id_newline,
+        "custom object: newline after created": custom_created_newline,
         "not an object": "indicator",
         "a list": [base],
         "null": None,

@@ -190,6 +190,9 @@ def test_added_after_at_any_precision(client, analyst, api, collection, data):
     [("added_after", "2024-01-01T00:00:00Z"), ("added_after", "2024-01-02T00:00:00Z")],
     {"match[version]": "latest"},
     {"match[version]": "2024-13-01T00:00:00Z"},
+    {"match[version]": "\uff12\uff10\uff12\uff10-01-02T00:00:00.000Z"},  # full-width digits
+    {"added_after": "\u0662\u0660\u0662\u0660-01-01T00:00:00Z"},  # Arabic-Indic digits
+    {"added_after": "2020-01-01T00:00:00Z\n"},
     {"match[version]": "first,,last"},
     {"match[type]": ""},
     {"match[id]": ","},
@@ -281,7 +284,7 @@ def test_get_object_refuses_parameters_it_does_not_take(client, analyst, api, co
     assert_taxii_error(response, 400)
 
 
-def test_ids_helper_and_versions_agree(client, analyst, api, collection, data):
+def test_manifest_and_objects_list_the_same_versions(client, analyst, api, collection, data):
     """The manifest and the objects endpoint list the same (id, version) pairs for the same filters."""
     params = {"match[version]": "all"}
     objects = fetch(client, analyst, api, collection, params)

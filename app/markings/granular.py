@@ -1,0 +1,114 @@
+"""Granular-marking redaction: remove the properties a principal may not see, or withhold the version.
+
+Selectors follow STIX 2.1 section 7.2.3.1 (``description``,
+``external_references.[0].url``, ``kill_chain_phases.[1]``). Removal is done by
+marking every target first and sweeping afterwards, so list indices of one
+selector are not shifted by another. A copy that would lose a required
+property, or that no longer parses as STIX 2.1, is withheld (``None``).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import stix2
+from stix2.registry import class_for_type
+
+_INDEX = re.compile(r"^\[(\d+)\]$")
+_COMMON_REQUIRED = frozenset({"type", "id", "spec_version", "created", "modified"})
+_REMOVED = object()
+
+
+def required_properties(stix_type: str) -> frozenset[str]:
+    """Properties a version of ``stix_type`` cannot lose and stay valid STIX 2.1."""
+    cls = class_for_type(stix_type, "2.1")
+    declared = frozenset(name for name, prop in getattr(cls, "_properties", {}).items() if prop.required)
+    return declared | _COMMON_REQUIRED
+
+
+def _resolve(obj: object, selector: str) -> tuple[object, object] | None:
+    """(container, key) that ``selector`` points at, or None when it points at nothing."""
+    steps = selector.split(".")
+    node = obj
+    for position, step in enumerate(steps):
+        match = _INDEX.match(step)
+        if match:
+            if not isinstance(node, list) or int(match.group(1)) >= len(node):
+                return None
+            key: object = int(match.group(1))
+        else:
+            if not isinstance(node, dict) or step not in node:
+                return None
+            key = step
+        if position == len(steps) - 1:
+            return node, key
+        node = node[key]  # type: ignore[index]
+    return None
+
+
+def _remap(marked: dict, selector: str) -> str | None:
+    """The selector's path once removed elements are swept, or None if its target is removed."""
+    steps, node, remapped = selector.split("."), marked, []
+    for step in steps:
+        match = _INDEX.match(step)
+        if match:
+            index = int(match.group(1))
+            if not isinstance(node, list) or index >= len(node) or node[index] is _REMOVED:
+                return None
+            remapped.append(f"[{sum(1 for item in node[:index] if item is not _REMOVED)}]")
+            node = node[index]
+        else:
+            if not isinstance(node, dict) or node.get(step, _REMOVED) is _REMOVED:
+                return None
+            remapped.append(step)
+            node = node[step]
+    return ".".join(remapped)
+
+
+def _sweep(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: _sweep(v) for k, v in node.items() if v is not _REMOVED}
+    if isinstance(node, list):
+        return [_sweep(v) for v in node if v is not _REMOVED]
+    return node
+
+
+def redact(obj: dict, hidden_refs: set[str]) -> dict | None:
+    """A copy of ``obj`` without the properties under granular markings in ``hidden_refs``.
+
+    Returns ``obj`` itself when nothing is hidden, and ``None`` when the copy would be invalid.
+    """
+    markings = obj.get("granular_markings") or []
+    hidden = [m for m in markings if m.get("marking_ref") in hidden_refs]
+    if not hidden:
+        return obj
+    copied = copy.deepcopy(obj)
+    for marking in hidden:
+        for selector in marking.get("selectors", []):
+            target = _resolve(copied, selector)
+            if target is not None:
+                container, key = target
+                container[key] = _REMOVED  # type: ignore[index]
+    kept = []
+    for marking in copied.get("granular_markings", []):
+        if marking is _REMOVED or marking.get("marking_ref") in hidden_refs:
+            continue
+        selectors = [new for new in (_remap(copied, s) for s in marking.get("selectors", [])) if new]
+        if selectors:
+            kept.append(marking | {"selectors": selectors})
+    redacted = _sweep(copied)
+    assert isinstance(redacted, dict)
+    if kept:
+        redacted["granular_markings"] = kept
+    else:
+        redacted.pop("granular_markings", None)
+
+    required = required_properties(obj["type"])
+    if any(name in obj and redacted.get(name) in (None, [], {}, "") for name in required):
+        return None
+    try:
+        stix2.parse(redacted, allow_custom=True, version="2.1")
+    except Exception:  # any parse failure means the copy is not valid STIX 2.1: withhold it
+        return None
+    return redacted

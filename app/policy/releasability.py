@@ -1,0 +1,94 @@
+"""The releasability rule of DESIGN.md section 2, decided by Casbin.
+
+``policies/model.conf`` holds the rule as an ABAC matcher (request type
+``r2``) over a principal and a label; the custom functions registered here
+supply what a matcher cannot express alone: group expansion, caveat rules and
+the third-party rule. Each function states one clause of section 2, so the
+matcher reads like the contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import casbin
+
+from app.auth.principal import Principal
+from app.markings.mappings import Mappings
+
+RULE = "releasability"
+
+
+@dataclass(frozen=True)
+class LabelFacts:
+    """What the decision sees of one label. ``originator`` None marks a legacy home-only label."""
+
+    rank: int
+    releasable_to: frozenset[str]
+    caveats: frozenset[str]
+    originator: str | None
+
+
+def _in_release(nation: str, codes: frozenset[str], originator: str | None, mappings: Mappings) -> bool:
+    if nation == originator:
+        return True
+    expanded = mappings.expand(codes)
+    return expanded is None or nation in expanded
+
+
+def released_to(principal: Principal, label: LabelFacts, mappings: Mappings) -> bool:
+    """Clause b: the home nation, or a nation in the expanded releasable-to set (the originator is in it)."""
+    return principal.is_home or _in_release(principal.nation, label.releasable_to, label.originator, mappings)
+
+
+def caveats_permit(principal: Principal, label: LabelFacts, mappings: Mappings) -> bool:
+    """Clause c: no caveat excludes the nation.
+
+    ``home_only`` (NOFORN) is the one rule type; a caveat without a known rule is treated the
+    same way, so an unexpected caveat can only narrow, never widen.
+    """
+    if principal.is_home:
+        return True
+    return not any(mappings.caveats.get(caveat, "home_only") == "home_only" for caveat in label.caveats)
+
+
+def third_party(principal: Principal, label: LabelFacts, mappings: Mappings) -> bool:
+    """Clause d: a partner-originated version reaches another nation only inside its originator's release.
+
+    A label's releasable-to set is the originator's own for versions the originator sent, and is
+    kept inside it for versions derived here (checked at ingest), so the check is the release of
+    the label by its originator. Home-originated and legacy labels need no third-party consent.
+    """
+    if principal.is_home or label.originator is None or principal.nation == label.originator:
+        return True
+    return _in_release(principal.nation, label.releasable_to, label.originator, mappings)
+
+
+class ReleasabilityPolicy:
+    """Loads the Casbin model and policy and answers "may this principal see this label?"."""
+
+    def __init__(self, policies_dir: Path, mappings: Mappings) -> None:
+        self.model_path, self.policy_path = policies_dir / "model.conf", policies_dir / "policy.csv"
+        self.mappings = mappings
+        self._enforcer = casbin.Enforcer(str(self.model_path), str(self.policy_path))
+        for name, function in (("released_to", released_to), ("caveats_permit", caveats_permit),
+                               ("third_party", third_party)):
+            self._enforcer.add_function(name, self._bind(function))
+        self._context = self._enforcer.new_enforce_context("2")
+
+    def _bind(self, function):
+        return lambda principal, label: function(principal, label, self.mappings)
+
+    def allows(self, principal: Principal, label: LabelFacts) -> bool:
+        """Casbin's decision for one (principal, label) pair."""
+        return bool(self._enforcer.enforce(self._context, principal, label))
+
+    def explain(self, principal: Principal, label: LabelFacts) -> list[tuple[str, bool]]:
+        """Each clause of section 2 with its outcome, for operators (`tearline policy check`)."""
+        return [
+            ("a. classification within clearance", label.rank <= principal.clearance),
+            ("b. nation in releasable-to", released_to(principal, label, self.mappings)),
+            ("c. no caveat excludes the nation", caveats_permit(principal, label, self.mappings)),
+            ("d. third-party rule", third_party(principal, label, self.mappings)),
+        ]

@@ -1,0 +1,107 @@
+"""Visible label ids per principal, with Casbin evaluated once per (principal, label).
+
+Labels are immutable once interned and only ever added, so a principal's
+visible set grows by evaluating just the labels created since it was last
+asked. The cache is dropped when the policy epoch in the database changes
+(partners or groups edited, by any instance) or when the policy files change
+on disk. A request costs one small query plus, at most, one evaluation per new
+label.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from app.auth.principal import Principal
+from app.markings.mappings import Mappings
+from app.markings.models import Label
+from app.partners.models import PartnerGroup
+from app.policy.models import PolicyState
+from app.policy.releasability import LabelFacts, ReleasabilityPolicy
+
+
+def _split(text: str) -> frozenset[str]:
+    return frozenset(code for code in text.split(",") if code)
+
+
+def label_facts(label: Label) -> LabelFacts:
+    """The decision's view of a label row."""
+    return LabelFacts(label.rank, _split(label.releasable_to), _split(label.caveats), label.originator)
+
+
+def _principal_key(principal: Principal) -> tuple:
+    # Only what the decision reads: two tokens of one nation at one clearance see the same labels.
+    return principal.nation, principal.clearance, principal.is_home
+
+
+def _files_stamp(paths: tuple[Path, ...]) -> tuple:
+    """Modification times of the policy files, so an edited policy takes effect without a restart."""
+    return tuple(path.stat().st_mtime_ns for path in paths)
+
+
+class VisibilityCache:
+    """Thread-safe cache of visible label ids, one entry per distinct principal key."""
+
+    def __init__(self, policies_dir: Path, mappings: Mappings) -> None:
+        self._policies_dir = policies_dir
+        self._base_mappings = mappings
+        self._lock = threading.Lock()
+        self._epoch: int | None = None
+        self._stamp: tuple = ()
+        self._policy: ReleasabilityPolicy | None = None
+        self._facts: dict[int, LabelFacts] = {}
+        self._decided: dict[tuple, tuple[set[int], set[int]]] = {}
+        self.evaluations = 0
+        """Casbin evaluations so far; benchmarks read it to show the cost is per label, not per object."""
+
+    @property
+    def policy(self) -> ReleasabilityPolicy:
+        """The policy as last loaded by :meth:`visible_label_ids`."""
+        if self._policy is None:
+            raise RuntimeError("the policy is loaded on the first visibility request")
+        return self._policy
+
+    def _reload(self, session: Session, epoch: int, stamp: tuple) -> None:
+        overrides = {g.code: _split(g.members) for g in session.execute(select(PartnerGroup)).scalars()}
+        mappings = dataclasses.replace(self._base_mappings, groups=self._base_mappings.groups | overrides)
+        self._policy = ReleasabilityPolicy(self._policies_dir, mappings)
+        self._epoch, self._stamp = epoch, stamp
+        self._decided.clear()
+
+    def _load_new_labels(self, session: Session) -> None:
+        # Ids are not loaded by "greater than the last seen": on PostgreSQL a lower id can commit later.
+        missing = set(session.execute(select(Label.id)).scalars()) - self._facts.keys()
+        if missing:
+            for label in session.execute(select(Label).where(Label.id.in_(missing))).scalars():
+                self._facts[label.id] = label_facts(label)
+
+    def visible_label_ids(self, session: Session, principal: Principal) -> list[int]:
+        """The ids of every label ``principal`` may see, evaluating only labels not yet decided for it."""
+        epoch, label_count = session.execute(
+            select(PolicyState.epoch, select(func.count(Label.id)).scalar_subquery())
+        ).one()
+        stamp = _files_stamp((self._policies_dir / "model.conf", self._policies_dir / "policy.csv"))
+        with self._lock:
+            if epoch != self._epoch or stamp != self._stamp or self._policy is None:
+                self._reload(session, epoch, stamp)
+            if label_count != len(self._facts):
+                self._load_new_labels(session)
+            decided, visible = self._decided.setdefault(_principal_key(principal), (set(), set()))
+            if len(decided) != len(self._facts):
+                for label_id in self._facts.keys() - decided:
+                    self.evaluations += 1
+                    if self.policy.allows(principal, self._facts[label_id]):
+                        visible.add(label_id)
+                    decided.add(label_id)
+            return sorted(visible)
+
+    def decide(self, session: Session, principal: Principal, label_id: int) -> bool:
+        """Whether ``principal`` may see one label."""
+        return label_id in self.visible_label_ids(session, principal)
+
+
