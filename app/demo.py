@@ -29,6 +29,7 @@ from app.db import make_engine
 from app.items.models import StixObject
 from app.markings.classification import TOP_RANK, rank_of
 from app.partners.service import save_partner
+from app.markings.mappings import load_mappings
 from app.taxii import service as taxii_service
 from app.taxii.models import DEFAULT_COLLECTION_ID
 
@@ -245,7 +246,9 @@ def stored_count(session: Session, collection_id: str = DEFAULT_COLLECTION_ID) -
 def seed_objects(session: Session, settings: Settings) -> tuple[int, int, list[str]]:
     """Post the sample objects to the default collection as the demo analyst: (submitted, succeeded, failures)."""
     objects = sample_objects(settings.home_nation)
-    status = taxii_service.add_objects(session, DEFAULT_COLLECTION_ID, analyst_principal(settings), objects)
+    status = taxii_service.add_objects(session, DEFAULT_COLLECTION_ID, analyst_principal(settings), objects,
+                                       mappings=load_mappings(settings.mappings_dir),
+                                       home_nation=settings.home_nation)
     details = json.loads(status.details)
     failures = [f"{f['id']}: {f.get('message', 'failed')}" for f in details["failures"]]
     return status.total_count, status.success_count, failures

@@ -12,7 +12,9 @@ from app.db import get_session
 from app.errors import ApiError
 from app.markings.classification import TOP_RANK, UnknownClassification, rank_of
 from app.partners.models import Partner
+from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
+from app.policy.visibility import VisibilityCache
 
 MAX_SUBJECT_LENGTH = 255  # the width of the columns that record who posted
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tearline"'}
@@ -28,6 +30,16 @@ def get_settings(request: Request) -> Settings:
 def get_role_rights(request: Request) -> RoleRights:
     """The loaded Casbin role rights."""
     return request.app.state.role_rights
+
+
+def get_mappings(request: Request) -> Mappings:
+    """The validated marking and code tables."""
+    return request.app.state.mappings
+
+
+def get_visibility(request: Request) -> VisibilityCache:
+    """The per-principal cache of visible label ids."""
+    return request.app.state.visibility
 
 
 def _unauthorized(reason: str) -> ApiError:

@@ -9,7 +9,9 @@ from app.config import Settings
 from app.db import make_engine
 from app.errors import install_error_handlers
 from app.health import router as health_router
+from app.markings.mappings import load_mappings
 from app.policy.enforcer import RoleRights
+from app.policy.visibility import VisibilityCache
 from app.taxii.routes import router as taxii_router
 
 
@@ -36,6 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.role_rights = RoleRights(settings.policies_dir)
+    app.state.mappings = load_mappings(settings.mappings_dir)
+    app.state.visibility = VisibilityCache(settings.policies_dir, app.state.mappings)
     app.state.token_verifier = _token_verifier(settings)
     install_error_handlers(app)
     app.include_router(health_router)

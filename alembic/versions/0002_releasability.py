@@ -43,6 +43,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("stix_object") as batch:
         batch.add_column(sa.Column("granular", sa.Text(), nullable=True))
+        # Versions stored before this migration were submitted by their originator.
+        batch.add_column(sa.Column("submitter", sa.String(3), nullable=False, server_default=""))
+    op.execute("UPDATE stix_object SET submitter = originator")
+    with op.batch_alter_table("stix_object") as batch:
+        batch.alter_column("submitter", server_default=None)
     op.create_table(
         "object_withhold",
         sa.Column("object_pk", BIG_PK, nullable=False),
@@ -57,6 +62,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("object_withhold")
     with op.batch_alter_table("stix_object") as batch:
+        batch.drop_column("submitter")
         batch.drop_column("granular")
     op.drop_table("partner_group")
     op.drop_table("policy_state")

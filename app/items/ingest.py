@@ -18,8 +18,11 @@ import stix2
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
-from app.items.models import StixObject
-from app.markings.service import label_for_new_object
+from app.items.labeling import LabeledObject, LabelRefused, Labeler
+from app.items.models import ObjectWithhold, StixObject
+from app.markings.labels import LabelSpec
+from app.markings.mappings import Mappings
+from app.markings.service import intern_label
 from app.taxii.models import Collection
 from app.timestamps import format_us, now_us, parse_us
 
@@ -137,26 +140,61 @@ def _lock_collection(session: Session, collection_id: str) -> int:
     return session.execute(select(Collection.date_added_hwm).where(Collection.id == collection_id)).scalar_one()
 
 
-def store(session: Session, collection_id: str, objects: list[ValidObject], *, originator: str) -> list[Outcome]:
-    """Store valid objects as new versions; exact duplicates succeed, conflicting ones fail. No commit."""
+def _new_row(labeled: LabeledObject, obj: ValidObject, *, collection_id: str, submitter: str, version_us: int,
+             date_added_us: int, label_ids: dict[LabelSpec, int]) -> dict:
+    granular = {ref: label_ids[spec] for ref, spec in labeled.granular.items()}
+    return {
+        "collection_id": collection_id,
+        "object_id": obj.object_id,
+        "type": obj.type,
+        "spec_version": obj.spec_version,
+        "version_us": version_us,
+        "created_us": obj.created_us,
+        "date_added_us": date_added_us,
+        "label_id": label_ids[labeled.label],
+        "originator": labeled.originator,
+        "submitter": submitter,
+        "has_granular": bool(granular),
+        "granular": orjson.dumps(granular).decode() if granular else None,
+        "body": orjson.dumps(obj.content).decode(),
+    }
+
+
+def store(session: Session, collection_id: str, objects: list[ValidObject], *, submitter: str,
+          mappings: Mappings, home_nation: str) -> list[Outcome]:
+    """Label and store valid objects as new versions. No commit.
+
+    Exact duplicates succeed, conflicting versions and unlabelable objects fail one by one.
+    Marking definitions the objects reference but the submission lacks (TLP, or held in another
+    collection) are stored in this collection too, so partners can fetch what they are shown.
+    """
     if not objects:
         return []
+    labeler = Labeler(session, mappings, home_nation=home_nation, submitter=submitter)
+    contents = [o.content for o in objects]
+    labeler.prepare(contents)
+    referenced = [validate(d) for d in labeler.referenced_definitions(contents)]
+    reported = {id(o) for o in objects}
+
     hwm = _lock_collection(session, collection_id)
     next_date_added = max(now_us(), hwm + 1)
-
+    candidates = referenced + objects
     stored: dict[tuple[str, int], dict] = {
         (row.object_id, row.version_us): orjson.loads(row.body)
         for row in session.execute(
             select(StixObject.object_id, StixObject.version_us, StixObject.body).where(
                 StixObject.collection_id == collection_id,
-                StixObject.object_id.in_({o.object_id for o in objects}),
+                StixObject.object_id.in_({o.object_id for o in candidates}),
             )
         )
     }
 
-    label_id = label_for_new_object(session)
-    outcomes, rows = [], []
-    for obj in objects:
+    outcomes: list[Outcome] = []
+    rows: list[dict] = []
+    withhold: dict[int, set[int]] = {}
+    label_ids: dict[LabelSpec, int] = {}
+    for obj in candidates:
+        report = outcomes.append if id(obj) in reported else (lambda _outcome: None)
         version_us = obj.version_us
         if version_us is None:
             # Without created/modified (most SCOs) the version is date_added, so an identical
@@ -166,30 +204,27 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, o
                 next_date_added,
             )
         version = format_us(version_us)
-        key = (obj.object_id, version_us)
-        existing = stored.get(key)
+        existing = stored.get((obj.object_id, version_us))
         if existing is not None:
             if existing == obj.content:
-                outcomes.append(Outcome(obj.object_id, version, True, "duplicate of a stored version"))
+                report(Outcome(obj.object_id, version, True, "duplicate of a stored version"))
             else:
-                outcomes.append(Outcome(obj.object_id, version, False,
-                                        "a different object with this id and version was already submitted"))
+                report(Outcome(obj.object_id, version, False, "conflicts with a stored version of this object"))
             continue
-        stored[key] = obj.content
-        rows.append({
-            "collection_id": collection_id,
-            "object_id": obj.object_id,
-            "type": obj.type,
-            "spec_version": obj.spec_version,
-            "version_us": version_us,
-            "created_us": obj.created_us,
-            "date_added_us": next_date_added,
-            "label_id": label_id,
-            "originator": originator,
-            "has_granular": bool(obj.content.get("granular_markings")),
-            "body": orjson.dumps(obj.content).decode(),
-        })
-        outcomes.append(Outcome(obj.object_id, version, True))
+        try:
+            labeled = labeler.label(obj.content)
+        except LabelRefused as exc:
+            report(Outcome(obj.object_id, version, False, str(exc)))
+            continue
+        for spec in [labeled.label, *labeled.granular.values()]:
+            if spec not in label_ids:
+                label_ids[spec] = intern_label(session, spec, mappings)
+        stored[(obj.object_id, version_us)] = obj.content
+        rows.append(_new_row(labeled, obj, collection_id=collection_id, submitter=submitter,
+                             version_us=version_us, date_added_us=next_date_added, label_ids=label_ids))
+        if labeled.withhold_refs:
+            withhold[next_date_added] = {label_ids[labeled.granular[ref]] for ref in labeled.withhold_refs}
+        report(Outcome(obj.object_id, version, True))
         next_date_added += 1
 
     if rows:
@@ -197,4 +232,17 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, o
         session.execute(
             update(Collection).where(Collection.id == collection_id).values(date_added_hwm=next_date_added - 1)
         )
+    if withhold:
+        _store_withholds(session, collection_id, withhold)
     return outcomes
+
+
+def _store_withholds(session: Session, collection_id: str, withhold: dict[int, set[int]]) -> None:
+    pks = dict(session.execute(
+        select(StixObject.date_added_us, StixObject.pk).where(
+            StixObject.collection_id == collection_id, StixObject.date_added_us.in_(withhold))
+    ).all())
+    session.execute(insert(ObjectWithhold), [
+        {"object_pk": pks[date_added], "label_id": label_id}
+        for date_added, label_ids in withhold.items() for label_id in sorted(label_ids)
+    ])

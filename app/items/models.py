@@ -39,6 +39,8 @@ class StixObject(SQLModel, table=True):
     date_added_us: int = Field(sa_column=Column(BigInteger, nullable=False))
     label_id: int = Field(sa_column=Column(Integer, ForeignKey("label.id", name="fk_stix_object_label"), nullable=False))
     originator: str = Field(sa_column=Column(String(3), nullable=False))
+    submitter: str = Field(sa_column=Column(String(3), nullable=False))
+    """The nation that submitted this version (the originator, or another under the third-party rule)."""
     has_granular: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     granular: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     """JSON {label id: [selectors]} of the granular markings, for redaction at serve time."""

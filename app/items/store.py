@@ -15,7 +15,7 @@ from sqlalchemy import Select, and_, exists, false, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from app.items.models import StixObject
+from app.items.models import ObjectWithhold, StixObject
 
 VERSION_KEYWORDS = frozenset({"first", "last", "all"})
 
@@ -44,6 +44,13 @@ class Page:
     more: bool = False
 
 
+def _visible(row, visible_label_ids: list[int]):
+    """A version is visible when its label is, and no hidden granular marking withholds it."""
+    withheld = exists().where(ObjectWithhold.object_pk == row.pk,
+                              ObjectWithhold.label_id.not_in(visible_label_ids))
+    return and_(row.label_id.in_(visible_label_ids), or_(row.has_granular.is_(False), ~withheld))
+
+
 def _selected_version(row: type[StixObject], visible_label_ids: list[int], flt: VersionFilter):
     """The match[version] condition on ``row``, comparing only with visible versions of the same object."""
     if "all" in flt.versions:
@@ -59,7 +66,7 @@ def _selected_version(row: type[StixObject], visible_label_ids: list[int], flt: 
             clauses = [
                 other.collection_id == row.collection_id,
                 other.object_id == row.object_id,
-                other.label_id.in_(visible_label_ids),
+                _visible(other, visible_label_ids),
                 newer_or_older(other),
             ]
             if flt.spec_versions:
@@ -76,7 +83,7 @@ def version_query(
 ) -> Select:
     """SELECT the visible versions of ``collection_id`` that match ``flt``, ordered by date_added."""
     row = StixObject
-    where = [row.collection_id == collection_id, row.label_id.in_(visible_label_ids)]
+    where = [row.collection_id == collection_id, _visible(row, visible_label_ids)]
     if flt.ids:
         where.append(row.object_id.in_(flt.ids))
     if flt.types:

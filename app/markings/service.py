@@ -1,26 +1,36 @@
-"""Which labels a principal may see, and which label a new object version gets.
-
-The foundation holds one label, ``UNRESTRICTED`` (seeded by the first
-migration with a fixed id), that every principal sees. The releasability
-engine replaces these two functions with the section 2 decision; callers
-already depend only on them.
-"""
+"""Labels in the database: each distinct label is interned once and referenced by object versions."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from app.auth.principal import Principal
-from app.markings.models import UNRESTRICTED_LABEL_ID
+from app.markings.labels import LabelSpec, canonical_banner, label_marking_id
+from app.markings.mappings import Mappings
+from app.markings.models import Label
 
 
-def visible_label_ids(session: Session, principal: Principal) -> list[int]:
-    """Ids of the labels whose object versions ``principal`` may see."""
-    del session, principal  # only the unrestricted label exists yet, and everyone sees it
-    return [UNRESTRICTED_LABEL_ID]
+def label_values(spec: LabelSpec, mappings: Mappings) -> dict:
+    """The label row for ``spec``: its canonical banner is the key."""
+    banner = canonical_banner(spec, mappings)
+    return {
+        "key": banner,
+        "marking_ref": label_marking_id(banner),
+        "rank": spec.rank,
+        "releasable_to": ",".join(sorted(spec.releasable_to)),
+        "caveats": ",".join(sorted(spec.caveats)),
+        "originator": spec.originator,
+    }
 
 
-def label_for_new_object(session: Session) -> int:
-    """The label id a newly stored object version receives."""
-    del session
-    return UNRESTRICTED_LABEL_ID
+def intern_label(session: Session, spec: LabelSpec, mappings: Mappings) -> int:
+    """The id of the label row for ``spec``, inserting it if new (safe against concurrent writers)."""
+    values = label_values(spec, mappings)
+    existing = session.execute(select(Label.id).where(Label.key == values["key"])).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(Label).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+    return session.execute(select(Label.id).where(Label.key == values["key"])).scalar_one()

@@ -1,7 +1,9 @@
 """Stateless keyset cursors for TAXII ``next``.
 
-A cursor is a JWS (HS256, python-jose) over the last ``date_added`` served and
-digests of the query and the principal. It works across app instances that
+A cursor is a JWE (direct A256GCM, python-jose) over the last ``date_added``
+read and digests of the query and the principal. It is encrypted, not only
+signed, because the last row read may be a version this principal is not
+served (withheld by a granular marking): its ``date_added`` must not show. It works across app instances that
 share the secret, and is never trusted: a tampered cursor, or one presented
 by another principal or with other filters, is refused, and every page
 re-applies the requester's visibility anyway.
@@ -12,12 +14,16 @@ from __future__ import annotations
 import hashlib
 
 import orjson
-from jose import JWSError, jws
+from jose import jwe
+from jose.exceptions import JWEError
 
 from app.auth.principal import Principal
 from app.errors import ApiError
 
-_ALGORITHM = "HS256"
+
+
+def _key(secret: str) -> bytes:
+    return hashlib.sha256(b"tearline-cursor:" + secret.encode()).digest()
 
 
 def _digest(value: object) -> str:
@@ -37,7 +43,7 @@ def make_cursor(secret: str, *, collection_id: str, endpoint: str, query: list, 
                 after_us: int) -> str:
     """A signed cursor resuming after ``after_us`` for exactly this query and principal."""
     claims = _binding(collection_id, endpoint, query, principal) | {"k": after_us}
-    return jws.sign(claims, secret, algorithm=_ALGORITHM)
+    return jwe.encrypt(orjson.dumps(claims), _key(secret), algorithm="dir", encryption="A256GCM").decode()
 
 
 def read_cursor(secret: str, token: str, *, collection_id: str, endpoint: str, query: list,
@@ -45,8 +51,9 @@ def read_cursor(secret: str, token: str, *, collection_id: str, endpoint: str, q
     """The ``date_added`` to resume after; 400 for any cursor not made for this query and principal."""
     invalid = ApiError(400, "The next parameter is not valid for this request.")
     try:
-        claims = orjson.loads(jws.verify(token, secret, algorithms=[_ALGORITHM]))
-    except (JWSError, orjson.JSONDecodeError, TypeError, ValueError):
+        plaintext = jwe.decrypt(token, _key(secret))
+        claims = orjson.loads(plaintext) if plaintext is not None else None
+    except (JWEError, orjson.JSONDecodeError, TypeError, ValueError, KeyError):
         raise invalid from None
     if not isinstance(claims, dict) or not isinstance(claims.get("k"), int):
         raise invalid

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -13,12 +13,13 @@ from sqlmodel import Session
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db import get_session
-from app.dependencies import get_principal, get_role_rights, get_settings
+from app.dependencies import get_mappings, get_principal, get_role_rights, get_settings, get_visibility
 from app.errors import ApiError, not_found
-from app.items.store import Page
-from app.markings.service import visible_label_ids
+from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
+from app.policy.visibility import VisibilityCache
 from app.taxii import service
+from app.taxii.service import ServedPage
 from app.taxii.filters import parse_page_request
 from app.taxii.media import TaxiiResponse, require_taxii_accept, require_taxii_content_type
 from app.taxii.paging import make_cursor, read_cursor
@@ -99,26 +100,48 @@ def get_collection(collection_id: str, api_root: str = Depends(_api_root),
     return _json(service.collection_resource(collection, access))
 
 
-def _paged(request: Request, *, endpoint: str, object_id: str | None, collection_id: str, principal: Principal,
-           session: Session, settings: Settings, rights: RoleRights,
-           fetch: Callable[..., Page], shape: Callable[[Page, str | None], bytes]) -> TaxiiResponse:
+@dataclass(frozen=True)
+class Ctx:
+    """Everything a collection route needs, resolved once per request."""
+
+    principal: Principal
+    session: Session
+    settings: Settings
+    rights: RoleRights
+    visibility: VisibilityCache
+    mappings: Mappings
+
+    def visible(self) -> list[int]:
+        return self.visibility.visible_label_ids(self.session, self.principal)
+
+
+def _ctx(api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
+         session: Session = Depends(get_session), settings: Settings = Depends(get_settings),
+         rights: RoleRights = Depends(get_role_rights), visibility: VisibilityCache = Depends(get_visibility),
+         mappings: Mappings = Depends(get_mappings)) -> Ctx:
+    return Ctx(principal, session, settings, rights, visibility, mappings)
+
+
+def _paged(request: Request, ctx: Ctx, *, endpoint: str, collection_id: str, object_id: str | None = None,
+           with_body: bool, shape: Callable[[ServedPage, str | None], bytes]) -> TaxiiResponse:
     """Shared flow of the four paged endpoints: access, filters, cursor, page, headers."""
-    service.open_collection(session, rights, principal, collection_id, need="read")
-    visible = visible_label_ids(session, principal)
-    page_request = parse_page_request(request, endpoint, settings)
+    service.open_collection(ctx.session, ctx.rights, ctx.principal, collection_id, need="read")
+    visible = ctx.visible()
+    page_request = parse_page_request(request, endpoint, ctx.settings)
     flt = page_request.flt
     if object_id is not None:
-        service.require_visible_object(session, collection_id, visible, object_id)
+        service.require_visible_object(ctx.session, collection_id, visible, object_id)
         flt = replace(flt, ids=(object_id,))
     binding = {"collection_id": collection_id, "endpoint": f"{endpoint}:{object_id or ''}",
-               "query": flt.digest_parts(), "principal": principal}
+               "query": flt.digest_parts(), "principal": ctx.principal}
     after_us = None
     if page_request.next_token is not None:
-        after_us = read_cursor(settings.cursor_secret, page_request.next_token, **binding)
-    page = fetch(session, collection_id, visible, flt, after_us=after_us, limit=page_request.limit)
+        after_us = read_cursor(ctx.settings.cursor_secret, page_request.next_token, **binding)
+    page = service.versions_page(ctx.session, collection_id, visible, flt, after_us=after_us,
+                                 limit=page_request.limit, with_body=with_body)
     next_token = None
     if page.more:
-        next_token = make_cursor(settings.cursor_secret, after_us=page.rows[-1].date_added_us, **binding)
+        next_token = make_cursor(ctx.settings.cursor_secret, after_us=page.last_read_us, **binding)
     headers = {}
     if page.rows:
         headers = {"X-TAXII-Date-Added-First": format_us(page.rows[0].date_added_us),
@@ -126,14 +149,14 @@ def _paged(request: Request, *, endpoint: str, object_id: str | None, collection
     return TaxiiResponse(shape(page, next_token), headers=headers)
 
 
-def _paging_prefix(page: Page, next_token: str | None) -> bytes:
+def _paging_prefix(page: ServedPage, next_token: str | None) -> bytes:
     prefix = b'{"more":' + (b"true" if page.more else b"false")
     if next_token:
         prefix += b',"next":' + orjson.dumps(next_token)
     return prefix
 
 
-def _envelope(page: Page, next_token: str | None) -> bytes:
+def _envelope(page: ServedPage, next_token: str | None) -> bytes:
     """Stored JSON text is joined as is, never re-parsed."""
     body = _paging_prefix(page, next_token)
     if page.rows:
@@ -141,14 +164,14 @@ def _envelope(page: Page, next_token: str | None) -> bytes:
     return body + b"}"
 
 
-def _manifest(page: Page, next_token: str | None) -> bytes:
+def _manifest(page: ServedPage, next_token: str | None) -> bytes:
     body = _paging_prefix(page, next_token)
     if page.rows:
         body += b',"objects":' + orjson.dumps([service.manifest_record(row) for row in page.rows])
     return body + b"}"
 
 
-def _versions(page: Page, next_token: str | None) -> bytes:
+def _versions(page: ServedPage, next_token: str | None) -> bytes:
     body = _paging_prefix(page, next_token)
     if page.rows:
         body += b',"versions":' + orjson.dumps([format_us(row.version_us) for row in page.rows])
@@ -156,46 +179,32 @@ def _versions(page: Page, next_token: str | None) -> bytes:
 
 
 @router.get("/{api_root}/collections/{collection_id}/objects/", summary="Get objects")
-def get_objects(request: Request, collection_id: str, api_root: str = Depends(_api_root),
-                principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
-                settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
-    return _paged(request, endpoint="objects", object_id=None, collection_id=collection_id, principal=principal,
-                  session=session, settings=settings, rights=rights, fetch=service.objects_page, shape=_envelope)
+def get_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)):
+    return _paged(request, ctx, endpoint="objects", collection_id=collection_id, with_body=True, shape=_envelope)
 
 
 @router.get("/{api_root}/collections/{collection_id}/manifest/", summary="Get object manifests")
-def get_manifest(request: Request, collection_id: str, api_root: str = Depends(_api_root),
-                 principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
-                 settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
-    return _paged(request, endpoint="manifest", object_id=None, collection_id=collection_id, principal=principal,
-                  session=session, settings=settings, rights=rights, fetch=service.manifest_page, shape=_manifest)
+def get_manifest(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)):
+    return _paged(request, ctx, endpoint="manifest", collection_id=collection_id, with_body=False, shape=_manifest)
 
 
 @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object")
-def get_object(request: Request, collection_id: str, object_id: str, api_root: str = Depends(_api_root),
-               principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
-               settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
-    return _paged(request, endpoint="object", object_id=object_id, collection_id=collection_id,
-                  principal=principal, session=session, settings=settings, rights=rights,
-                  fetch=service.objects_page, shape=_envelope)
+def get_object(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)):
+    return _paged(request, ctx, endpoint="object", collection_id=collection_id, object_id=object_id,
+                  with_body=True, shape=_envelope)
 
 
 @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/versions/", summary="Get object versions")
-def get_object_versions(request: Request, collection_id: str, object_id: str, api_root: str = Depends(_api_root),
-                        principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
-                        settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
-    return _paged(request, endpoint="versions", object_id=object_id, collection_id=collection_id,
-                  principal=principal, session=session, settings=settings, rights=rights,
-                  fetch=service.manifest_page, shape=_versions)
+def get_object_versions(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)):
+    return _paged(request, ctx, endpoint="versions", collection_id=collection_id, object_id=object_id,
+                  with_body=False, shape=_versions)
 
 
 @router.delete("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Delete an object")
-def delete_object(request: Request, collection_id: str, object_id: str, api_root: str = Depends(_api_root),
-                  principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
-                  settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
-    service.open_collection(session, rights, principal, collection_id, need="delete")
-    flt = parse_page_request(request, "delete", settings).flt
-    service.delete_object(session, collection_id, visible_label_ids(session, principal), object_id, flt)
+def delete_object(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)):
+    service.open_collection(ctx.session, ctx.rights, ctx.principal, collection_id, need="delete")
+    flt = parse_page_request(request, "delete", ctx.settings).flt
+    service.delete_object(ctx.session, collection_id, ctx.visible(), object_id, flt)
     return TaxiiResponse(b"", status_code=200)
 
 
@@ -229,10 +238,9 @@ def _envelope_objects(body: bytes) -> list:
 
 @router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects", status_code=202,
              dependencies=[Depends(require_taxii_content_type)])
-async def add_objects(request: Request, collection_id: str, api_root: str = Depends(_api_root),
-                      principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
-                      settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
-    await run_in_threadpool(service.open_collection, session, rights, principal, collection_id, "write")
-    objects = _envelope_objects(await _read_body(request, settings.max_content_length))
-    status = await run_in_threadpool(service.add_objects, session, collection_id, principal, objects)
+async def add_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)):
+    await run_in_threadpool(service.open_collection, ctx.session, ctx.rights, ctx.principal, collection_id, "write")
+    objects = _envelope_objects(await _read_body(request, ctx.settings.max_content_length))
+    status = await run_in_threadpool(service.add_objects, ctx.session, collection_id, ctx.principal, objects,
+                                     mappings=ctx.mappings, home_nation=ctx.settings.home_nation)
     return _json(service.status_document(status), status_code=202)

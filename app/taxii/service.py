@@ -11,13 +11,15 @@ import uuid
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, select
 from sqlmodel import Session
 
 from app.auth.principal import Principal
 from app.errors import ApiError, not_found
 from app.items import ingest
 from app.items.models import StixObject
+from app.markings.granular import redact
+from app.markings.mappings import Mappings
 from app.items.store import Page, VersionFilter, has_visible_version, read_page, version_query
 from app.policy.enforcer import RoleRights
 from app.taxii.media import STIX_MEDIA_TYPE
@@ -110,19 +112,50 @@ def open_collection(session: Session, rights: RoleRights, principal: Principal, 
     return collection, access
 
 
-def objects_page(session: Session, collection_id: str, visible: list[int], flt: VersionFilter, *,
-                 after_us: int | None, limit: int) -> Page:
-    """Rows (date_added_us, body) of one page of objects."""
-    return read_page(session, collection_id, visible, flt, after_us=after_us, limit=limit,
-                     columns=(StixObject.date_added_us, StixObject.body))
+@dataclass(frozen=True)
+class ServedVersion:
+    """One version as served to one principal; ``body`` is redacted JSON text when it must be."""
+
+    date_added_us: int
+    object_id: str
+    version_us: int
+    spec_version: str
+    body: str | None
 
 
-def manifest_page(session: Session, collection_id: str, visible: list[int], flt: VersionFilter, *,
-                  after_us: int | None, limit: int) -> Page:
-    """Rows (date_added_us, object_id, version_us, spec_version) of one manifest page."""
-    return read_page(session, collection_id, visible, flt, after_us=after_us, limit=limit,
+@dataclass(frozen=True)
+class ServedPage:
+    """The versions served on one page, whether more follow, and the last date_added read."""
+
+    rows: list[ServedVersion]
+    more: bool
+    last_read_us: int | None
+
+
+def _served(row, visible: set[int]) -> ServedVersion | None:
+    body = row.body
+    if row.granular:
+        hidden = {ref for ref, label_id in orjson.loads(row.granular).items() if label_id not in visible}
+        if hidden:
+            redacted = redact(orjson.loads(row.body), hidden)
+            if redacted is None:
+                return None  # the combination of hidden markings would leave invalid STIX: withhold
+            body = orjson.dumps(redacted).decode() if row.body is not None else None
+    return ServedVersion(row.date_added_us, row.object_id, row.version_us, row.spec_version,
+                         body if row.body is not None else None)
+
+
+def versions_page(session: Session, collection_id: str, visible: list[int], flt: VersionFilter, *,
+                  after_us: int | None, limit: int, with_body: bool) -> ServedPage:
+    """One page of visible versions, granular markings applied. Without ``with_body`` only versions
+    carrying granular markings load their JSON (to check they can be served at all)."""
+    body = StixObject.body if with_body else case((StixObject.has_granular, StixObject.body), else_=None)
+    page = read_page(session, collection_id, visible, flt, after_us=after_us, limit=limit,
                      columns=(StixObject.date_added_us, StixObject.object_id, StixObject.version_us,
-                              StixObject.spec_version))
+                              StixObject.spec_version, StixObject.granular, body.label("body")))
+    visible_set = set(visible)
+    served = [version for row in page.rows if (version := _served(row, visible_set)) is not None]
+    return ServedPage(served, page.more, page.rows[-1].date_added_us if page.rows else None)
 
 
 def manifest_record(row) -> dict:
@@ -178,11 +211,13 @@ def status_document(status: StatusResource) -> dict:
     }
 
 
-def add_objects(session: Session, collection_id: str, principal: Principal, objects: list) -> StatusResource:
-    """Validate and store an envelope's objects and its status resource in one transaction. Commits."""
+def add_objects(session: Session, collection_id: str, principal: Principal, objects: list, *,
+                mappings: Mappings, home_nation: str) -> StatusResource:
+    """Validate, label and store an envelope's objects and its status resource in one transaction. Commits."""
     request_timestamp = now_us()
     valid, failures = ingest.validate_all(objects)
-    outcomes = ingest.store(session, collection_id, valid, originator=principal.nation) + failures
+    outcomes = ingest.store(session, collection_id, valid, submitter=principal.nation, mappings=mappings,
+                            home_nation=home_nation) + failures
     successes = [_status_entry(o) for o in outcomes if o.ok]
     failed = [_status_entry(o) for o in outcomes if not o.ok]
     status = StatusResource(

@@ -163,6 +163,10 @@ def _pull_objects(collection: Collection, per_request: int) -> tuple[list[dict],
 
 
 def _assert_exactly_latest(received: list[dict], pushed: Pushed) -> None:
+    # The TLP:GREEN definition the objects reference is stored beside them and served too.
+    definitions = [obj for obj in received if obj["type"] == "marking-definition"]
+    assert [d["id"] for d in definitions] == [stix2.TLP_GREEN.id]
+    received = [obj for obj in received if obj["type"] != "marking-definition"]
     ids = [obj["id"] for obj in received]
     assert len(ids) == len(set(ids)), "no object is served twice"
     assert set(ids) == set(pushed.latest)
@@ -190,7 +194,7 @@ def test_partner_pulls_everything_when_the_server_lowers_the_page_size(
 
     _assert_exactly_latest(received, pushed)
     assert [len(page["objects"]) for page in pages] == [
-        settings.max_page_size, len(pushed.latest) - settings.max_page_size]
+        settings.max_page_size, len(pushed.latest) + 1 - settings.max_page_size]  # + the TLP definition
 
 
 def test_partner_pulls_every_page_of_the_manifest(pushed: Pushed, live_server: str, partner_token: str):
@@ -198,13 +202,15 @@ def test_partner_pulls_every_page_of_the_manifest(pushed: Pushed, live_server: s
     pages = list(as_pages(collection.get_manifest, per_request=23))
 
     records = [record for page in pages for record in page.get("objects", [])]
-    assert len(pages) == math.ceil(len(pushed.latest) / 23)
+    assert len(pages) == math.ceil((len(pushed.latest) + 1) / 23)  # + the TLP:GREEN definition
+    assert stix2.TLP_GREEN.id in {r["id"] for r in records}
+    date_added = [parse_us(r["date_added"]) for r in records]
+    assert all(a < b for a, b in itertools.pairwise(date_added)), "date_added unique and increasing"
+    records = [r for r in records if r["id"] != stix2.TLP_GREEN.id]
     assert len(records) == len(pushed.latest) == len({r["id"] for r in records})
     assert {r["id"]: parse_us(r["version"]) for r in records} == {
         object_id: parse_us(obj["modified"]) for object_id, obj in pushed.latest.items()}
     assert {r["media_type"] for r in records} == {"application/stix+json;version=2.1"}
-    date_added = [parse_us(r["date_added"]) for r in records]
-    assert all(a < b for a, b in itertools.pairwise(date_added)), "date_added unique and increasing"
 
 
 def test_partner_gets_one_object_and_its_versions(pushed: Pushed, live_server: str, partner_token: str):

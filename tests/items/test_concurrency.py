@@ -31,11 +31,13 @@ from app.config import REPO_ROOT
 from app.items.models import StixObject
 from app.items.store import VersionFilter
 from app.markings.classification import TOP_RANK
-from app.markings.service import visible_label_ids
+from app.config import REPO_ROOT
+from app.markings.mappings import load_mappings
 from app.taxii import service
 from app.taxii.models import Collection
 from tests.conftest import HOME
 
+MAPPINGS = load_mappings(REPO_ROOT / "stix_mappings")
 ANALYST = Principal("analyst-1", HOME, frozenset({"analyst"}), TOP_RANK, frozenset(), is_home=True)
 TIMESTAMP = "2025-03-01T12:00:00.000Z"
 
@@ -81,7 +83,7 @@ def add_recording_commit_order(session: Session, collection_id: str, objects: li
         tickets.append(next_ticket(committing))
 
     event.listen(session, "before_commit", before_commit)
-    status = service.add_objects(session, collection_id, ANALYST, objects)
+    status = service.add_objects(session, collection_id, ANALYST, objects, mappings=MAPPINGS, home_nation=HOME)
     return {"tickets": tickets, "ids": [o["id"] for o in objects],
             "success": status.success_count, "failure": status.failure_count}
 
@@ -144,8 +146,9 @@ def test_reader_paging_while_writers_insert_skips_nothing(app, collection):
     engine = app.state.engine
     with Session(engine) as session:
         for _ in range(4):
-            service.add_objects(session, collection.id, ANALYST, [indicator() for _ in range(15)])
-        visible = visible_label_ids(session, ANALYST)
+            service.add_objects(session, collection.id, ANALYST, [indicator() for _ in range(15)],
+                                mappings=MAPPINGS, home_nation=HOME)
+        visible = app.state.visibility.visible_label_ids(session, ANALYST)
     preloaded = [object_id for object_id, _ in stored_rows(engine, collection.id)]
     assert len(preloaded) == 60
 
@@ -177,11 +180,11 @@ def test_reader_paging_while_writers_insert_skips_nothing(app, collection):
             with changed:
                 writers_finished = state["writers_done"] == writers
             with Session(engine) as session:  # one session per page, like one HTTP request per page
-                page = service.objects_page(session, collection.id, visible, VersionFilter(),
-                                            after_us=after_us, limit=page_size)
+                page = service.versions_page(session, collection.id, visible, VersionFilter(),
+                                             after_us=after_us, limit=page_size, with_body=True)
             seen.extend((json.loads(row.body)["id"], row.date_added_us) for row in page.rows)
             if page.rows:
-                after_us = page.rows[-1].date_added_us
+                after_us = page.last_read_us
             pages_read_while_writing += not writers_finished
             if writers_finished and not page.more:
                 break

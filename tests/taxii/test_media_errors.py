@@ -164,7 +164,7 @@ def test_internal_errors_are_generic_taxii_500s(raw_client, analyst, api, collec
         raise OperationalError("SELECT body FROM stix_object WHERE secret = 1", {"secret": 1},
                                Exception("connection lost to db.internal:5432"))
 
-    monkeypatch.setattr(taxii_service, "objects_page", failing)
+    monkeypatch.setattr(taxii_service, "versions_page", failing)
     response = raw_client.get(objects_url(api, collection.id), headers=analyst)
     body = assert_taxii_error(response, 500)
     assert "secret" not in response.text and "db.internal" not in response.text

@@ -1,7 +1,7 @@
 """No existence oracle (DESIGN.md section 2) at the TAXII routes.
 
 The releasability engine decides which labels a principal sees; these tests fix that decision
-(``visible_label_ids`` is replaced: home principals see a test label, partners do not) and check
+(the visibility cache's ``visible_label_ids`` is replaced: home principals see a test label, partners do not) and check
 that every endpoint treats a hidden version as one that does not exist: absent from objects,
 manifest and versions, skipped by first/last, left out of ``more``/``next`` and of the
 ``X-TAXII-Date-Added-First/Last`` headers, 404 by id exactly like an unknown id.
@@ -13,11 +13,10 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, or_, select, update
 
 from app.items.models import StixObject
-from app.markings.models import UNRESTRICTED_LABEL_ID, Label
-from app.taxii import routes
+from app.markings.models import Label
 from app.timestamps import parse_us
 from tests.taxii.helpers import (
     DATE_ADDED_FIRST,
@@ -46,7 +45,7 @@ class Hidden:
 
 
 @pytest.fixture
-def hidden(client, analyst, api, collection, session, monkeypatch) -> Hidden:
+def hidden(app, client, analyst, api, collection, session, monkeypatch) -> Hidden:
     a, h, b, c = versions_of(3), indicator(), indicator(), indicator()
     # date_added order: A1, A2, H, B, C, A3 (the hidden versions are in the middle and at the end).
     post_ok(client, api, collection.id, analyst, [a[0], a[1], h, b, c])
@@ -64,10 +63,12 @@ def hidden(client, analyst, api, collection, session, monkeypatch) -> Hidden:
     )).values(label_id=hidden_label))
     session.commit()
 
-    def visible_label_ids(_session, principal):
-        return [UNRESTRICTED_LABEL_ID, hidden_label] if principal.is_home else [UNRESTRICTED_LABEL_ID]
+    def visible_label_ids(db_session, principal):
+        # Every label is visible except the test label, which only the home nation sees.
+        every = sorted(db_session.execute(select(Label.id)).scalars())
+        return every if principal.is_home else [label_id for label_id in every if label_id != hidden_label]
 
-    monkeypatch.setattr(routes, "visible_label_ids", visible_label_ids)
+    monkeypatch.setattr(app.state.visibility, "visible_label_ids", visible_label_ids)
     records = get_ok(client, manifest_url(api, collection.id), analyst, {"match[version]": "all"})["objects"]
     return Hidden(a, h, b, c, {(r["id"], r["version"]): r["date_added"] for r in records})
 

@@ -1,0 +1,147 @@
+"""Give each submitted object version its label, granular labels and originator (DESIGN.md 1-3).
+
+Everything that needs the store happens here in a few batch queries: the
+marking definitions the envelope references but does not carry, the
+originator of objects already held, and the originator's own label for the
+third-party rule. The rules themselves live in :mod:`app.markings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+from sqlalchemy import select
+from sqlmodel import Session
+
+from app.items.models import StixObject
+from app.markings.granular import redact
+from app.markings.labels import ALL, LabelSpec, UnknownToken
+from app.markings.mappings import Mappings
+from app.markings.models import Label
+from app.markings.stix_markings import definition_label, object_label
+
+MARKING_DEFINITION = "marking-definition"
+
+
+@dataclass(frozen=True)
+class LabeledObject:
+    """A valid object with everything access control needs to store it."""
+
+    content: dict
+    originator: str
+    label: LabelSpec
+    granular: dict[str, LabelSpec] = field(default_factory=dict)
+    """marking_ref -> label of each granular marking."""
+    withhold_refs: frozenset[str] = frozenset()
+    """Granular markings that, when hidden, withhold the whole version (a required property)."""
+
+
+class LabelRefused(ValueError):
+    """The object's markings cannot be turned into a label; the message names the bad token."""
+
+
+def _refs(obj: dict) -> list[str]:
+    refs = [r for r in obj.get("object_marking_refs") or [] if isinstance(r, str)]
+    refs += [g["marking_ref"] for g in obj.get("granular_markings") or []
+             if isinstance(g, dict) and isinstance(g.get("marking_ref"), str)]
+    return refs
+
+
+def _within(new: LabelSpec, bound: LabelSpec, mappings: Mappings) -> bool:
+    """Whether ``new`` is no wider than ``bound``: rank no lower, releasable-to inside, caveats kept."""
+    new_set, bound_set = mappings.expand(new.releasable_to), mappings.expand(bound.releasable_to)
+    if bound_set is not None and (new_set is None or not new_set | {new.originator} <= bound_set | {bound.originator}):
+        return False
+    return new.rank >= bound.rank and new.caveats >= bound.caveats
+
+
+def _label_spec(row: Label) -> LabelSpec:
+    split = lambda text: frozenset(code for code in text.split(",") if code)  # noqa: E731
+    return LabelSpec(row.rank, split(row.releasable_to), split(row.caveats), row.originator or "")
+
+
+class Labeler:
+    """Labels the objects of one submission by one nation (the submitter)."""
+
+    def __init__(self, session: Session, mappings: Mappings, *, home_nation: str, submitter: str) -> None:
+        self.session, self.mappings = session, mappings
+        self.home_nation, self.submitter = home_nation, submitter
+        self.definitions: dict[str, dict] = {}
+        self.originators: dict[str, str] = {}
+
+    def prepare(self, objects: list[dict]) -> None:
+        """Load, in batch, the marking definitions and originators the objects need."""
+        self.definitions = {o["id"]: o for o in objects if o["type"] == MARKING_DEFINITION}
+        wanted = {ref for o in objects for ref in _refs(o)} - self.definitions.keys() - self.mappings.tlp.keys()
+        if wanted:
+            rows = self.session.execute(
+                select(StixObject.object_id, StixObject.body)
+                .where(StixObject.object_id.in_(wanted), StixObject.type == MARKING_DEFINITION)
+                .order_by(StixObject.version_us)
+            )
+            for object_id, body in rows:
+                self.definitions.setdefault(object_id, orjson.loads(body))
+        ids = {o["id"] for o in objects}
+        rows = self.session.execute(
+            select(StixObject.object_id, StixObject.originator).where(StixObject.object_id.in_(ids))
+            .order_by(StixObject.pk)
+        )
+        for object_id, originator in rows:
+            self.originators.setdefault(object_id, originator)
+
+    def referenced_definitions(self, objects: list[dict]) -> list[dict]:
+        """Definitions the objects reference but the submission does not carry (TLP or stored)."""
+        carried = {o["id"] for o in objects}
+        needed = dict.fromkeys(ref for o in objects for ref in _refs(o) if ref not in carried)
+        found = []
+        for ref in needed:
+            if ref in self.mappings.tlp:
+                found.append(self.mappings.tlp[ref][1])
+            elif ref in self.definitions:
+                found.append(self.definitions[ref])
+        return found
+
+    def _single_marking_label(self, ref: str, originator: str) -> LabelSpec:
+        return object_label({"object_marking_refs": [ref]}, originator=originator, definitions=self.definitions,
+                            mappings=self.mappings, home_nation=self.home_nation)
+
+    def _own_label(self, obj: dict, originator: str) -> LabelSpec:
+        if obj["type"] != MARKING_DEFINITION:
+            return object_label(obj, originator=originator, definitions=self.definitions, mappings=self.mappings,
+                                home_nation=self.home_nation)
+        # A marking definition carries the label it defines; TLP definitions are public.
+        spec = definition_label(obj, originator=originator, mappings=self.mappings)
+        return spec if spec is not None else LabelSpec(0, frozenset({ALL}), frozenset(), originator)
+
+    def _originator_bound(self, object_id: str, originator: str) -> LabelSpec | None:
+        """The label of the newest version the originator itself submitted."""
+        row = self.session.execute(
+            select(Label).join(StixObject, StixObject.label_id == Label.id)
+            .where(StixObject.object_id == object_id, StixObject.submitter == originator)
+            .order_by(StixObject.version_us.desc()).limit(1)
+        ).scalar_one_or_none()
+        return _label_spec(row) if row is not None else None
+
+    def label(self, obj: dict) -> LabeledObject:
+        """Label one object; raise LabelRefused naming what is wrong."""
+        originator = self.originators.get(obj["id"], self.submitter)
+        try:
+            spec = self._own_label(obj, originator)
+            granular = {ref: self._single_marking_label(ref, originator)
+                        for ref in dict.fromkeys(g.get("marking_ref") for g in obj.get("granular_markings") or []
+                                                 if isinstance(g, dict) and isinstance(g.get("marking_ref"), str))}
+        except (UnknownToken, ValueError) as exc:
+            raise LabelRefused(f"markings: {exc}") from None
+        for each in [spec, *granular.values()]:
+            if each.originator != originator:
+                raise LabelRefused(f"markings: a label names originator {each.originator}, "
+                                   f"but this object comes from {originator}")
+        if originator != self.submitter:
+            bound = self._originator_bound(obj["id"], originator)
+            if bound is not None and not _within(spec, bound, self.mappings):
+                raise LabelRefused(
+                    f"third-party rule: a new version of an object from {originator} may not widen its "
+                    "releasability, drop its caveats or lower its classification")
+        withhold = frozenset(ref for ref in granular if redact(obj, {ref}) is None)
+        return LabeledObject(obj, originator, spec, granular, withhold)
