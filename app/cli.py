@@ -29,7 +29,10 @@ from app.auth.keys import generate_key_pair
 from app.auth.principal import HOME_ROLES, ROLES
 from app.config import ConfigurationError, Settings
 from app.db import make_engine
-from app.markings.classification import UnknownClassification, canonical_scheme, name_of, rank_of
+from app.markings.classification import name_of
+from app.markings.mappings import MappingError, load_mappings
+from app.markings.tokens import UnknownToken
+from app.policy.commands import group_app, label_app, policy_app
 
 app = typer.Typer(
     name="tearline",
@@ -50,6 +53,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(partner_app, name="partner")
 app.add_typer(collection_app, name="collection")
 app.add_typer(token_app, name="token")
+app.add_typer(label_app, name="label")
+app.add_typer(policy_app, name="policy")
+app.add_typer(group_app, name="group")
 
 REFUSED = 2
 UNUSABLE = 1
@@ -94,12 +100,23 @@ def _roles(values: str, option: str) -> list[str]:
     return roles
 
 
-def _rank(settings: Settings, name: str) -> int:
+def _mappings(settings: Settings):
     try:
-        return rank_of(settings.mappings_dir, name)
-    except UnknownClassification:
-        names = ", ".join(canonical_scheme(settings.mappings_dir)[1])
-        _fail(f"unknown classification {name!r}; use one of {names}, a NATO name, an abbreviation or a rank 0-4")
+        return load_mappings(settings.mappings_dir)
+    except MappingError as exc:
+        _fail(str(exc), UNUSABLE)
+
+
+def _rank(settings: Settings, name: str) -> int:
+    if name.strip().isdigit() and 0 <= int(name) < 5:
+        return int(name)
+    mappings = _mappings(settings)
+    try:
+        return mappings.rank_of(name)
+    except UnknownToken:
+        names = ", ".join(mappings.rank_names)
+        _fail(f"unknown classification {name!r}; use one of {names}, a national or NATO name, "
+              "an abbreviation or a rank 0-4")
 
 
 def _schema_problem(engine: Engine, database_url: str) -> str | None:
@@ -217,7 +234,8 @@ def partner_add(
     with _database(settings) as session:
         try:
             partner = save_partner(session, nation=nation, clearance=rank, groups=_split(groups), name=name,
-                                   active=not inactive, home_nation=settings.home_nation)
+                                   active=not inactive, home_nation=settings.home_nation,
+                                   mappings=_mappings(settings))
         except InvalidPartner as exc:
             _fail(str(exc))
         typer.echo(f"partner {partner.nation} saved: clearance {name_of(settings.mappings_dir, partner.clearance)}, "

@@ -10,7 +10,8 @@ from app.auth.tokens import TokenError, TokenVerifier
 from app.config import Settings
 from app.db import get_session
 from app.errors import ApiError
-from app.markings.classification import TOP_RANK, UnknownClassification, rank_of
+from app.markings.classification import TOP_RANK
+from app.markings.tokens import UnknownToken
 from app.partners.models import Partner
 from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
@@ -56,7 +57,16 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def principal_from_claims(claims: dict, session: Session, settings: Settings) -> Principal:
+def _clearance_rank(claim: object, mappings: Mappings) -> int:
+    """A clearance claim: a rank number 0-4 or a classification name of any loaded scheme."""
+    if isinstance(claim, int) and not isinstance(claim, bool) and 0 <= claim <= TOP_RANK:
+        return claim
+    if isinstance(claim, str):
+        return mappings.rank_of(claim)
+    raise UnknownToken("classification", str(claim))
+
+
+def principal_from_claims(claims: dict, session: Session, settings: Settings, mappings: Mappings) -> Principal:
     """Turn verified claims into a Principal, or refuse: unknown roles, nations and clearances never pass."""
     nation, roles, subject = claims.get("nation"), claims.get("roles"), claims.get("sub")
     if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH:
@@ -69,8 +79,8 @@ def principal_from_claims(claims: dict, session: Session, settings: Settings) ->
 
     claimed = claims.get("clearance")
     try:
-        claimed_rank = None if claimed is None else rank_of(settings.mappings_dir, claimed)
-    except UnknownClassification:
+        claimed_rank = None if claimed is None else _clearance_rank(claimed, mappings)
+    except UnknownToken:
         raise _unauthorized("The token's clearance claim is not a known classification.") from None
 
     if nation == settings.home_nation:
@@ -97,4 +107,4 @@ def get_principal(request: Request, session: Session = Depends(get_session)) -> 
         claims = verifier.verify(_bearer_token(request))
     except TokenError as exc:
         raise _unauthorized(str(exc)) from None
-    return principal_from_claims(claims, session, request.app.state.settings)
+    return principal_from_claims(claims, session, request.app.state.settings, request.app.state.mappings)

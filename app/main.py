@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.role_rights = RoleRights(settings.policies_dir)
     app.state.mappings = load_mappings(settings.mappings_dir)
-    app.state.visibility = VisibilityCache(settings.policies_dir, app.state.mappings)
+    app.state.visibility = VisibilityCache(settings.policies_dir, app.state.mappings, settings.home_nation)
     app.state.token_verifier = _token_verifier(settings)
     install_error_handlers(app)
     app.include_router(health_router)

@@ -269,3 +269,40 @@ def test_sample_objects_are_valid_stix_and_stable():
     for obj in objects:
         result = validate_instance(obj, ValidationOptions(version="2.1"))
         assert result.is_valid and not result.warnings, obj["id"]
+
+
+def test_label_check_prints_the_canonical_banner_id_and_partners(env):
+    ok("db", "upgrade")
+    ok("partner", "add", "USA", "--clearance", "SECRET", "--groups", "FVEY,NATO")
+    ok("partner", "add", "FRA", "--clearance", "CONFIDENTIEL DEFENSE", "--groups", "NATO,EU")
+    result = ok("label", "check", "secret // rel to fvey")
+    lines = dict(line.split(":", 1) for line in result.output.strip().splitlines())
+    assert lines["banner"].strip() == "SECRET//REL TO NLD, FVEY"
+    assert lines["marking-definition"].strip().startswith("marking-definition--")
+    assert lines["partners who see it"].strip() == "USA"
+    again = ok("label", "check", "S//REL TO FVEY")
+    assert again.output == result.output  # deterministic id for the same canonical banner
+    assert "XYZ" in refused("label", "check", "SECRET//REL TO XYZ").output
+
+
+def test_policy_check_explains_the_decision(env):
+    ok("db", "upgrade")
+    ok("partner", "add", "FRA", "--clearance", "CONFIDENTIAL", "--groups", "NATO,EU")
+    allowed = ok("policy", "check", "--nation", "FRA", "--banner", "CONFIDENTIAL//REL TO NATO").output
+    assert allowed.startswith("decision: ALLOW")
+    denied = ok("policy", "check", "--nation", "FRA", "--banner", "SECRET//REL TO NATO").output
+    assert denied.startswith("decision: DENY") and "FAIL a. classification within clearance" in denied
+    unknown = ok("policy", "check", "--nation", "BRA", "--banner", "UNCLASSIFIED//REL TO ALL").output
+    assert unknown.startswith("decision: DENY")
+
+
+def test_group_set_changes_membership_for_decisions(env):
+    ok("db", "upgrade")
+    ok("partner", "add", "DEU", "--clearance", "SECRET", "--groups", "NATO,EU")
+    assert ok("policy", "check", "--nation", "DEU", "--banner", "SECRET//REL TO FVEY").output.startswith(
+        "decision: DENY")
+    ok("group", "set", "FVEY", "--members", "USA,GBR,CAN,AUS,NZL,DEU")
+    assert ok("policy", "check", "--nation", "DEU", "--banner", "SECRET//REL TO FVEY").output.startswith(
+        "decision: ALLOW")
+    assert "DEU" in [line for line in ok("group", "list").output.splitlines() if line.startswith("FVEY:")][0]
+    assert "XYZ" in refused("group", "set", "FVEY", "--members", "USA,XYZ").output

@@ -53,14 +53,14 @@ def caveats_permit(principal: Principal, label: LabelFacts, mappings: Mappings) 
     return not any(mappings.caveats.get(caveat, "home_only") == "home_only" for caveat in label.caveats)
 
 
-def third_party(principal: Principal, label: LabelFacts, mappings: Mappings) -> bool:
+def third_party(principal: Principal, label: LabelFacts, mappings: Mappings, home_nation: str) -> bool:
     """Clause d: a partner-originated version reaches another nation only inside its originator's release.
 
     A label's releasable-to set is the originator's own for versions the originator sent, and is
     kept inside it for versions derived here (checked at ingest), so the check is the release of
     the label by its originator. Home-originated and legacy labels need no third-party consent.
     """
-    if principal.is_home or label.originator is None or principal.nation == label.originator:
+    if principal.is_home or label.originator in (None, home_nation) or principal.nation == label.originator:
         return True
     return _in_release(principal.nation, label.releasable_to, label.originator, mappings)
 
@@ -68,17 +68,15 @@ def third_party(principal: Principal, label: LabelFacts, mappings: Mappings) -> 
 class ReleasabilityPolicy:
     """Loads the Casbin model and policy and answers "may this principal see this label?"."""
 
-    def __init__(self, policies_dir: Path, mappings: Mappings) -> None:
+    def __init__(self, policies_dir: Path, mappings: Mappings, home_nation: str) -> None:
         self.model_path, self.policy_path = policies_dir / "model.conf", policies_dir / "policy.csv"
-        self.mappings = mappings
+        self.mappings, self.home_nation = mappings, home_nation
         self._enforcer = casbin.Enforcer(str(self.model_path), str(self.policy_path))
-        for name, function in (("released_to", released_to), ("caveats_permit", caveats_permit),
-                               ("third_party", third_party)):
-            self._enforcer.add_function(name, self._bind(function))
+        self._enforcer.add_function("released_to", lambda p, lab: released_to(p, lab, self.mappings))
+        self._enforcer.add_function("caveats_permit", lambda p, lab: caveats_permit(p, lab, self.mappings))
+        self._enforcer.add_function("third_party",
+                                    lambda p, lab: third_party(p, lab, self.mappings, self.home_nation))
         self._context = self._enforcer.new_enforce_context("2")
-
-    def _bind(self, function):
-        return lambda principal, label: function(principal, label, self.mappings)
 
     def allows(self, principal: Principal, label: LabelFacts) -> bool:
         """Casbin's decision for one (principal, label) pair."""
@@ -90,5 +88,5 @@ class ReleasabilityPolicy:
             ("a. classification within clearance", label.rank <= principal.clearance),
             ("b. nation in releasable-to", released_to(principal, label, self.mappings)),
             ("c. no caveat excludes the nation", caveats_permit(principal, label, self.mappings)),
-            ("d. third-party rule", third_party(principal, label, self.mappings)),
+            ("d. third-party rule", third_party(principal, label, self.mappings, self.home_nation)),
         ]

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from app.auth.principal import Principal
 from app.markings.mappings import Mappings
 from app.markings.models import Label
-from app.partners.models import PartnerGroup
+from app.partners.service import effective_groups
 from app.policy.models import PolicyState
 from app.policy.releasability import LabelFacts, ReleasabilityPolicy
 
@@ -47,8 +47,9 @@ def _files_stamp(paths: tuple[Path, ...]) -> tuple:
 class VisibilityCache:
     """Thread-safe cache of visible label ids, one entry per distinct principal key."""
 
-    def __init__(self, policies_dir: Path, mappings: Mappings) -> None:
+    def __init__(self, policies_dir: Path, mappings: Mappings, home_nation: str) -> None:
         self._policies_dir = policies_dir
+        self._home_nation = home_nation
         self._base_mappings = mappings
         self._lock = threading.Lock()
         self._epoch: int | None = None
@@ -67,9 +68,8 @@ class VisibilityCache:
         return self._policy
 
     def _reload(self, session: Session, epoch: int, stamp: tuple) -> None:
-        overrides = {g.code: _split(g.members) for g in session.execute(select(PartnerGroup)).scalars()}
-        mappings = dataclasses.replace(self._base_mappings, groups=self._base_mappings.groups | overrides)
-        self._policy = ReleasabilityPolicy(self._policies_dir, mappings)
+        mappings = dataclasses.replace(self._base_mappings, groups=effective_groups(session, self._base_mappings))
+        self._policy = ReleasabilityPolicy(self._policies_dir, mappings, self._home_nation)
         self._epoch, self._stamp = epoch, stamp
         self._decided.clear()
 
