@@ -161,16 +161,18 @@ def _new_row(labeled: LabeledObject, obj: ValidObject, *, collection_id: str, su
 
 
 def store(session: Session, collection_id: str, objects: list[ValidObject], *, submitter: str,
-          mappings: Mappings, home_nation: str) -> list[Outcome]:
+          mappings: Mappings, home_nation: str, visible_label_ids: list[int] | None = None) -> list[Outcome]:
     """Label and store valid objects as new versions. No commit.
 
     Exact duplicates succeed, conflicting versions and unlabelable objects fail one by one.
+    ``visible_label_ids`` are the submitter's (None: it sees everything, as the home nation does).
     Marking definitions the objects reference but the submission lacks (TLP, or held in another
     collection) are stored in this collection too, so partners can fetch what they are shown.
     """
     if not objects:
         return []
-    labeler = Labeler(session, mappings, home_nation=home_nation, submitter=submitter)
+    labeler = Labeler(session, mappings, home_nation=home_nation, submitter=submitter,
+                      visible_label_ids=visible_label_ids)
     contents = [o.content for o in objects]
     labeler.prepare(contents)
     referenced = [validate(d) for d in labeler.referenced_definitions(contents)]

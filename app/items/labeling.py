@@ -64,9 +64,11 @@ def _label_spec(row: Label) -> LabelSpec:
 class Labeler:
     """Labels the objects of one submission by one nation (the submitter)."""
 
-    def __init__(self, session: Session, mappings: Mappings, *, home_nation: str, submitter: str) -> None:
+    def __init__(self, session: Session, mappings: Mappings, *, home_nation: str, submitter: str,
+                 visible_label_ids: list[int] | None = None) -> None:
         self.session, self.mappings = session, mappings
         self.home_nation, self.submitter = home_nation, submitter
+        self.visible_label_ids = visible_label_ids
         self.definitions: dict[str, dict] = {}
         self.originators: dict[str, str] = {}
 
@@ -83,10 +85,12 @@ class Labeler:
             for object_id, body in rows:
                 self.definitions.setdefault(object_id, orjson.loads(body))
         ids = {o["id"] for o in objects}
-        rows = self.session.execute(
-            select(StixObject.object_id, StixObject.originator).where(StixObject.object_id.in_(ids))
-            .order_by(StixObject.pk)
-        )
+        query = select(StixObject.object_id, StixObject.originator).where(StixObject.object_id.in_(ids))
+        if self.visible_label_ids is not None:
+            # Only versions the submitter may see say whose object it is: a partner learns nothing
+            # (not even an originator in a refusal) about versions hidden from it.
+            query = query.where(StixObject.label_id.in_(self.visible_label_ids))
+        rows = self.session.execute(query.order_by(StixObject.pk))
         for object_id, originator in rows:
             self.originators.setdefault(object_id, originator)
 

@@ -241,6 +241,8 @@ def _envelope_objects(body: bytes) -> list:
 async def add_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)):
     await run_in_threadpool(service.open_collection, ctx.session, ctx.rights, ctx.principal, collection_id, "write")
     objects = _envelope_objects(await _read_body(request, ctx.settings.max_content_length))
+    visible = await run_in_threadpool(ctx.visible)
     status = await run_in_threadpool(service.add_objects, ctx.session, collection_id, ctx.principal, objects,
-                                     mappings=ctx.mappings, home_nation=ctx.settings.home_nation)
+                                     mappings=ctx.mappings, home_nation=ctx.settings.home_nation,
+                                     visible=visible)
     return _json(service.status_document(status), status_code=202)

@@ -212,12 +212,15 @@ def status_document(status: StatusResource) -> dict:
 
 
 def add_objects(session: Session, collection_id: str, principal: Principal, objects: list, *,
-                mappings: Mappings, home_nation: str) -> StatusResource:
-    """Validate, label and store an envelope's objects and its status resource in one transaction. Commits."""
+                mappings: Mappings, home_nation: str, visible: list[int] | None = None) -> StatusResource:
+    """Validate, label and store an envelope's objects and its status resource in one transaction. Commits.
+
+    ``visible`` are the poster's visible label ids (None only for home-nation callers, who see all).
+    """
     request_timestamp = now_us()
     valid, failures = ingest.validate_all(objects)
     outcomes = ingest.store(session, collection_id, valid, submitter=principal.nation, mappings=mappings,
-                            home_nation=home_nation) + failures
+                            home_nation=home_nation, visible_label_ids=visible) + failures
     successes = [_status_entry(o) for o in outcomes if o.ok]
     failed = [_status_entry(o) for o in outcomes if not o.ok]
     status = StatusResource(

@@ -214,3 +214,19 @@ def test_partner_change_applies_at_once(client, api, collection, who, session):
     finally:
         save_partner(session, nation="CAN", clearance=1, groups=["FVEY", "NATO"], home_nation="NLD")
     assert obj["id"] not in _types(client, api, collection.id, who["can"])
+
+
+def test_a_partner_learns_nothing_from_pushing_the_id_of_a_hidden_object(client, api, shared, who):
+    """Pushing a new version of an object whose versions are all hidden from you is treated as a
+    new object of yours: no refusal names the real originator or reveals that the id exists."""
+    usa_only = banner("SECRET//REL TO USA")
+    secret = marked(indicator(), usa_only)
+    post_ok(client, api, shared.id, who["usa"], [usa_only, secret])
+    gbr_label = banner("UNCLASSIFIED//REL TO GBR, FRA")
+    probe = marked(new_version(secret, 1, description="probe"), gbr_label)
+    status = post_ok(client, api, shared.id, who["gbr"], [gbr_label, probe])
+    assert "USA" not in str(status)
+    # The probe is GBR's own object version: FRA sees it, the USA-only version stays hidden from FRA.
+    url = objects_url(api, shared.id, secret["id"])
+    assert [o["modified"] for o in get_ok(client, url, who["fra"])["objects"]] == [probe["modified"]]
+    assert len(get_ok(client, versions_url(api, shared.id, secret["id"]), who["fra"])["versions"]) == 1
