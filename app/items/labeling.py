@@ -56,9 +56,12 @@ def _within(new: LabelSpec, bound: LabelSpec, mappings: Mappings) -> bool:
     return new.rank >= bound.rank and new.caveats >= bound.caveats
 
 
+def _codes(text: str) -> frozenset[str]:
+    return frozenset(code for code in text.split(",") if code)
+
+
 def _label_spec(row: Label) -> LabelSpec:
-    split = lambda text: frozenset(code for code in text.split(",") if code)  # noqa: E731
-    return LabelSpec(row.rank, split(row.releasable_to), split(row.caveats), row.originator or "")
+    return LabelSpec(row.rank, _codes(row.releasable_to), _codes(row.caveats), row.originator or "")
 
 
 class Labeler:
