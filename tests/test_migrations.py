@@ -28,7 +28,7 @@ from app.taxii.models import DEFAULT_COLLECTION_ID, Collection
 from tests.conftest import postgres_database
 
 APP_TABLES = {"label", "partner", "collection", "stix_object", "taxii_status", "policy_state", "partner_group",
-              "object_withhold"}
+              "object_withhold", "object_marking_ref"}
 VERSION_TABLE = "alembic_version"
 
 

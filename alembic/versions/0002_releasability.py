@@ -1,4 +1,4 @@
-"""Releasability: policy epoch, operator group edits, granular-marking columns.
+"""Releasability: policy epoch, operator group edits, granular markings, marking references.
 
 Hand-written. The foundation's ``UNRESTRICTED`` label (id 1) stays as a legacy
 label: no originator and no releasable-to, so under the section 2 rule it is
@@ -57,9 +57,22 @@ def upgrade() -> None:
                                 ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["label_id"], ["label.id"], name="fk_object_withhold_label"),
     )
+    op.create_table(
+        "object_marking_ref",
+        sa.Column("object_pk", BIG_PK, nullable=False),
+        sa.Column("marking_id", sa.String(255), nullable=False),
+        sa.Column("collection_id", sa.String(36), nullable=False),
+        sa.Column("label_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("object_pk", "marking_id", name="pk_object_marking_ref"),
+        sa.ForeignKeyConstraint(["object_pk"], ["stix_object.pk"], name="fk_object_marking_ref_object",
+                                ondelete="CASCADE"),
+    )
+    op.create_index("ix_object_marking_ref_lookup", "object_marking_ref", ["collection_id", "marking_id", "label_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_object_marking_ref_lookup", table_name="object_marking_ref")
+    op.drop_table("object_marking_ref")
     op.drop_table("object_withhold")
     with op.batch_alter_table("stix_object") as batch:
         batch.drop_column("submitter")

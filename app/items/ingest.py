@@ -18,8 +18,8 @@ import stix2
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
-from app.items.labeling import LabeledObject, LabelRefused, Labeler
-from app.items.models import ObjectWithhold, StixObject
+from app.items.labeling import LabeledObject, LabelRefused, Labeler, marking_refs
+from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
 from app.markings.labels import LabelSpec
 from app.markings.mappings import Mappings
 from app.markings.service import intern_label
@@ -194,6 +194,7 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
     outcomes: list[Outcome] = []
     rows: list[dict] = []
     withhold: dict[int, set[int]] = {}
+    references: dict[int, list[str]] = {}
     label_ids: dict[LabelSpec, int] = {}
     for obj in candidates:
         report = outcomes.append if id(obj) in reported else (lambda _outcome: None)
@@ -224,6 +225,7 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
         stored[(obj.object_id, version_us)] = obj.content
         rows.append(_new_row(labeled, obj, collection_id=collection_id, submitter=submitter,
                              version_us=version_us, date_added_us=next_date_added, label_ids=label_ids))
+        references[next_date_added] = marking_refs(obj.content)
         if labeled.withhold_refs:
             withhold[next_date_added] = {label_ids[labeled.granular[ref]] for ref in labeled.withhold_refs}
         report(Outcome(obj.object_id, version, True))
@@ -234,17 +236,26 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
         session.execute(
             update(Collection).where(Collection.id == collection_id).values(date_added_hwm=next_date_added - 1)
         )
-    if withhold:
-        _store_withholds(session, collection_id, withhold)
+        _store_side_tables(session, collection_id, rows, references, withhold)
     return outcomes
 
 
-def _store_withholds(session: Session, collection_id: str, withhold: dict[int, set[int]]) -> None:
+def _store_side_tables(session: Session, collection_id: str, rows: list[dict], references: dict[int, list[str]],
+                       withhold: dict[int, set[int]]) -> None:
+    """Record each new version's marking references and withholding labels (both keyed by date_added)."""
     pks = dict(session.execute(
         select(StixObject.date_added_us, StixObject.pk).where(
-            StixObject.collection_id == collection_id, StixObject.date_added_us.in_(withhold))
+            StixObject.collection_id == collection_id,
+            StixObject.date_added_us.between(rows[0]["date_added_us"], rows[-1]["date_added_us"]))
     ).all())
-    session.execute(insert(ObjectWithhold), [
-        {"object_pk": pks[date_added], "label_id": label_id}
-        for date_added, label_ids in withhold.items() for label_id in sorted(label_ids)
-    ])
+    labels = {row["date_added_us"]: row["label_id"] for row in rows}
+    reference_rows = [{"object_pk": pks[date_added], "marking_id": ref, "collection_id": collection_id,
+                       "label_id": labels[date_added]}
+                      for date_added, refs in references.items() for ref in refs]
+    if reference_rows:
+        session.execute(insert(ObjectMarkingRef), reference_rows)
+    if withhold:
+        session.execute(insert(ObjectWithhold), [
+            {"object_pk": pks[date_added], "label_id": label_id}
+            for date_added, label_ids in withhold.items() for label_id in sorted(label_ids)
+        ])

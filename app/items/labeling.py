@@ -41,11 +41,12 @@ class LabelRefused(ValueError):
     """The object's markings cannot be turned into a label; the message names the bad token."""
 
 
-def _refs(obj: dict) -> list[str]:
+def marking_refs(obj: dict) -> list[str]:
+    """The marking definitions ``obj`` references, object-level and granular, each once."""
     refs = [r for r in obj.get("object_marking_refs") or [] if isinstance(r, str)]
     refs += [g["marking_ref"] for g in obj.get("granular_markings") or []
              if isinstance(g, dict) and isinstance(g.get("marking_ref"), str)]
-    return refs
+    return list(dict.fromkeys(refs))
 
 
 def _within(new: LabelSpec, bound: LabelSpec, mappings: Mappings) -> bool:
@@ -78,7 +79,7 @@ class Labeler:
     def prepare(self, objects: list[dict]) -> None:
         """Load, in batch, the marking definitions and originators the objects need."""
         self.definitions = {o["id"]: o for o in objects if o["type"] == MARKING_DEFINITION}
-        wanted = {ref for o in objects for ref in _refs(o)} - self.definitions.keys() - self.mappings.tlp.keys()
+        wanted = {ref for o in objects for ref in marking_refs(o)} - self.definitions.keys() - self.mappings.tlp.keys()
         if wanted:
             rows = self.session.execute(
                 select(StixObject.object_id, StixObject.body)
@@ -100,7 +101,7 @@ class Labeler:
     def referenced_definitions(self, objects: list[dict]) -> list[dict]:
         """Definitions the objects reference but the submission does not carry (TLP or stored)."""
         carried = {o["id"] for o in objects}
-        needed = dict.fromkeys(ref for o in objects for ref in _refs(o) if ref not in carried)
+        needed = dict.fromkeys(ref for o in objects for ref in marking_refs(o) if ref not in carried)
         found = []
         for ref in needed:
             if ref in self.mappings.tlp:

@@ -58,3 +58,25 @@ class ObjectWithhold(SQLModel, table=True):
         _BIG_PK, ForeignKey("stix_object.pk", name="fk_object_withhold_object", ondelete="CASCADE"), nullable=False))
     label_id: int = Field(sa_column=Column(
         Integer, ForeignKey("label.id", name="fk_object_withhold_label"), nullable=False))
+
+
+class ObjectMarkingRef(SQLModel, table=True):
+    """A marking definition a stored version references (object-level or granular).
+
+    Marking definitions are served to a principal only while a version it may see references
+    them, so a definition never tells of the hidden versions it marks. The referring version's
+    collection and label are copied here so that check is an index probe, not a join.
+    """
+
+    __tablename__ = "object_marking_ref"
+    __table_args__ = (
+        PrimaryKeyConstraint("object_pk", "marking_id", name="pk_object_marking_ref"),
+        Index("ix_object_marking_ref_lookup", "collection_id", "marking_id", "label_id"),
+    )
+
+    object_pk: int = Field(sa_column=Column(
+        _BIG_PK, ForeignKey("stix_object.pk", name="fk_object_marking_ref_object", ondelete="CASCADE"),
+        nullable=False))
+    marking_id: str = Field(sa_column=Column(String(255), nullable=False))
+    collection_id: str = Field(sa_column=Column(String(36), nullable=False))
+    label_id: int = Field(sa_column=Column(Integer, nullable=False))

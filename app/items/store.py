@@ -15,8 +15,9 @@ from sqlalchemy import Select, and_, exists, false, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from app.items.models import ObjectWithhold, StixObject
+from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
 
+MARKING_DEFINITION = "marking-definition"
 VERSION_KEYWORDS = frozenset({"first", "last", "all"})
 
 
@@ -44,11 +45,25 @@ class Page:
     more: bool = False
 
 
-def _visible(row, visible_label_ids: list[int]):
-    """A version is visible when its label is, and no hidden granular marking withholds it."""
+def _label_visible(row, visible_label_ids: list[int]):
+    """The version's label is visible and no hidden granular marking withholds it."""
     withheld = exists().where(ObjectWithhold.object_pk == row.pk,
                               ObjectWithhold.label_id.not_in(visible_label_ids))
     return and_(row.label_id.in_(visible_label_ids), or_(row.has_granular.is_(False), ~withheld))
+
+
+def _visible(row, visible_label_ids: list[int]):
+    """A version is visible when its label is; a marking definition also needs a visible version in
+    the collection that references it, so it never tells of the hidden versions it marks."""
+    ref = ObjectMarkingRef
+    referenced = exists().where(
+        ref.collection_id == row.collection_id,
+        ref.marking_id == row.object_id,
+        ref.label_id.in_(visible_label_ids),
+        ~exists().where(ObjectWithhold.object_pk == ref.object_pk,
+                        ObjectWithhold.label_id.not_in(visible_label_ids)),
+    )
+    return and_(_label_visible(row, visible_label_ids), or_(row.type != MARKING_DEFINITION, referenced))
 
 
 def _selected_version(row: type[StixObject], visible_label_ids: list[int], flt: VersionFilter):
