@@ -55,7 +55,7 @@ from tests.policy.oracle import (CANONICAL_NAMES, CLASSIFICATION_NAMES, GROUPS, 
 from tests.taxii.helpers import (DATE_ADDED_FIRST, DATE_ADDED_LAST, assert_taxii_error, check_taxii_200,
                                  manifest_url, objects_url, taxii_time, versions_url)
 
-EXAMPLES = int(os.environ.get("TEARLINE_LEAK_EXAMPLES", "22"))
+EXAMPLES = int(os.environ.get("TEARLINE_LEAK_EXAMPLES", "16"))
 MIN_DECISIONS = 2000
 OBJECT_TYPES = ("indicator", "malware")
 TYPE_FILTER = ",".join(OBJECT_TYPES)
@@ -133,14 +133,14 @@ def scenarios(draw) -> Scenario:
         type=draw(st.sampled_from(OBJECT_TYPES)),
         poster=draw(st.sampled_from([HOME] * 4 + partner_nations)),
         versions=tuple(draw(version_specs()) for _ in range(draw(st.sampled_from([3, 2, 3, 1, 3])))),
-    ) for _ in range(draw(st.sampled_from([4, 3, 4, 2, 4, 1]))))
+    ) for _ in range(draw(st.sampled_from([6, 5, 6, 3, 6, 1]))))
     total = sum(len(o.versions) for o in objects)
     post_order = tuple(draw(st.permutations(range(total))))
     lowered = tuple((nation, draw(st.integers(0, rank - 1))) for nation, rank, _ in PARTNERS)
     lowered += ((HOME, draw(st.integers(0, 3))),)
     raiser = draw(st.sampled_from([n for n in partner_nations if PARTNER_CLEARANCE[n] < 4]))
     raise_to = draw(st.integers(PARTNER_CLEARANCE[raiser] + 1, 4))
-    return Scenario(objects, post_order, lowered, draw(st.sampled_from([2, 3, 1, 2])), (raiser, raise_to),
+    return Scenario(objects, post_order, lowered, draw(st.sampled_from([3, 4, 2, 3, 1])), (raiser, raise_to),
                     draw(st.integers(0, total - 1)))
 
 
