@@ -29,8 +29,7 @@ from app.auth.keys import generate_key_pair
 from app.auth.principal import HOME_ROLES, ROLES
 from app.config import ConfigurationError, Settings
 from app.db import make_engine
-from app.markings.classification import name_of
-from app.markings.mappings import MappingError, load_mappings
+from app.markings.mappings import MappingError, Mappings, load_mappings
 from app.markings.tokens import UnknownToken
 from app.policy.commands import group_app, label_app, policy_app
 
@@ -100,17 +99,16 @@ def _roles(values: str, option: str) -> list[str]:
     return roles
 
 
-def _mappings(settings: Settings):
+def _mappings(settings: Settings) -> Mappings:
     try:
         return load_mappings(settings.mappings_dir)
     except MappingError as exc:
         _fail(str(exc), UNUSABLE)
 
 
-def _rank(settings: Settings, name: str) -> int:
-    if name.strip().isdigit() and 0 <= int(name) < 5:
+def _rank(mappings: Mappings, name: str) -> int:
+    if name.strip().isdigit() and 0 <= int(name) < len(mappings.rank_names):
         return int(name)
-    mappings = _mappings(settings)
     try:
         return mappings.rank_of(name)
     except UnknownToken:
@@ -230,15 +228,16 @@ def partner_add(
     from app.partners.service import InvalidPartner, save_partner
 
     settings = _settings()
-    rank = _rank(settings, clearance)
+    mappings = _mappings(settings)
+    rank = _rank(mappings, clearance)
     with _database(settings) as session:
         try:
             partner = save_partner(session, nation=nation, clearance=rank, groups=_split(groups), name=name,
                                    active=not inactive, home_nation=settings.home_nation,
-                                   mappings=_mappings(settings))
+                                   mappings=mappings)
         except InvalidPartner as exc:
             _fail(str(exc))
-        typer.echo(f"partner {partner.nation} saved: clearance {name_of(settings.mappings_dir, partner.clearance)}, "
+        typer.echo(f"partner {partner.nation} saved: clearance {mappings.rank_names[partner.clearance]}, "
                    f"groups {partner.groups or '-'}, {'active' if partner.active else 'inactive'}")
 
 
@@ -248,9 +247,10 @@ def partner_list() -> None:
     from app.partners.service import list_partners
 
     settings = _settings()
+    rank_names = _mappings(settings).rank_names
     with _database(settings) as session:
         partners = list_partners(session)
-        rows = [(p.nation, p.name or "-", name_of(settings.mappings_dir, p.clearance), p.groups or "-",
+        rows = [(p.nation, p.name or "-", rank_names[p.clearance], p.groups or "-",
                  "yes" if p.active else "no") for p in partners]
     if not rows:
         typer.echo("no partners registered")
@@ -318,7 +318,7 @@ def token_issue(
     if nation != settings.home_nation and set(role_list) != {"partner"}:
         _fail(f"{nation} is not the home nation ({settings.home_nation}): its tokens carry only the partner role")
     if clearance is not None:
-        _rank(settings, clearance)
+        _rank(_mappings(settings), clearance)
     try:
         token = demo_module.sign_token(settings, subject=subject, nation=nation, roles=role_list,
                                        lifetime_s=lifetime, clearance=clearance)

@@ -27,7 +27,7 @@ from app.auth.tokens import issue_token
 from app.config import ConfigurationError, Settings
 from app.db import make_engine
 from app.items.models import StixObject
-from app.markings.classification import TOP_RANK, rank_of
+from app.markings.classification import TOP_RANK
 from app.partners.service import save_partner
 from app.markings.mappings import load_mappings
 from app.taxii import service as taxii_service
@@ -121,10 +121,11 @@ def sign_token(settings: Settings, *, subject: str, nation: str, roles: list[str
 def seed_partners(session: Session, settings: Settings) -> list[str]:
     """Register the demo partners; a demo partner that is the home nation is skipped. Returns their codes."""
     registered = []
+    mappings = load_mappings(settings.mappings_dir)
     for nation, name, clearance, groups in DEMO_PARTNERS:
         if nation == settings.home_nation:
             continue
-        save_partner(session, nation=nation, name=name, clearance=rank_of(settings.mappings_dir, clearance),
+        save_partner(session, nation=nation, name=name, clearance=mappings.rank_of(clearance),
                      groups=groups, home_nation=settings.home_nation)
         registered.append(nation)
     return registered

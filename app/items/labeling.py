@@ -19,6 +19,7 @@ from app.markings.granular import redact
 from app.markings.labels import ALL, LabelSpec, UnknownToken
 from app.markings.mappings import Mappings
 from app.markings.models import Label
+from app.markings.tokens import split_codes
 from app.markings.stix_markings import definition_label, object_label
 
 MARKING_DEFINITION = "marking-definition"
@@ -57,12 +58,8 @@ def _within(new: LabelSpec, bound: LabelSpec, mappings: Mappings) -> bool:
     return new.rank >= bound.rank and new.caveats >= bound.caveats
 
 
-def _codes(text: str) -> frozenset[str]:
-    return frozenset(code for code in text.split(",") if code)
-
-
 def _label_spec(row: Label) -> LabelSpec:
-    return LabelSpec(row.rank, _codes(row.releasable_to), _codes(row.caveats), row.originator or "")
+    return LabelSpec(row.rank, split_codes(row.releasable_to), split_codes(row.caveats), row.originator or "")
 
 
 class Labeler:

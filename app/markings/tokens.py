@@ -48,6 +48,11 @@ def normalise_name(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def split_codes(text: str) -> frozenset[str]:
+    """The codes of a comma-joined database column (releasable-to, caveats, group members)."""
+    return frozenset(code for code in text.split(",") if code)
+
+
 def normalise_code(text: str) -> str:
     """The comparison form of a country, group or caveat code: upper case, no surrounding space."""
     return text.strip().upper()

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from app.markings.mappings import Mappings
+from app.markings.tokens import split_codes
 from app.partners.models import Partner, PartnerGroup
 from app.policy.models import bump_epoch
 
@@ -77,6 +78,6 @@ def set_group(session: Session, code: str, members: list[str], mappings: Mapping
 
 def effective_groups(session: Session, mappings: Mappings) -> dict[str, frozenset[str]]:
     """Group members as decisions use them: ``stix_mappings`` with operators' edits on top."""
-    edits = {g.code: frozenset(m for m in g.members.split(",") if m)
+    edits = {g.code: split_codes(g.members)
              for g in session.execute(select(PartnerGroup)).scalars()}
     return dict(mappings.groups) | edits

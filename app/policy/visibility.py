@@ -20,18 +20,15 @@ from sqlmodel import Session
 from app.auth.principal import Principal
 from app.markings.mappings import Mappings
 from app.markings.models import Label
+from app.markings.tokens import split_codes
 from app.partners.service import effective_groups
 from app.policy.models import PolicyState
 from app.policy.releasability import LabelFacts, ReleasabilityPolicy
 
 
-def _split(text: str) -> frozenset[str]:
-    return frozenset(code for code in text.split(",") if code)
-
-
 def label_facts(label: Label) -> LabelFacts:
     """The decision's view of a label row."""
-    return LabelFacts(label.rank, _split(label.releasable_to), _split(label.caveats), label.originator)
+    return LabelFacts(label.rank, split_codes(label.releasable_to), split_codes(label.caveats), label.originator)
 
 
 def _principal_key(principal: Principal) -> tuple:
