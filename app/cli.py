@@ -31,6 +31,8 @@ from app.config import ConfigurationError, Settings
 from app.db import make_engine
 from app.markings.mappings import MappingError, Mappings, load_mappings
 from app.markings.tokens import UnknownToken
+from app.audit.commands import audit_app
+from app.feeds.commands import feed_app
 from app.policy.commands import group_app, label_app, policy_app
 
 app = typer.Typer(
@@ -55,6 +57,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(label_app, name="label")
 app.add_typer(policy_app, name="policy")
 app.add_typer(group_app, name="group")
+app.add_typer(audit_app, name="audit")
+app.add_typer(feed_app, name="feed")
 
 REFUSED = 2
 UNUSABLE = 1

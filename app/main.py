@@ -13,6 +13,10 @@ from app.markings.mappings import load_mappings
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
 from app.taxii.routes import router as taxii_router
+from app.taxii.admin_routes import router as collections_router
+from app.items.routes import router as items_router
+from app.audit.routes import router as audit_router
+from app.feeds.routes import router as feeds_router
 
 
 def _token_verifier(settings: Settings) -> TokenVerifier:
@@ -44,6 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(taxii_router)
+    app.include_router(items_router)
+    app.include_router(collections_router)
+    app.include_router(audit_router)
+    app.include_router(feeds_router)
     return app
 
 

@@ -1,0 +1,1 @@
+"""Audit log: tamper-evident access records, dissemination records and the auditor API."""

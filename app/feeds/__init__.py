@@ -1,0 +1,1 @@
+"""Feed exchange: pulling partners' TAXII feeds in and pushing releasable feeds out."""
