@@ -12,6 +12,7 @@ from app.health import router as health_router
 from app.markings.mappings import load_mappings
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
+from app.request_id import RequestIdMiddleware
 from app.taxii.routes import router as taxii_router
 from app.taxii.admin_routes import router as collections_router
 from app.items.routes import router as items_router
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collections_router)
     app.include_router(audit_router)
     app.include_router(feeds_router)
+    # Added last, so it is outermost: every other layer sees the request id.
+    app.add_middleware(RequestIdMiddleware)
     return app
 
 
