@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test
+.PHONY: venv demo test bench
 
 venv: $(STAMP)
 
@@ -21,5 +21,13 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 demo: venv
 	$(VENV)/bin/tearline demo
 
+# Two workers (CI has 2 cores); a test module stays on one worker, so its live servers start once.
 test: venv
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadscope
+
+# Peer benchmark (issue 7): Tearline on SQLite and PostgreSQL at N = 1k, 10k, 100k against the
+# raw-SQL limit and medallion; writes bench/results/peers.{json,md,png}. About 20-25 minutes on
+# 2 cores; needs PostgreSQL at 127.0.0.1:5432 (or TEARLINE_TEST_PG_ADMIN_URL). BENCH_ARGS adds
+# options, e.g. make bench BENCH_ARGS="--pg-only-sizes 1000000".
+bench: venv
+	$(VENV)/bin/python bench/peers.py $(BENCH_ARGS)

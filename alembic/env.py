@@ -7,6 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlmodel import SQLModel
 
+import app.audit.models  # noqa: F401
+import app.feeds.models  # noqa: F401
 import app.items.models  # noqa: F401  (each import registers its tables on SQLModel.metadata)
 import app.markings.models  # noqa: F401
 import app.partners.models  # noqa: F401

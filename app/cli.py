@@ -34,6 +34,7 @@ from app.markings.tokens import UnknownToken
 from app.audit.commands import audit_app
 from app.feeds.commands import feed_app
 from app.policy.commands import group_app, label_app, policy_app
+from app.observability.config_reference import config_app
 
 app = typer.Typer(
     name="tearline",
@@ -59,6 +60,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(group_app, name="group")
 app.add_typer(audit_app, name="audit")
 app.add_typer(feed_app, name="feed")
+app.add_typer(config_app, name="config")
 
 REFUSED = 2
 UNUSABLE = 1
@@ -161,9 +163,16 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _run_server(application, host: str, port: int, ssl_keyfile: Path | None, ssl_certfile: Path | None) -> None:
     import uvicorn
 
+    from app.observability.logs import logging_config
+
+    settings = application.state.settings
+
     # The app object, not an import string: it was built from the settings checked here.
+    # server_header=False: no "Server: uvicorn" telling an attacker what runs here.
     uvicorn.run(application, host=host, port=port, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-                ssl_certfile=str(ssl_certfile) if ssl_certfile else None)
+                ssl_certfile=str(ssl_certfile) if ssl_certfile else None, server_header=False,
+                # One JSON line per request from app/observability replaces uvicorn's access log.
+                log_config=logging_config(settings.log_level, settings.log_format), access_log=False)
 
 
 @app.command()

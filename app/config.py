@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     )
     jwt_issuer: str = Field("tearline", description="Required `iss` claim.")
     jwt_audience: str = Field("tearline", description="Required `aud` claim.")
+    jwt_key_id: str | None = Field(
+        None, description="`kid` of the verification key; a token naming any other `kid` is refused. "
+        "Unset: tokens must not name a `kid`."
+    )
 
     secret_key: str | None = Field(
         None,
@@ -63,11 +67,60 @@ class Settings(BaseSettings):
     api_root: str = Field("api1", description="Path segment of the single TAXII API root.")
     api_root_title: str = Field("Tearline", description="Title of the TAXII API root.")
     max_content_length: int = Field(10 * 1024 * 1024, gt=0, description="Largest request body in bytes.")
+    max_objects_per_envelope: int = Field(
+        10_000, gt=0, description="Most objects one TAXII Add Objects envelope may carry."
+    )
+    max_string_length: int = Field(
+        1024 * 1024, gt=0, description="Longest JSON string (property value or name) in a posted object, in characters."
+    )
+    max_nesting_depth: int = Field(
+        32, gt=0, description="Deepest nesting of JSON objects and arrays inside one posted STIX object."
+    )
+    max_token_length: int = Field(
+        8 * 1024, gt=0, description="Longest bearer token in bytes; longer ones are refused before parsing."
+    )
     default_page_size: int = Field(100, gt=0, description="Objects per page when `limit` is absent.")
     max_page_size: int = Field(1000, gt=0, description="Largest page; larger `limit` values are lowered.")
 
+    audit_key: str | None = Field(
+        None,
+        description="HMAC key for audit checkpoints and the chain head. Required in production; "
+        "development default: a key file generated once under data_dir/keys.",
+    )
+    audit_checkpoint_interval: int = Field(
+        1000, gt=0, description="Write an HMAC checkpoint of the audit chain every N records."
+    )
+    feed_secret_key: str | None = Field(
+        None,
+        description="Fernet key that encrypts stored feed credentials. Required in production to store "
+        "or use a credential (`env:NAME` references need none); development default: a key file "
+        "generated once under data_dir/keys.",
+    )
+    feed_scheduler: bool = Field(
+        True, description="Run due partner feeds inside `tearline serve` (off in the test suite)."
+    )
+    feed_scheduler_tick_s: float = Field(5.0, gt=0, description="How often the scheduler looks for due feeds.")
+    feed_page_size: int = Field(100, gt=0, description="Objects asked for per page when pulling a feed.")
+    feed_retry_attempts: int = Field(5, gt=0, description="Tries per feed request on transient errors.")
+    feed_retry_initial_s: float = Field(
+        1.0, ge=0, description="First back-off wait after a transient feed error (doubles each try)."
+    )
+    feed_retry_max_s: float = Field(60.0, ge=0, description="Longest back-off wait between feed tries.")
+    feed_timeout_s: float = Field(30.0, gt=0, description="HTTP timeout of one feed request.")
     host: str = Field("127.0.0.1", description="Address `tearline serve` listens on.")
     port: int = Field(8000, description="Port `tearline serve` listens on.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe log level `tearline serve` writes."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="`json`: one JSON object per line (for log collectors); `text`: plain lines."
+    )
+    metrics_token: str | None = Field(
+        None,
+        description="If set, `/metrics` requires `Authorization: Bearer <this value>`; unset, `/metrics` is "
+        "open and must be kept off public networks (see docs/operators/observability.md).",
+    )
 
     @field_validator("home_nation")
     @classmethod
@@ -141,6 +194,8 @@ class Settings(BaseSettings):
                 problems.append("TEARLINE_DATABASE_URL is required in production")
             if "home_nation" not in self.model_fields_set:
                 problems.append("TEARLINE_HOME_NATION is required in production")
+            if not self.audit_key:
+                problems.append("TEARLINE_AUDIT_KEY is required in production")
         key = self.public_key_path()
         if key is not None and not key.exists():
             problems.append(f"JWT public key file not found: {key}")

@@ -7,17 +7,21 @@ from pathlib import Path
 
 from fastapi import Request
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
-def make_engine(database_url: str) -> Engine:
-    """Create the engine; SQLite gets WAL mode, foreign keys and a busy timeout."""
+def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    """Create the engine; SQLite gets WAL mode, foreign keys and a busy timeout.
+
+    The pool sizes apply to PostgreSQL; SQLite keeps SQLAlchemy's own pool.
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -38,5 +42,13 @@ def make_engine(database_url: str) -> Engine:
 
 def get_session(request: Request) -> Iterator[Session]:
     """FastAPI dependency: one session per request on the app's engine."""
-    with Session(request.app.state.engine) as session:
+    session = Session(request.app.state.engine)
+    try:
         yield session
+    finally:
+        try:
+            session.close()
+        except SQLAlchemyError:
+            # The connection died under the request (a database restart): closing it cannot roll
+            # back. Drop it from the pool instead; the request itself has been answered already.
+            session.invalidate()

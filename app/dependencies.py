@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import Depends, Request
+from jose import JWTError, jwt
 from sqlmodel import Session
 
+from app.audit.context import audit_context
 from app.auth.principal import HOME_ROLES, ROLES, Principal
 from app.auth.tokens import TokenError, TokenVerifier
 from app.config import Settings
@@ -101,10 +103,53 @@ def principal_from_claims(claims: dict, session: Session, settings: Settings, ma
 
 
 def get_principal(request: Request, session: Session = Depends(get_session)) -> Principal:
-    """Authenticate the request's bearer token; 401 for a missing or bad token, 403 for a refused principal."""
+    """Authenticate the request's bearer token; 401 for a missing or bad token, 403 for a refused principal.
+
+    The audit context learns who asked (or who the refused token claimed to be) and why a refusal happened.
+    """
     verifier: TokenVerifier = request.app.state.token_verifier
+    audit = audit_context(request)
     try:
-        claims = verifier.verify(_bearer_token(request))
+        token = _bearer_token(request)
+    except ApiError as exc:
+        audit.deny(f"bad token: {exc.description}")
+        raise
+    try:
+        claims = verifier.verify(token)
     except TokenError as exc:
+        audit.subject = _unverified_subject(token)
+        audit.deny(f"bad token: {exc}")
         raise _unauthorized(str(exc)) from None
-    return principal_from_claims(claims, session, request.app.state.settings, request.app.state.mappings)
+    subject, nation = claims.get("sub"), claims.get("nation")
+    audit.subject = subject[:MAX_SUBJECT_LENGTH] if isinstance(subject, str) else None
+    audit.nation = nation if isinstance(nation, str) and len(nation) == 3 else None
+    try:
+        principal = principal_from_claims(claims, session, request.app.state.settings, request.app.state.mappings)
+    except ApiError as exc:
+        audit.deny(f"{'bad token' if exc.status == 401 else 'no right'}: {exc.description}")
+        raise
+    audit.principal = principal
+    return principal
+
+
+def _unverified_subject(token: str) -> str | None:
+    """The subject a refused token claims, for the audit record only (it proves nothing)."""
+    try:
+        subject = jwt.get_unverified_claims(token).get("sub")
+    except (JWTError, AttributeError):
+        return None
+    return f"unverified:{subject}"[:MAX_SUBJECT_LENGTH] if isinstance(subject, str) else None
+
+
+def require_right(resource: str, action: str):
+    """Dependency factory: the principal, if one of its roles holds (resource, action); else 403, audited."""
+
+    def _check(request: Request, principal: Principal = Depends(get_principal),
+               rights: RoleRights = Depends(get_role_rights)) -> Principal:
+        if not rights.allows(principal.roles, resource, action):
+            audit_context(request).deny(f"no right: {resource} {action}")
+            raise ApiError(403, f"This requires the right to {action} {resource}.")
+        audit_context(request).allow()
+        return principal
+
+    return _check

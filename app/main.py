@@ -13,11 +13,17 @@ from app.markings.mappings import load_mappings
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
 from app.request_id import RequestIdMiddleware
+from app.observability import install_observability
+from app.security_headers import install_security_headers
 from app.taxii.routes import router as taxii_router
 from app.taxii.admin_routes import router as collections_router
 from app.items.routes import router as items_router
 from app.audit.routes import router as audit_router
+from app.audit.middleware import AuditMiddleware
+from app.audit.service import AuditSigner, bind_signer
 from app.feeds.routes import router as feeds_router
+from app.console.routes import router as console_router
+from app.feeds.scheduler import install_scheduler
 
 
 def _token_verifier(settings: Settings) -> TokenVerifier:
@@ -28,6 +34,8 @@ def _token_verifier(settings: Settings) -> TokenVerifier:
         public_key=key_path.read_text() if key_path else None,
         asymmetric_algorithms=tuple(settings.jwt_algorithms),
         hs256_secret=settings.jwt_hs256_secret,
+        key_id=settings.jwt_key_id,
+        max_token_length=settings.max_token_length,
     )
 
 
@@ -46,6 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mappings = load_mappings(settings.mappings_dir)
     app.state.visibility = VisibilityCache(settings.policies_dir, app.state.mappings, settings.home_nation)
     app.state.token_verifier = _token_verifier(settings)
+    # Audit records get a pool of their own: a request holds its session's connection while its
+    # record is written, so sharing one pool lets concurrent requests starve each other's audit.
+    app.state.audit_engine = make_engine(settings.database_url, pool_size=4, max_overflow=4)
+    # Checkpoints must verify after a restart: the key comes from settings or a persistent file.
+    signer = AuditSigner.from_settings(settings)
+    bind_signer(app.state.engine, signer)
+    bind_signer(app.state.audit_engine, signer)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(taxii_router)
@@ -53,6 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collections_router)
     app.include_router(audit_router)
     app.include_router(feeds_router)
+    app.include_router(console_router)  # the auditor web page; static, not audited
+    install_scheduler(app)  # due partner feeds run in the background (TEARLINE_FEED_SCHEDULER)
+    install_security_headers(app)
+    # Inside the request-id layer: one audit record per request, written before any byte is sent.
+    app.add_middleware(AuditMiddleware)
+    install_observability(app)  # metrics, /metrics and the access log; outside audit, it sees the final status
     # Added last, so it is outermost: every other layer sees the request id.
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -92,6 +92,7 @@ def settings(database_url: str, key_dir: Path, tmp_path_factory) -> Settings:
         max_content_length=256 * 1024,
         default_page_size=50,
         max_page_size=200,
+        feed_scheduler=False,  # feed tests run feeds themselves
     )
 
 

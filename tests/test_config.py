@@ -15,7 +15,7 @@ def test_production_without_secrets_refuses_to_start(monkeypatch, tmp_path):
         create_app(settings)
     message = str(refused.value)
     for variable in ["TEARLINE_SECRET_KEY", "TEARLINE_JWT_PUBLIC_KEY_FILE", "TEARLINE_DATABASE_URL",
-                     "TEARLINE_HOME_NATION"]:
+                     "TEARLINE_HOME_NATION", "TEARLINE_AUDIT_KEY"]:
         assert variable in message
 
 
@@ -32,7 +32,7 @@ def test_production_ignores_development_keys(monkeypatch, tmp_path, key_dir):
 
 def test_production_with_everything_configured_starts(tmp_path, key_dir):
     settings = Settings(env="production", secret_key="s3cret", jwt_public_key_file=key_dir / "jwt-public.pem",
-                        database_url=f"sqlite:///{tmp_path}/db.sqlite", home_nation="DEU")
+                        database_url=f"sqlite:///{tmp_path}/db.sqlite", home_nation="DEU", audit_key="audit-k")
     assert create_app(settings).state.settings.home_nation == "DEU"
 
 

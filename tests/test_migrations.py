@@ -16,6 +16,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import CheckConstraint, ForeignKeyConstraint, UniqueConstraint, inspect, select, text
 
+import app.audit.models  # noqa: F401
+import app.feeds.models  # noqa: F401
 import app.items.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 import app.markings.models  # noqa: F401
 import app.partners.models  # noqa: F401
@@ -28,7 +30,9 @@ from app.taxii.models import DEFAULT_COLLECTION_ID, Collection
 from tests.conftest import postgres_database
 
 APP_TABLES = {"label", "partner", "collection", "stix_object", "taxii_status", "policy_state", "partner_group",
-              "object_withhold", "object_marking_ref"}
+              "object_withhold", "object_marking_ref",
+              "audit_head", "audit_record", "audit_object", "audit_dissemination", "audit_checkpoint",
+              "feed", "item_derivation"}
 VERSION_TABLE = "alembic_version"
 
 

@@ -1,7 +1,82 @@
-"""Auditor API under ``/api/v1/audit``."""
+"""Auditor API under ``/api/v1/audit``: read, export and verify; nothing here changes a record.
+
+Every route needs the ``audit read`` right (policies/policy.csv). Only GET routes
+exist, so no one can edit or delete a record through the API (other methods: 405).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
+
+from app.audit import query
+from app.audit.service import signer_for
+from app.audit.verify import verify_chain
+from app.auth.principal import Principal
+from app.dependencies import require_right
+from app.errors import ApiError
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+Auditor = Annotated[Principal, Depends(require_right("audit", "read"))]
+MAX_PAGE = 1000
+
+
+class ExportFormat(str, Enum):
+    ndjson = "ndjson"
+    csv = "csv"
+
+
+def _filter(since: datetime | None = None, until: datetime | None = None, subject: str | None = None,
+            nation: str | None = Query(None, pattern="^[A-Z]{3}$"),
+            decision: Literal["allow", "deny"] | None = None, route: str | None = None,
+            collection_id: str | None = None, object_id: str | None = None) -> query.RecordFilter:
+    if since and until and since >= until:
+        raise ApiError(400, "since must be before until.")
+    return query.RecordFilter(since, until, subject, nation, decision, route, collection_id, object_id)
+
+
+@router.get("/records", summary="Audit records, filtered, in sequence order (keyset paging)")
+def list_records(request: Request, _: Auditor, flt: query.RecordFilter = Depends(_filter),
+                 after: Annotated[int | None, Query(ge=0, description="`next` of the previous page")] = None,
+                 limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100):
+    rows, next_after = query.records_page(request.app.state.engine, flt, after=after, limit=limit)
+    return {"records": rows, "next": next_after}
+
+
+@router.get("/records/{seq}", summary="One audit record with the exact versions it served")
+def get_record(request: Request, _: Auditor, seq: Annotated[int, Path(ge=1)]):
+    record = query.record_with_served(request.app.state.engine, seq)
+    if record is None:
+        raise ApiError(404, "No audit record with that sequence number.")
+    return record
+
+
+@router.get("/recipients/{object_id}", summary="Which nations received an object: every version")
+def get_recipients(request: Request, _: Auditor, object_id: Annotated[str, Path(max_length=255)]):
+    return {"object_id": object_id, "recipients": query.recipients(request.app.state.engine, object_id)}
+
+
+@router.get("/export", summary="Stream matching records with their served versions, NDJSON or CSV")
+def export(request: Request, _: Auditor, flt: query.RecordFilter = Depends(_filter),
+           format: ExportFormat = ExportFormat.ndjson):  # noqa: A002 - the public parameter name
+    records = query.iter_records(request.app.state.engine, flt)
+    if format is ExportFormat.csv:
+        return StreamingResponse(iterate_in_threadpool(query.csv_lines(records)), media_type="text/csv",
+                                 headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
+    return StreamingResponse(iterate_in_threadpool(query.ndjson_lines(records)),
+                             media_type="application/x-ndjson")
+
+
+@router.get("/verify", summary="Verify the hash chain (whole or a range); reports the first broken record")
+def verify(request: Request, _: Auditor, start: Annotated[int | None, Query(ge=1)] = None,
+           end: Annotated[int | None, Query(ge=1)] = None):
+    if start and end and start > end:
+        raise ApiError(400, "start must not exceed end.")
+    engine = request.app.state.engine
+    report = verify_chain(engine, signer_for(engine), start=start, end=end)
+    return JSONResponse(report.as_dict())

@@ -2,7 +2,10 @@
 
 The key is chosen from the algorithm named in the token header, and each key
 serves only its own algorithms, so the public key can never be used as an
-HMAC secret (algorithm confusion) and ``none`` is never accepted.
+HMAC secret (algorithm confusion) and ``none`` is never accepted. Oversized
+tokens are refused before any parsing, a ``kid`` other than the configured one
+is refused, and headers that point at or embed a key (``jku``, ``jwk``, ``x5u``,
+``x5c``) are refused: only the configured key ever verifies a token.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from dataclasses import dataclass
 from jose import JWTError, jwt
 
 REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
+# Header parameters by which a token would choose its own verification key.
+KEY_SELECTING_HEADERS = ("jku", "jwk", "x5u", "x5c")
+DEFAULT_MAX_TOKEN_LENGTH = 8 * 1024
 
 
 class TokenError(Exception):
@@ -28,6 +34,8 @@ class TokenVerifier:
     public_key: str | None
     asymmetric_algorithms: tuple[str, ...]
     hs256_secret: str | None = None
+    key_id: str | None = None
+    max_token_length: int = DEFAULT_MAX_TOKEN_LENGTH
 
     def _key_for(self, algorithm: str) -> str:
         if algorithm == "HS256" and self.hs256_secret:
@@ -38,6 +46,8 @@ class TokenVerifier:
 
     def verify(self, token: str) -> dict:
         """Return the claims of a valid token, or raise TokenError saying why not."""
+        if len(token) > self.max_token_length:
+            raise TokenError(f"token longer than {self.max_token_length} bytes")
         try:
             header = jwt.get_unverified_header(token)
         except JWTError as exc:
@@ -45,6 +55,10 @@ class TokenVerifier:
         algorithm = header.get("alg")
         if not isinstance(algorithm, str):
             raise TokenError("token header has no algorithm")
+        if any(name in header for name in KEY_SELECTING_HEADERS):
+            raise TokenError("token header must not name or embed a key")
+        if header.get("kid") != self.key_id and "kid" in header:
+            raise TokenError("token key id is not known")
         key = self._key_for(algorithm)
         try:
             claims = jwt.decode(

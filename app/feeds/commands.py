@@ -1,7 +1,153 @@
-"""``tearline feed``: configure and run partner feeds."""
+"""``tearline feed``: configure and run partner feeds.
+
+Credentials are given with ``--credential`` (the secret, or ``env:NAME``) or typed
+at a hidden prompt; they are stored encrypted and never printed.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from app.taxii.models import DEFAULT_COLLECTION_ID
+
 feed_app = typer.Typer(help="Partner TAXII feeds: add, list, remove, sync.", no_args_is_help=True)
+
+_COLUMNS = ("NAME", "PARTNER", "DIR", "STATE", "CURSOR", "IN", "OUT", "UNKNOWN", "REFUSED", "LAST SUCCESS",
+            "LAST ERROR")
+
+
+def _context(settings, engine):
+    from app.audit.service import AuditSigner, bind_signer
+    from app.feeds.sync import FeedContext
+    from app.markings.mappings import load_mappings
+    from app.policy.enforcer import RoleRights
+    from app.policy.visibility import VisibilityCache
+
+    mappings = load_mappings(settings.mappings_dir)
+    bind_signer(engine, AuditSigner.from_settings(settings))
+    visibility = VisibilityCache(settings.policies_dir, mappings, settings.home_nation)
+    return FeedContext(settings, engine, mappings, visibility, RoleRights(settings.policies_dir))
+
+
+@feed_app.command("add")
+def feed_add(
+    name: Annotated[str, typer.Argument(help="Feed name (a-z, 0-9, _ . -).")],
+    partner: Annotated[str, typer.Option(help="Registered partner nation, e.g. USA.")],
+    direction: Annotated[str, typer.Option(help="pull (their feed in) or push (our releasable feed out).")],
+    url: Annotated[str, typer.Option(help="The partner's TAXII discovery or API root URL.")],
+    collection: Annotated[str, typer.Option(help="The partner's collection id.")],
+    local_collection: Annotated[str, typer.Option(help="Local collection: target of a pull, source of a push.")]
+    = DEFAULT_COLLECTION_ID,
+    auth: Annotated[str, typer.Option(help="none, basic or bearer.")] = "none",
+    username: Annotated[str | None, typer.Option(help="Username for basic auth.")] = None,
+    credential: Annotated[str | None, typer.Option(
+        help="Password or token, or env:NAME to read it from the environment; prompted for if needed.")] = None,
+    poll_interval: Annotated[int, typer.Option(help="Seconds between runs in `tearline serve`.")] = 300,
+    default_label: Annotated[str | None, typer.Option(
+        help="Banner for unmarked incoming objects [default: originator-only].")] = None,
+) -> None:
+    """Add a feed (pull or push) for a registered partner."""
+    from app.cli import _database, _fail, _mappings, _settings
+    from app.feeds.service import FeedSpec, InvalidFeed, add_feed, credential_kind
+
+    if auth in ("basic", "bearer") and not credential:
+        credential = typer.prompt("credential (password or token, or env:NAME)", hide_input=True)
+    settings = _settings()
+    mappings = _mappings(settings)
+    with _database(settings) as session:
+        try:
+            feed = add_feed(session, settings, mappings, FeedSpec(
+                name=name, partner=partner, direction=direction, url=url, collection_id=collection,
+                local_collection_id=local_collection, auth_kind=auth, username=username, credential=credential,
+                poll_interval_s=poll_interval, default_label=default_label))
+        except InvalidFeed as exc:
+            _fail(str(exc))
+        typer.echo(f"feed {feed.name} added: {feed.direction} {feed.partner} {feed.url} "
+                   f"collection {feed.remote_collection_id}, credential {credential_kind(feed)}")
+
+
+@feed_app.command("list")
+def feed_list() -> None:
+    """Show every feed with its cursor, counters and last outcome (never a credential)."""
+    from app.cli import _database, _settings, _table
+    from app.feeds.service import feed_view, list_feeds
+
+    settings = _settings()
+    with _database(settings) as session:
+        views = [feed_view(feed) for feed in list_feeds(session)]
+    if not views:
+        typer.echo("no feeds")
+        return
+    rows = [(v["name"], v["partner"], v["direction"], "active" if v["enabled"] else f"stopped: {v['stopped_reason']}",
+             v["cursor"] or "-", str(v["objects_in"]), str(v["objects_out"]), str(v["unknown_markings"]),
+             str(v["refused"]), v["last_success"] or "-", v["last_error"] or "-") for v in views]
+    typer.echo(_table(_COLUMNS, rows))
+
+
+@feed_app.command("remove")
+def feed_remove(name: Annotated[str, typer.Argument(help="Feed name.")]) -> None:
+    """Remove a feed and its cursor (objects it brought in stay)."""
+    from app.cli import _database, _fail, _settings
+    from app.feeds.service import NoSuchFeed, remove_feed
+
+    settings = _settings()
+    with _database(settings) as session:
+        try:
+            remove_feed(session, name)
+        except NoSuchFeed:
+            _fail(f"no feed named {name!r}")
+    typer.echo(f"feed {name} removed")
+
+
+class _RichProgress:
+    """Feeds a rich progress bar (objects handled; no total, since a partner does not say how many)."""
+
+    def __init__(self, progress) -> None:
+        self.progress, self.task = progress, None
+
+    def start(self, name: str, total: int | None) -> None:
+        self.task = self.progress.add_task(f"feed {name}", total=total)
+
+    def advance(self, count: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, advance=count)
+
+
+@feed_app.command("sync")
+def feed_sync(
+    name: Annotated[str | None, typer.Argument(help="Feed to run [default: every enabled feed].")] = None,
+) -> None:
+    """Run one feed, or every enabled feed, now. A stopped feed named here is resumed if the run succeeds."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from app.cli import UNUSABLE, _database, _fail, _settings
+    from app.feeds.service import list_feeds
+    from app.feeds.sync import run_feed
+
+    settings = _settings()
+    with _database(settings) as session:
+        feeds = list_feeds(session)
+        names = [f.name for f in feeds if f.enabled] if name is None else [f.name for f in feeds if f.name == name]
+        engine = session.get_bind()
+        if name is not None and not names:
+            _fail(f"no feed named {name!r}")
+        ctx = _context(settings, engine)
+        failed = False
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("objects"), TimeElapsedColumn())
+        with Progress(*columns, transient=False) as progress:
+            results = [run_feed(ctx, feed_name, progress=_RichProgress(progress), force=name is not None)
+                       for feed_name in names]
+        for result in results:
+            counts = (f"pages {result.pages}, received {result.received}, stored {result.stored}, "
+                      f"duplicates {result.duplicates}, unknown markings {result.unknown_markings}, "
+                      f"refused {result.refused}" if result.direction == "pull"
+                      else f"sent {result.sent}, refused {result.refused}")
+            typer.echo(f"{result.name}: {result.status}; {counts}" + (f"; {result.message}" if result.message else ""))
+            for refusal in result.refusals[:20]:
+                typer.echo(f"  refused {refusal}")
+            failed = failed or result.status in ("error", "stopped", "busy")
+    if failed:
+        raise typer.Exit(UNUSABLE)

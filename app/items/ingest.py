@@ -18,11 +18,12 @@ import stix2
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
+from app.items import patterns
 from app.items.labeling import LabeledObject, LabelRefused, Labeler, marking_refs
 from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
 from app.markings.labels import LabelSpec
 from app.markings.mappings import Mappings
-from app.markings.service import intern_label
+from app.markings.service import intern_labels
 from app.taxii.models import Collection
 from app.timestamps import format_us, now_us, parse_us
 
@@ -32,6 +33,9 @@ _STIX_ID = re.compile(r"^([a-z0-9][a-z0-9-]*[a-z0-9])--[0-9a-fA-F]{8}-[0-9a-fA-F
 _MAX_ID_LENGTH = StixObject.__table__.c.object_id.type.length
 # A created/modified timestamp with fewer than three fractional digits (already checked by parse_us).
 _SUB_MILLISECOND = re.compile(r"^(.+T\d{2}:\d{2}:\d{2})(?:\.(\d{1,2}))?Z$")
+
+# Indicators' patterns are checked by stix2-patterns' own verdict, cached per pattern shape (see patterns).
+patterns.install()
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,12 @@ def validate(obj: object) -> ValidObject:
         stix2.parse(obj, allow_custom=True, version="2.1")
     except Exception as exc:  # stix2 raises many exception types; each is a validation failure
         raise InvalidObject(f"invalid STIX 2.1: {exc}") from None
+    return _columns(obj)
+
+
+def _columns(obj: dict) -> ValidObject:
+    """The stored columns of an object whose id, type and spec_version are already checked."""
+    object_id, object_type = obj["id"], obj["type"]
     created_us = _timestamp(obj, "created")
     modified_us = _timestamp(obj, "modified")
     if created_us is not None and modified_us is not None and modified_us < created_us:
@@ -175,7 +185,11 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
                       visible_label_ids=visible_label_ids)
     contents = [o.content for o in objects]
     labeler.prepare(contents)
-    referenced = [validate(d) for d in labeler.referenced_definitions(contents)]
+    # Definitions loaded from the store were validated when they were stored: only their columns are
+    # needed (re-parsing 200 definitions per envelope cost more than labelling its objects). TLP
+    # definitions come from the shipped tables and are validated like a submission.
+    referenced = [_columns(d) if d["id"] in labeler.stored_definitions else validate(d)
+                  for d in labeler.referenced_definitions(contents)]
     reported = {id(o) for o in objects}
 
     hwm = _lock_collection(session, collection_id)
@@ -195,7 +209,7 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
     rows: list[dict] = []
     withhold: dict[int, set[int]] = {}
     references: dict[int, list[str]] = {}
-    label_ids: dict[LabelSpec, int] = {}
+    labeled_rows: list[tuple[ValidObject, LabeledObject, int, int]] = []  # (object, label, version, date_added)
     for obj in candidates:
         report = outcomes.append if id(obj) in reported else (lambda _outcome: None)
         version_us = obj.version_us
@@ -219,17 +233,20 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
         except LabelRefused as exc:
             report(Outcome(obj.object_id, version, False, str(exc)))
             continue
-        for spec in [labeled.label, *labeled.granular.values()]:
-            if spec not in label_ids:
-                label_ids[spec] = intern_label(session, spec, mappings)
         stored[(obj.object_id, version_us)] = obj.content
-        rows.append(_new_row(labeled, obj, collection_id=collection_id, submitter=submitter,
-                             version_us=version_us, date_added_us=next_date_added, label_ids=label_ids))
-        references[next_date_added] = marking_refs(obj.content)
-        if labeled.withhold_refs:
-            withhold[next_date_added] = {label_ids[labeled.granular[ref]] for ref in labeled.withhold_refs}
+        labeled_rows.append((obj, labeled, version_us, next_date_added))
         report(Outcome(obj.object_id, version, True))
-        next_date_added += 1
+        next_date_added += 1  # before the next object: an SCO's version is its date_added
+
+    # Labels are interned in one batch (one query for those already known) rather than per object.
+    label_ids = intern_labels(session, (spec for _, labeled, _, _ in labeled_rows
+                                        for spec in [labeled.label, *labeled.granular.values()]), mappings)
+    for obj, labeled, version_us, date_added_us in labeled_rows:
+        rows.append(_new_row(labeled, obj, collection_id=collection_id, submitter=submitter,
+                             version_us=version_us, date_added_us=date_added_us, label_ids=label_ids))
+        references[date_added_us] = marking_refs(obj.content)
+        if labeled.withhold_refs:
+            withhold[date_added_us] = {label_ids[labeled.granular[ref]] for ref in labeled.withhold_refs}
 
     if rows:
         session.execute(insert(StixObject), rows)

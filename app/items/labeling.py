@@ -72,6 +72,12 @@ class Labeler:
         self.visible_label_ids = visible_label_ids
         self.definitions: dict[str, dict] = {}
         self.originators: dict[str, str] = {}
+        # Labels already derived in this submission. A label depends only on the marking refs, the
+        # originator and the definitions (fixed once prepared), and deriving one validates the
+        # definition against a JSON Schema, so each (refs, originator) is derived once, not per object.
+        self._labels: dict[tuple, LabelSpec] = {}
+        self.stored_definitions: set[str] = set()
+        """Ids of the definitions :meth:`prepare` loaded from the store (validated when they were stored)."""
 
     def prepare(self, objects: list[dict]) -> None:
         """Load, in batch, the marking definitions and originators the objects need."""
@@ -84,7 +90,9 @@ class Labeler:
                 .order_by(StixObject.version_us)
             )
             for object_id, body in rows:
-                self.definitions.setdefault(object_id, orjson.loads(body))
+                if object_id not in self.definitions:
+                    self.definitions[object_id] = orjson.loads(body)
+                    self.stored_definitions.add(object_id)
         ids = {o["id"] for o in objects}
         query = select(StixObject.object_id, StixObject.originator).where(StixObject.object_id.in_(ids))
         if self.visible_label_ids is not None:
@@ -107,14 +115,25 @@ class Labeler:
                 found.append(self.definitions[ref])
         return found
 
-    def _single_marking_label(self, ref: str, originator: str) -> LabelSpec:
-        return object_label({"object_marking_refs": [ref]}, originator=originator, definitions=self.definitions,
+    def _refs_label(self, refs: object, originator: str) -> LabelSpec:
+        """``object_label`` of an object whose ``object_marking_refs`` are ``refs``, derived once per submission."""
+        cacheable = isinstance(refs, list) and all(isinstance(ref, str) for ref in refs)
+        key = (tuple(refs), originator) if cacheable else None
+        if key is not None and key in self._labels:
+            return self._labels[key]
+        # Failures are not cached: they raise again, with the same message, for each object.
+        spec = object_label({"object_marking_refs": refs}, originator=originator, definitions=self.definitions,
                             mappings=self.mappings, home_nation=self.home_nation)
+        if key is not None:
+            self._labels[key] = spec
+        return spec
+
+    def _single_marking_label(self, ref: str, originator: str) -> LabelSpec:
+        return self._refs_label([ref], originator)
 
     def _own_label(self, obj: dict, originator: str) -> LabelSpec:
         if obj["type"] != MARKING_DEFINITION:
-            return object_label(obj, originator=originator, definitions=self.definitions, mappings=self.mappings,
-                                home_nation=self.home_nation)
+            return self._refs_label(obj.get("object_marking_refs"), originator)
         # A marking definition carries the label it defines; TLP definitions are public.
         spec = definition_label(obj, originator=originator, mappings=self.mappings)
         return spec if spec is not None else LabelSpec(0, frozenset({ALL}), frozenset(), originator)

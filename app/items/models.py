@@ -80,3 +80,17 @@ class ObjectMarkingRef(SQLModel, table=True):
     marking_id: str = Field(sa_column=Column(String(255), nullable=False))
     collection_id: str = Field(sa_column=Column(String(36), nullable=False))
     label_id: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class ItemDerivation(SQLModel, table=True):
+    """A derived object (a tearline) and the object it was derived from.
+
+    The derived object is the home nation's, but its content may be a partner's: this link
+    lets the third-party rule follow the content through relabelling and further tearlines.
+    """
+
+    __tablename__ = "item_derivation"
+    __table_args__ = (PrimaryKeyConstraint("derived_id", "source_id", name="pk_item_derivation"),)
+
+    derived_id: str = Field(sa_column=Column(String(255), nullable=False))
+    source_id: str = Field(sa_column=Column(String(255), nullable=False))

@@ -12,12 +12,22 @@ from __future__ import annotations
 import copy
 import re
 
+import orjson
+
 import stix2
 from stix2.registry import class_for_type
 
 _INDEX = re.compile(r"^\[(\d+)\]$")
 _COMMON_REQUIRED = frozenset({"type", "id", "spec_version", "created", "modified"})
 _REMOVED = object()
+
+
+def _copy(obj: dict) -> dict:
+    """A deep copy; through orjson for JSON data (several times faster than ``copy.deepcopy``)."""
+    try:
+        return orjson.loads(orjson.dumps(obj))
+    except TypeError:  # not plain JSON (an in-process caller's datetime, say)
+        return copy.deepcopy(obj)
 
 
 def required_properties(stix_type: str) -> frozenset[str]:
@@ -74,16 +84,20 @@ def _sweep(node: object) -> object:
     return node
 
 
-def redact(obj: dict, hidden_refs: set[str]) -> dict | None:
+def redact(obj: dict, hidden_refs: set[str], *, parsed_valid: bool = False) -> dict | None:
     """A copy of ``obj`` without the properties under granular markings in ``hidden_refs``.
 
     Returns ``obj`` itself when nothing is hidden, and ``None`` when the copy would be invalid.
+    ``parsed_valid`` skips only the final ``stix2.parse`` of the copy, for a caller that already
+    knows its verdict: the store computed ``redact(obj, {ref}) is None`` for every granular marking
+    at ingest and withholds those versions in SQL, so a served version with exactly one hidden
+    marking is known to redact validly. The required-property check still runs.
     """
     markings = obj.get("granular_markings") or []
     hidden = [m for m in markings if m.get("marking_ref") in hidden_refs]
     if not hidden:
         return obj
-    copied = copy.deepcopy(obj)
+    copied = _copy(obj)
     for marking in hidden:
         for selector in marking.get("selectors", []):
             target = _resolve(copied, selector)
@@ -107,6 +121,8 @@ def redact(obj: dict, hidden_refs: set[str]) -> dict | None:
     required = required_properties(obj["type"])
     if any(name in obj and redacted.get(name) in (None, [], {}, "") for name in required):
         return None
+    if parsed_valid:
+        return redacted
     try:
         stix2.parse(redacted, allow_custom=True, version="2.1")
     except Exception:  # any parse failure means the copy is not valid STIX 2.1: withhold it

@@ -64,6 +64,10 @@ class Mappings:
     label_extension_identity: dict = field(default_factory=dict)
     label_extension_schema: dict = field(default_factory=dict)
     label_extension_validator: Any = field(default=None, compare=False, repr=False)
+    definition_labels: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+    """Memo of ``stix_markings.definition_label``: (canonical definition JSON, originator) -> label.
+    Deriving a label validates the definition against a JSON Schema; the same definitions come back
+    with every envelope. Per instance, so tables built differently (``dataclasses.replace``) start empty."""
 
     def rank_of(self, name: str) -> int:
         """The canonical rank of a classification name, abbreviation or scheme-qualified name."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,3 +36,23 @@ def intern_label(session: Session, spec: LabelSpec, mappings: Mappings) -> int:
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(Label).values(**values).on_conflict_do_nothing(index_elements=["key"]))
     return session.execute(select(Label.id).where(Label.key == values["key"])).scalar_one()
+
+
+def intern_labels(session: Session, specs: Iterable[LabelSpec], mappings: Mappings) -> dict[LabelSpec, int]:
+    """The label ids of ``specs``, inserting the new ones; a few queries whatever their number."""
+    values = {spec: label_values(spec, mappings) for spec in dict.fromkeys(specs)}
+    if not values:
+        return {}
+
+    def known() -> dict[str, int]:
+        keys = [v["key"] for v in values.values()]
+        return dict(session.execute(select(Label.key, Label.id).where(Label.key.in_(keys))).all())
+
+    found = known()
+    new = [v for v in values.values() if v["key"] not in found]
+    if new:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # One multi-row insert; a concurrent writer's identical row wins silently (same key, same label).
+        session.execute(insert(Label).values(new).on_conflict_do_nothing(index_elements=["key"]))
+        found = known()
+    return {spec: found[v["key"]] for spec, v in values.items()}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import orjson
+
 from app.markings.labels import ALL, LabelSpec, UnknownToken, most_restrictive, parse_banner
 from app.markings.mappings import Mappings
 from app.markings.tokens import normalise_code
@@ -71,6 +73,26 @@ def definition_label(definition: dict, *, originator: str, mappings: Mappings) -
     marking_id = str(definition.get("id", ""))
     if marking_id in mappings.tlp:
         return None
+    # A label is a pure function of the definition, the originator and the tables: derive each once.
+    # Only successes are remembered; a refused definition is examined (and refused) again.
+    try:
+        key = (orjson.dumps(definition, option=orjson.OPT_SORT_KEYS), originator)
+    except TypeError:  # not JSON (only from in-process callers): no memo
+        key = None
+    if key is not None and key in mappings.definition_labels:
+        return mappings.definition_labels[key]
+    spec = _derive_definition_label(definition, marking_id, originator, mappings)
+    if key is not None:
+        if len(mappings.definition_labels) >= _MEMO_LIMIT:
+            mappings.definition_labels.clear()
+        mappings.definition_labels[key] = spec
+    return spec
+
+
+_MEMO_LIMIT = 65536
+
+
+def _derive_definition_label(definition: dict, marking_id: str, originator: str, mappings: Mappings) -> LabelSpec:
     extensions = definition.get("extensions") or {}
     if not isinstance(extensions, dict):
         raise UnknownToken("marking definition", marking_id, "'extensions' is not an object")

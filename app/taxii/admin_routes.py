@@ -2,6 +2,53 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
+from sqlmodel import Session
 
-router = APIRouter(prefix="/api/v1/collections", tags=["collections"])
+from app.audit.context import note_collection
+from app.auth.principal import Principal
+from app.db import get_session
+from app.dependencies import get_principal, get_role_rights
+from app.errors import ApiError
+from app.items.problems import problem_responses
+from app.policy.enforcer import RoleRights
+from app.taxii import admin
+from app.taxii.admin import CollectionIn, CollectionOut, CollectionPatch
+
+_ERRORS = problem_responses(s400="Malformed request", s401="No or bad token", s403="Not an administrator",
+                            s404="No such collection", s422="Refused; `errors` lists each field with its path")
+
+
+def _admin(principal: Principal = Depends(get_principal), rights: RoleRights = Depends(get_role_rights)) -> Principal:
+    if not principal.is_home or not rights.allows(principal.roles, "collections", "manage"):
+        raise ApiError(403, "You may not administer collections.")
+    return principal
+
+
+router = APIRouter(prefix="/api/v1/collections", tags=["collections"], responses=_ERRORS,
+                   dependencies=[Depends(_admin)])
+
+
+@router.get("", response_model=list[CollectionOut], summary="List collections")
+def list_collections(session: Session = Depends(get_session)):
+    return [admin.collection_out(c) for c in admin.listing(session)]
+
+
+@router.post("", status_code=201, response_model=CollectionOut, summary="Create a collection")
+def create_collection(request: Request, body: CollectionIn, session: Session = Depends(get_session)):
+    collection = admin.create(session, body)
+    note_collection(request, collection.id)
+    return admin.collection_out(collection)
+
+
+@router.get("/{collection_id}", response_model=CollectionOut, summary="One collection")
+def get_collection(request: Request, collection_id: str, session: Session = Depends(get_session)):
+    note_collection(request, collection_id)
+    return admin.collection_out(admin.get(session, collection_id))
+
+
+@router.patch("/{collection_id}", response_model=CollectionOut, summary="Update a collection")
+def update_collection(request: Request, collection_id: str, body: CollectionPatch,
+                      session: Session = Depends(get_session)):
+    note_collection(request, collection_id)
+    return admin.collection_out(admin.update(session, collection_id, body))

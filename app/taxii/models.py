@@ -23,11 +23,25 @@ class Collection(SQLModel, table=True):
     read_roles: str = Field(default="", sa_column=Column(Text, nullable=False))
     write_roles: str = Field(default="", sa_column=Column(Text, nullable=False))
     date_added_hwm: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    read_partners: str = Field(default="", sa_column=Column(Text, nullable=False))
+    """Comma-joined partner nations that may read; empty: every partner the read roles admit."""
+    write_partners: str = Field(default="", sa_column=Column(Text, nullable=False))
+    """Comma-joined partner nations that may write; empty: every partner the write roles admit."""
 
     def roles(self, access: str) -> set[str]:
         """Roles granted ``access`` ("read" or "write") on this collection."""
         text = self.read_roles if access == "read" else self.write_roles
         return {role for role in text.split(",") if role}
+
+    def partners(self, access: str) -> set[str]:
+        """Partner nations listed for ``access`` ("read" or "write"); empty means no restriction."""
+        text = self.read_partners if access == "read" else self.write_partners
+        return {nation for nation in (text or "").split(",") if nation}
+
+    def admits_partner(self, access: str, nation: str) -> bool:
+        """Whether a partner of ``nation`` passes the collection's partner list for ``access``."""
+        listed = self.partners(access)
+        return not listed or nation in listed
 
 
 class StatusResource(SQLModel, table=True):

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from sqlmodel import Session
 
+from app.audit.context import note_collection, note_served
 from app.auth.principal import Principal
 from app.config import Settings
 from app.db import get_session
 from app.dependencies import get_mappings, get_principal, get_role_rights, get_settings, get_visibility
 from app.errors import ApiError, not_found
+from app.limits import check_envelope
 from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
@@ -125,6 +127,7 @@ def _ctx(api_root: str = Depends(_api_root), principal: Principal = Depends(get_
 def _paged(request: Request, ctx: Ctx, *, endpoint: str, collection_id: str, object_id: str | None = None,
            with_body: bool, shape: Callable[[ServedPage, str | None], bytes]) -> TaxiiResponse:
     """Shared flow of the four paged endpoints: access, filters, cursor, page, headers."""
+    note_collection(request, collection_id)
     service.open_collection(ctx.session, ctx.rights, ctx.principal, collection_id, need="read")
     visible = ctx.visible()
     page_request = parse_page_request(request, endpoint, ctx.settings)
@@ -142,6 +145,8 @@ def _paged(request: Request, ctx: Ctx, *, endpoint: str, collection_id: str, obj
     next_token = None
     if page.more:
         next_token = make_cursor(ctx.settings.cursor_secret, after_us=page.last_read_us, **binding)
+    # Objects, manifest entries and version lists all tell the client these versions exist.
+    note_served(request, [(row.object_id, format_us(row.version_us)) for row in page.rows])
     headers = {}
     if page.rows:
         headers = {"X-TAXII-Date-Added-First": format_us(page.rows[0].date_added_us),
@@ -241,8 +246,14 @@ def _envelope_objects(body: bytes) -> list:
 async def add_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)):
     await run_in_threadpool(service.open_collection, ctx.session, ctx.rights, ctx.principal, collection_id, "write")
     objects = _envelope_objects(await _read_body(request, ctx.settings.max_content_length))
+    check_envelope(objects, ctx.settings)
     visible = await run_in_threadpool(ctx.visible)
-    status = await run_in_threadpool(service.add_objects, ctx.session, collection_id, ctx.principal, objects,
-                                     mappings=ctx.mappings, home_nation=ctx.settings.home_nation,
-                                     visible=visible)
-    return _json(service.status_document(status), status_code=202)
+
+    def add_and_describe() -> dict:
+        # Both in a worker thread: the status row is expired after commit and reloads from the
+        # database, which must never block the event loop (it would wait on the pool it feeds).
+        status = service.add_objects(ctx.session, collection_id, ctx.principal, objects, mappings=ctx.mappings,
+                                     home_nation=ctx.settings.home_nation, visible=visible)
+        return service.status_document(status)
+
+    return _json(await run_in_threadpool(add_and_describe), status_code=202)

@@ -41,6 +41,8 @@ def collection_access(rights: RoleRights, principal: Principal, collection: Coll
 
     def granted(action: str, collection_access_kind: str) -> bool:
         roles = principal.roles & collection.roles(collection_access_kind)
+        if not principal.is_home and not collection.admits_partner(collection_access_kind, principal.nation):
+            return False  # the collection lists its partners for this access, and this one is not listed
         return rights.allows(roles, "taxii", action)
 
     return Access(granted("read", "read"), granted("write", "write"), granted("delete", "write"))
@@ -137,7 +139,9 @@ def _served(row, visible: set[int]) -> ServedVersion | None:
     if row.granular:
         hidden = {ref for ref, label_id in orjson.loads(row.granular).items() if label_id not in visible}
         if hidden:
-            redacted = redact(orjson.loads(row.body), hidden)
+            # One hidden marking: its redaction was checked at ingest (a version it would leave
+            # invalid is withheld in SQL and never reaches here), so stix2 need not re-parse it.
+            redacted = redact(orjson.loads(row.body), hidden, parsed_valid=len(hidden) == 1)
             if redacted is None:
                 return None  # the combination of hidden markings would leave invalid STIX: withhold
             body = orjson.dumps(redacted).decode() if row.body is not None else None
@@ -145,14 +149,22 @@ def _served(row, visible: set[int]) -> ServedVersion | None:
                          body if row.body is not None else None)
 
 
+# Built once, so that app.items.store reuses a principal's page statement across its pages.
+_PAGE_COLUMNS = {
+    with_body: (StixObject.date_added_us, StixObject.object_id, StixObject.version_us, StixObject.spec_version,
+                StixObject.granular,
+                (StixObject.body if with_body else case((StixObject.has_granular, StixObject.body),
+                                                        else_=None)).label("body"))
+    for with_body in (True, False)
+}
+
+
 def versions_page(session: Session, collection_id: str, visible: list[int], flt: VersionFilter, *,
                   after_us: int | None, limit: int, with_body: bool) -> ServedPage:
     """One page of visible versions, granular markings applied. Without ``with_body`` only versions
     carrying granular markings load their JSON (to check they can be served at all)."""
-    body = StixObject.body if with_body else case((StixObject.has_granular, StixObject.body), else_=None)
     page = read_page(session, collection_id, visible, flt, after_us=after_us, limit=limit,
-                     columns=(StixObject.date_added_us, StixObject.object_id, StixObject.version_us,
-                              StixObject.spec_version, StixObject.granular, body.label("body")))
+                     columns=_PAGE_COLUMNS[with_body])
     visible_set = set(visible)
     served = [version for row in page.rows if (version := _served(row, visible_set)) is not None]
     return ServedPage(served, page.more, page.rows[-1].date_added_us if page.rows else None)

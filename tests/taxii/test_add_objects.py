@@ -199,7 +199,7 @@ def test_empty_envelope_is_accepted_with_nothing_to_do(client, analyst, api, col
 
 @pytest.mark.parametrize("body", [
     b"[" + json.dumps(indicator()).encode() + b"]",  # a bare JSON array
-    json.dumps({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": "nope"}).encode(),
+    json.dumps({"type": "bundle", "id": "bundle--0e6a3f39-4b8f-4f7e-9d55-3d2c0f1a7b10", "objects": "nope"}).encode(),
     b'"just a string"',
     b"42",
     b"null",
@@ -348,7 +348,7 @@ def test_status_is_404_to_anyone_else(client, analyst, auth, api, collection, ot
     assert unknown.json() == client.get(status_url(api, status["id"]), headers=auth(**other)).json()
 
 
-@pytest.mark.parametrize("status_id", [str(uuid.uuid4()), "not-a-uuid", "x" * 300])
+@pytest.mark.parametrize("status_id", ["7b1e0c52-93c4-4b87-a1f1-2d4f6e8a9c03", "not-a-uuid", "x" * 300])
 def test_unknown_status_is_404(client, analyst, api, status_id):
     assert_taxii_error(client.get(status_url(api, status_id), headers=analyst), 404)
 

@@ -158,7 +158,20 @@ def test_every_error_is_a_taxii_error_message(raw_client, analyst, partner_usa, 
 
 
 def test_internal_errors_are_generic_taxii_500s(raw_client, analyst, api, collection, monkeypatch):
-    """A database failure reaches the client as a bare TAXII 500, without its SQL or a trace."""
+    """An unexpected failure reaches the client as a bare TAXII 500, without its SQL or a trace."""
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("SELECT body FROM stix_object WHERE secret = 1 on db.internal:5432")
+
+    monkeypatch.setattr(taxii_service, "versions_page", failing)
+    response = raw_client.get(objects_url(api, collection.id), headers=analyst)
+    body = assert_taxii_error(response, 500)
+    assert "secret" not in response.text and "db.internal" not in response.text
+    assert body["title"]
+
+
+def test_database_outages_are_generic_taxii_503s(raw_client, analyst, api, collection, monkeypatch):
+    """A lost database connection is a TAXII 503 with Retry-After (issue 8), still without SQL or host."""
 
     def failing(*args, **kwargs):
         raise OperationalError("SELECT body FROM stix_object WHERE secret = 1", {"secret": 1},
@@ -166,9 +179,9 @@ def test_internal_errors_are_generic_taxii_500s(raw_client, analyst, api, collec
 
     monkeypatch.setattr(taxii_service, "versions_page", failing)
     response = raw_client.get(objects_url(api, collection.id), headers=analyst)
-    body = assert_taxii_error(response, 500)
+    assert_taxii_error(response, 503)
+    assert response.headers["retry-after"].isdigit()
     assert "secret" not in response.text and "db.internal" not in response.text
-    assert body["title"]
 
 
 @pytest.mark.parametrize("params", [

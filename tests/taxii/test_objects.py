@@ -261,7 +261,7 @@ def test_get_observable_by_id(client, analyst, api, collection, data):
 
 
 @pytest.mark.parametrize("object_id", [
-    f"indicator--{uuid.uuid4()}",  # well formed, never stored
+    "indicator--6ba7b810-9dad-41d1-80b4-00c04fd430c8",  # well formed, never stored
     "indicator--not-a-uuid",
     "not-an-id",
     "x" * 400,

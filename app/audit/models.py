@@ -1,0 +1,124 @@
+"""Audit tables: the hash-chained records, the chain head, checkpoints and dissemination rows.
+
+``audit_record.seq`` is assigned from the one-row ``audit_head`` table inside the
+writing transaction, never by an autoincrement, so that the chain stays linear
+across threads and processes. ``at`` is a fixed-width UTC ISO 8601 string
+(microseconds, ``Z``) so that it sorts as text and hashes the same on every database.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+GENESIS_HASH = "0" * 64
+# INTEGER on SQLite makes the key the rowid (no second index); BIGINT elsewhere.
+_BIG_KEY = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditHead(SQLModel, table=True):
+    """One row: the last sequence number and hash, and an HMAC of both (detects a cut tail)."""
+
+    __tablename__ = "audit_head"
+    __table_args__ = (PrimaryKeyConstraint("id", name="pk_audit_head"),)
+
+    id: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    hash: str = Field(default=GENESIS_HASH, sa_column=Column(String(64), nullable=False))
+    mac: str = Field(default="", sa_column=Column(String(64), nullable=False))
+
+
+class AuditRecord(SQLModel, table=True):
+    """One request: who, what, the decision and why, and a digest of the versions served."""
+
+    __tablename__ = "audit_record"
+    __table_args__ = (
+        PrimaryKeyConstraint("seq", name="pk_audit_record"),
+        CheckConstraint("decision IN ('allow', 'deny')", name="ck_audit_record_decision"),
+        Index("ix_audit_record_at", "at"),
+        Index("ix_audit_record_subject", "subject", "seq"),
+        Index("ix_audit_record_nation", "nation", "seq"),
+        Index("ix_audit_record_collection", "collection_id", "seq"),
+    )
+
+    seq: int = Field(sa_column=Column(_BIG_KEY, nullable=False, autoincrement=False))
+    at: str = Field(sa_column=Column(String(32), nullable=False))
+    request_id: str = Field(sa_column=Column(String(64), nullable=False))
+    subject: str = Field(sa_column=Column(String(255), nullable=False))
+    nation: str = Field(sa_column=Column(String(3), nullable=False))
+    roles: str = Field(sa_column=Column(String(255), nullable=False))
+    client: str = Field(sa_column=Column(String(255), nullable=False))
+    method: str = Field(sa_column=Column(String(16), nullable=False))
+    route: str = Field(sa_column=Column(String(1024), nullable=False))
+    collection_id: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
+    decision: str = Field(sa_column=Column(String(8), nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    recipient_nation: str = Field(sa_column=Column(String(3), nullable=False))
+    served_count: int = Field(sa_column=Column(Integer, nullable=False))
+    served_digest: str = Field(sa_column=Column(String(64), nullable=False))
+    prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+class AuditObject(SQLModel, table=True):
+    """An object id that was ever served, with a small key given in the order of first receipt.
+
+    Dissemination rows are keyed by this key rather than by the id text: the objects of a
+    page were first served together, so their keys are close and a later page's rows land in
+    a few neighbouring index pages instead of one random page each. Never deleted.
+    """
+
+    __tablename__ = "audit_object"
+    __table_args__ = (
+        PrimaryKeyConstraint("key", name="pk_audit_object"),
+        UniqueConstraint("object_id", name="uq_audit_object_object_id"),
+    )
+
+    key: int | None = Field(default=None, sa_column=Column(_BIG_KEY, nullable=False, autoincrement=True))
+    object_id: str = Field(sa_column=Column(String(255), nullable=False))
+
+
+class AuditDissemination(SQLModel, table=True):
+    """One object version that left in the response of one record, and to which nation."""
+
+    __tablename__ = "audit_dissemination"
+    __table_args__ = (
+        # The key is the lookup "who received object X" (every version, every nation): an index
+        # range scan after one probe of audit_object.
+        PrimaryKeyConstraint("object_key", "version", "nation", "record_seq", name="pk_audit_dissemination"),
+        # No foreign keys: a row-level check per served object (PostgreSQL locks the parent row
+        # once per row) would cost more than the insert. The rows are written in the record's
+        # transaction from ids interned in it, and verification checks them against the
+        # record's served digest, which the chain covers.
+        # Verification and exports read a record's rows: an append-only integer index.
+        Index("ix_audit_dissemination_record", "record_seq"),
+    )
+
+    object_key: int = Field(sa_column=Column(_BIG_KEY, nullable=False))
+    version: str = Field(sa_column=Column(String(64), nullable=False))
+    nation: str = Field(sa_column=Column(String(3), nullable=False))
+    record_seq: int = Field(sa_column=Column(_BIG_KEY, nullable=False))
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """An HMAC of the chain at ``seq``: anchors verification after old ranges are archived."""
+
+    __tablename__ = "audit_checkpoint"
+    __table_args__ = (PrimaryKeyConstraint("seq", name="pk_audit_checkpoint"),)
+
+    seq: int = Field(sa_column=Column(_BIG_KEY, nullable=False, autoincrement=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False))
+    at: str = Field(sa_column=Column(String(32), nullable=False))
+    mac: str = Field(sa_column=Column(String(64), nullable=False))

@@ -1,0 +1,167 @@
+"""Reading the audit log: filtered records with keyset paging, recipients of an object, exports.
+
+Read-only by construction: nothing here writes, and the API offers no other path.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import Engine, exists, func, select
+
+from app.audit.models import AuditDissemination, AuditObject, AuditRecord
+
+R = AuditRecord.__table__.c
+D = AuditDissemination.__table__.c
+O = AuditObject.__table__.c
+SERVED = AuditDissemination.__table__.join(AuditObject.__table__, O.key == D.object_key)
+EXPORT_BATCH = 1000
+COLUMNS = ("seq", "at", "request_id", "subject", "nation", "roles", "client", "method", "route",
+           "collection_id", "decision", "reason", "status", "recipient_nation", "served_count",
+           "served_digest", "prev_hash", "hash")
+CSV_COLUMNS = (*COLUMNS, "served")
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def time_text(moment: datetime) -> str:
+    """A datetime as the fixed-width UTC text records store (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """Filters an auditor may combine; all optional, all ANDed."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    subject: str | None = None
+    nation: str | None = None
+    decision: str | None = None
+    route: str | None = None  # prefix of the recorded path
+    collection_id: str | None = None
+    object_id: str | None = None
+
+    def where(self) -> list:
+        clauses = []
+        if self.since is not None:
+            clauses.append(R.at >= time_text(self.since))
+        if self.until is not None:
+            clauses.append(R.at < time_text(self.until))
+        if self.subject is not None:
+            clauses.append(R.subject == self.subject)
+        if self.nation is not None:
+            clauses.append(R.nation == self.nation)
+        if self.decision is not None:
+            clauses.append(R.decision == self.decision)
+        if self.route is not None:
+            escaped = self.route.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append(R.route.like(f"{escaped}%", escape="\\"))
+        if self.collection_id is not None:
+            clauses.append(R.collection_id == self.collection_id)
+        if self.object_id is not None:
+            clauses.append(exists().select_from(SERVED).where(D.record_seq == R.seq, O.object_id == self.object_id))
+        return clauses
+
+
+def records_page(engine: Engine, flt: RecordFilter, *, after: int | None, limit: int) -> tuple[list[dict], int | None]:
+    """Records in sequence order after ``after``; returns the page and the cursor of the next page."""
+    query = select(*[R[c] for c in COLUMNS]).where(*flt.where())
+    if after is not None:
+        query = query.where(R.seq > after)
+    with engine.connect() as connection:
+        rows = [dict(r._mapping) for r in connection.execute(query.order_by(R.seq).limit(limit + 1))]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1]["seq"] if more else None)
+
+
+def record_with_served(engine: Engine, seq: int) -> dict | None:
+    """One record and the exact versions it served."""
+    with engine.connect() as connection:
+        row = connection.execute(select(*[R[c] for c in COLUMNS]).where(R.seq == seq)).first()
+        if row is None:
+            return None
+        served = connection.execute(
+            select(O.object_id, D.version).select_from(SERVED).where(D.record_seq == seq)
+            .order_by(O.object_id, D.version)
+        ).all()
+    return {**dict(row._mapping), "served": [{"id": o, "version": v} for o, v in served]}
+
+
+def recipients(engine: Engine, object_id: str) -> list[dict]:
+    """Every (version, nation) that received ``object_id``: first and last time, how many responses."""
+    key = select(O.key).where(O.object_id == object_id).scalar_subquery()
+    query = (
+        select(D.version, D.nation, func.min(R.at), func.max(R.at), func.count())
+        .select_from(AuditDissemination.__table__.join(AuditRecord.__table__, R.seq == D.record_seq))
+        .where(D.object_key == key)
+        .group_by(D.version, D.nation)
+        .order_by(D.version, D.nation)
+    )
+    with engine.connect() as connection:
+        return [{"version": v, "nation": n, "first_received": first, "last_received": last, "times": count}
+                for v, n, first, last, count in connection.execute(query)]
+
+
+def iter_records(engine: Engine, flt: RecordFilter) -> Iterator[dict]:
+    """Every matching record with its served versions, in batches (for exports)."""
+    after = None
+    while True:
+        rows, _ = records_page(engine, flt, after=after, limit=EXPORT_BATCH)
+        if not rows:
+            return
+        served = defaultdict(list)
+        with engine.connect() as connection:
+            for seq, o, v in connection.execute(
+                select(D.record_seq, O.object_id, D.version).select_from(SERVED)
+                .where(D.record_seq >= rows[0]["seq"], D.record_seq <= rows[-1]["seq"])
+                .order_by(D.record_seq, O.object_id, D.version)
+            ):
+                served[seq].append([o, v])
+        for row in rows:
+            yield {**row, "served": served.get(row["seq"], [])}
+        after = rows[-1]["seq"]
+        if len(rows) < EXPORT_BATCH:
+            return
+
+
+def count_records(engine: Engine, flt: RecordFilter) -> int:
+    """How many records match (for progress bars)."""
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(AuditRecord.__table__)
+                                      .where(*flt.where())).scalar_one())
+
+
+def ndjson_lines(records: Iterator[dict]) -> Iterator[bytes]:
+    """One JSON document per line."""
+    for record in records:
+        yield orjson.dumps(record) + b"\n"
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def csv_lines(records: Iterator[dict]) -> Iterator[bytes]:
+    """CSV with a header; cells that a spreadsheet would run as formulas are quoted with a leading '."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        served = " ".join(f"{o}@{v}" for o, v in record["served"])
+        writer.writerow([_cell(record[c]) for c in COLUMNS] + [_cell(served)])
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()

@@ -1,0 +1,277 @@
+"""Writing the audit log: one hash-chained record per request, its dissemination rows, checkpoints.
+
+Every write is one short transaction on its own connection:
+
+1. ``UPDATE audit_head SET seq = seq + 1`` takes the write lock first (a row lock on
+   PostgreSQL, the database write lock on SQLite), so concurrent writers in any
+   thread or process queue up there and never deadlock on a read-then-upgrade;
+2. the record is inserted with ``prev_hash`` = the head's hash, and the served
+   versions with ONE bulk insert;
+3. the head gets the new hash and an HMAC of (seq, hash); every N records a
+   checkpoint row stores another HMAC of the same pair.
+
+The record hash is ``sha256(prev_hash + canonical JSON of the fields)``, where the
+fields include a digest of the served (object id, version) list, so the
+dissemination rows are covered by the chain too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from sqlalchemy import Engine, insert, text, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.audit.models import AuditCheckpoint, AuditHead, AuditRecord
+
+KEY_FILE_NAME = "audit-hmac.key"
+DECISIONS = ("allow", "deny")
+# Fields a record's hash covers, in this order (the order does not matter to the
+# canonical JSON, which sorts keys; the list documents what is covered).
+HASHED_FIELDS = (
+    "seq", "at", "request_id", "subject", "nation", "roles", "client", "method", "route",
+    "collection_id", "decision", "reason", "status", "recipient_nation", "served_count", "served_digest",
+)
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit record could not be written; the request it describes must fail."""
+
+
+@dataclass(frozen=True)
+class AuditSigner:
+    """The HMAC key for the head and checkpoints, and how often to checkpoint."""
+
+    key: bytes
+    checkpoint_interval: int = 1000
+
+    def mac(self, seq: int, chain_hash: str) -> str:
+        """HMAC-SHA256 of a chain position, hex."""
+        return hmac.new(self.key, f"{seq}:{chain_hash}".encode(), hashlib.sha256).hexdigest()
+
+    def valid(self, seq: int, chain_hash: str, mac: str) -> bool:
+        """Whether ``mac`` was made with this key for (seq, hash)."""
+        return hmac.compare_digest(self.mac(seq, chain_hash), mac or "")
+
+    @classmethod
+    def from_settings(cls, settings) -> "AuditSigner":
+        """The configured key (``TEARLINE_AUDIT_KEY``), or in development a key file under data_dir."""
+        return cls(key=audit_key(settings), checkpoint_interval=settings.audit_checkpoint_interval)
+
+
+def audit_key(settings) -> bytes:
+    """The audit HMAC key: configured, else (development only) a persistent file, created once.
+
+    Never a per-process random key: checkpoints must verify after a restart.
+    """
+    if settings.audit_key:
+        return settings.audit_key.encode()
+    if settings.is_production:
+        raise AuditUnavailable("TEARLINE_AUDIT_KEY is required in production")
+    path = Path(settings.data_dir) / "keys" / KEY_FILE_NAME
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+        candidate.write_text(secrets.token_hex(32))
+        candidate.chmod(0o600)
+        try:
+            # link() fails if another process made the file first; then both use that one.
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink(missing_ok=True)
+    return path.read_text().strip().encode()
+
+
+_SIGNERS: "weakref.WeakKeyDictionary[Engine, AuditSigner]" = weakref.WeakKeyDictionary()
+
+
+def bind_signer(engine: Engine, signer: AuditSigner) -> None:
+    """Use ``signer`` for records written through ``engine`` (the app and CLI call this once)."""
+    _SIGNERS[engine] = signer
+
+
+def signer_for(engine: Engine) -> AuditSigner:
+    """The signer bound to ``engine``, else one from the environment's settings."""
+    signer = _SIGNERS.get(engine)
+    if signer is None:
+        from app.config import Settings
+
+        signer = AuditSigner.from_settings(Settings())
+        _SIGNERS[engine] = signer
+    return signer
+
+
+def clean(value: str | None, limit: int | None = None) -> str | None:
+    """Text any database stores as given: NUL and undecodable characters become visible escapes.
+
+    A request path may carry a NUL or lone surrogates; the record must still be written
+    (PostgreSQL refuses NUL in text), and must show what was asked.
+    """
+    if value is None:
+        return None
+    value = value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return value[:limit] if limit else value
+
+
+def now_text() -> str:
+    """Current UTC time as the fixed-width text stored in ``at``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(value) -> bytes:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def normalise_served(served: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Distinct (id, version) pairs in sorted order: what the digest and the rows hold."""
+    return sorted({(clean(str(object_id), 255), clean(str(version), 64)) for object_id, version in served})
+
+
+def served_digest(pairs: Sequence[tuple[str, str]]) -> str:
+    """Digest of a normalised served list."""
+    return hashlib.sha256(canonical([list(p) for p in pairs])).hexdigest()
+
+
+def record_hash(prev_hash: str, fields: dict) -> str:
+    """The chain hash of one record given its predecessor's hash."""
+    body = canonical({name: fields.get(name) for name in HASHED_FIELDS})
+    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
+
+
+# Set-based statements for a whole page, whatever its size: the pairs travel as one array
+# (PostgreSQL) or one JSON text (SQLite) and the database unpacks them, so there is no
+# per-row statement, parameter binding or ORM processing. First the ids never served before
+# get a key (in the order served, so a page's keys are neighbours), then ONE insert writes
+# every dissemination row of the record.
+# Known ids are skipped by a per-row probe of the unique index (a scalar subquery, so that the
+# planner cannot turn it into a scan of the whole table); ON CONFLICT alone would make a
+# speculative insertion, much dearer, for every id already known.
+_PG_INTERN = ("INSERT INTO audit_object (object_id) SELECT t.o FROM unnest(%(ids)s::text[]) WITH ORDINALITY "
+              "AS t(o, n) WHERE (SELECT 1 FROM audit_object a WHERE a.object_id = t.o) IS NULL "
+              "ORDER BY t.n ON CONFLICT (object_id) DO NOTHING")
+# The key is looked up per row through the unique index (a scalar subquery), whatever the
+# planner thinks of the table's size: a hash join would read the whole table for each page.
+_PG_SERVED = ("INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
+              "SELECT (SELECT a.key FROM audit_object a WHERE a.object_id = t.o), t.v, %(nation)s, %(seq)s "
+              "FROM unnest(%(ids)s::text[], %(versions)s::text[]) AS t(o, v) ORDER BY 1, 2")
+_SQLITE_PAIRS = ("(SELECT json_extract(value, '$[0]') AS o, json_extract(value, '$[1]') AS v, key AS n "
+                 "FROM json_each(:pairs)) AS t")
+_SQLITE_INTERN = (f"INSERT INTO audit_object (object_id) SELECT t.o FROM {_SQLITE_PAIRS} "
+                  "WHERE NOT EXISTS (SELECT 1 FROM audit_object a WHERE a.object_id = t.o) "
+                  "GROUP BY t.o ORDER BY MIN(t.n) ON CONFLICT (object_id) DO NOTHING")
+_SQLITE_SERVED = ("INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
+                  f"SELECT a.key, t.v, :nation, :seq FROM {_SQLITE_PAIRS} JOIN audit_object a ON a.object_id = t.o "
+                  "ORDER BY a.key, t.v")
+
+
+def _insert_served(connection, seq: int, nation: str, served: Sequence[tuple[str, str]]) -> None:
+    """Intern the served ids, then insert every dissemination row of the record with one statement."""
+    ordered = list(dict.fromkeys((clean(str(o), 255), clean(str(v), 64)) for o, v in served))
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(_PG_INTERN, {"ids": list(dict.fromkeys(o for o, _ in ordered))})
+        connection.exec_driver_sql(_PG_SERVED, {"ids": [o for o, _ in ordered], "versions": [v for _, v in ordered],
+                                                "seq": seq, "nation": nation})
+        return
+    # SQLite (whose planner probes the unique index for these joins).
+    params = {"pairs": orjson.dumps(ordered).decode(), "seq": seq, "nation": nation}
+    connection.execute(text(_SQLITE_INTERN), params)
+    connection.execute(text(_SQLITE_SERVED), params)
+
+
+def record_event(engine, *, request_id: str, subject: str, nation: str, roles: Iterable[str], method: str,
+                 route: str, status: int, decision: str, reason: str | None = None,
+                 collection_id: str | None = None, served: Sequence[tuple[str, str]] = (),
+                 recipient_nation: str | None = None, client: str | None = None) -> int:
+    """Append one record (returns its sequence number); raises AuditUnavailable when it cannot."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+    signer = signer_for(engine)
+    pairs = normalise_served(served)
+    recipient = recipient_nation or nation
+    fields = {
+        "at": now_text(),
+        "request_id": clean(request_id or "", 64),
+        "subject": clean(subject or "", 255),
+        "nation": clean(nation or "", 3),
+        "roles": clean(",".join(sorted(set(roles or ()))), 255),
+        "client": clean(client or "", 255),
+        "method": clean(method or "", 16),
+        "route": clean(route or "", 1024),
+        "collection_id": clean(collection_id, 255) if collection_id else None,
+        "decision": decision,
+        "reason": clean(reason),
+        "status": int(status),
+        "recipient_nation": clean(recipient or "", 3),
+        "served_count": len(pairs),
+        "served_digest": served_digest(pairs),
+    }
+    try:
+        with engine.begin() as connection:
+            # Write lock first: the increment serialises every writer on the head row.
+            row = connection.execute(
+                update(AuditHead.__table__)
+                .where(AuditHead.__table__.c.id == 1)
+                .values(seq=AuditHead.__table__.c.seq + 1)
+                .returning(AuditHead.__table__.c.seq, AuditHead.__table__.c.hash)
+            ).first()
+            if row is None:
+                raise AuditUnavailable("the audit head row is missing")
+            seq, prev_hash = int(row[0]), row[1]
+            fields["seq"] = seq
+            chain_hash = record_hash(prev_hash, fields)
+            connection.execute(
+                insert(AuditRecord.__table__).values(**fields, prev_hash=prev_hash, hash=chain_hash)
+            )
+            if pairs:
+                _insert_served(connection, seq, fields["recipient_nation"], served)
+            connection.execute(
+                update(AuditHead.__table__)
+                .where(AuditHead.__table__.c.id == 1)
+                .values(hash=chain_hash, mac=signer.mac(seq, chain_hash))
+            )
+            if signer.checkpoint_interval and seq % signer.checkpoint_interval == 0:
+                connection.execute(
+                    insert(AuditCheckpoint.__table__).values(
+                        seq=seq, hash=chain_hash, at=fields["at"], mac=signer.mac(seq, chain_hash)
+                    )
+                )
+    except AuditUnavailable:
+        raise
+    except SQLAlchemyError as exc:
+        raise AuditUnavailable(f"audit write failed: {exc.__class__.__name__}") from exc
+    return seq
+
+
+def write_checkpoint(engine) -> int | None:
+    """Checkpoint the current head now (an operator does this before archiving); returns its seq."""
+    signer = signer_for(engine)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))
+            seq, chain_hash = connection.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+            if seq == 0:
+                return None
+            exists = connection.execute(
+                text("SELECT 1 FROM audit_checkpoint WHERE seq = :s"), {"s": seq}
+            ).first()
+            if not exists:
+                connection.execute(
+                    insert(AuditCheckpoint.__table__).values(
+                        seq=seq, hash=chain_hash, at=now_text(), mac=signer.mac(seq, chain_hash)
+                    )
+                )
+            return int(seq)
+    except SQLAlchemyError as exc:
+        raise AuditUnavailable(f"audit checkpoint failed: {exc.__class__.__name__}") from exc

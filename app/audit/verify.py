@@ -1,0 +1,145 @@
+"""Verifying the audit chain: every record's hash, links, dissemination rows, checkpoints and head.
+
+Detects an edited field (hash mismatch), a deleted record (a gap in ``seq`` or a
+broken link), reordered records (hash covers ``seq``), a truncated tail (the HMAC'd
+head and the checkpoints name records that are gone) and a forged checkpoint or
+head (HMAC mismatch). Reports the first broken record.
+
+A range is verified from the nearest checkpoint at or before it (or from the
+genesis), so a range check trusts nothing it did not recompute or authenticate.
+Records archived away below a checkpoint are fine: the chain then starts at a
+checkpoint's successor and is anchored on that checkpoint's HMAC.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Engine, func, select
+
+from app.audit.models import (GENESIS_HASH, AuditCheckpoint, AuditDissemination, AuditHead, AuditObject,
+                              AuditRecord)
+from app.audit.service import AuditSigner, record_hash, served_digest
+
+BATCH = 2000
+R = AuditRecord.__table__.c
+D = AuditDissemination.__table__.c
+C = AuditCheckpoint.__table__.c
+O = AuditObject.__table__.c
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of a verification; ``broken_seq``/``problem`` name the first fault found."""
+
+    ok: bool
+    checked: int
+    first_seq: int | None
+    last_seq: int | None
+    head_seq: int
+    checkpoints_checked: int
+    broken_seq: int | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Broken(Exception):
+    def __init__(self, seq: int | None, problem: str):
+        super().__init__(problem)
+        self.seq, self.problem = seq, problem
+
+
+def _record_fields(row) -> dict:
+    return dict(row._mapping)
+
+
+def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, end: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Verify records ``start``..``end`` (default: all, up to the head)."""
+    with engine.connect() as connection:
+        head = connection.execute(select(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)).first()
+        head_seq, head_hash, head_mac = (int(head.seq), head.hash, head.mac) if head else (0, GENESIS_HASH, "")
+        first, last = connection.execute(select(func.min(R.seq), func.max(R.seq))).one()
+        checkpoints = {int(c.seq): c for c in connection.execute(select(C.seq, C.hash, C.mac).order_by(C.seq))}
+        report = VerifyReport(ok=True, checked=0, first_seq=first, last_seq=last, head_seq=head_seq,
+                              checkpoints_checked=0)
+        to_tail = end is None or end >= head_seq
+        stop = head_seq if end is None else min(end, head_seq)
+        try:
+            if head is None:
+                raise _Broken(None, "the audit head row is missing")
+            if head_seq > 0 and not signer.valid(head_seq, head_hash, head_mac):
+                raise _Broken(head_seq, "the head's HMAC is invalid (head edited or forged)")
+            for seq, cp in checkpoints.items():
+                if not signer.valid(seq, cp.hash, cp.mac):
+                    raise _Broken(seq, f"checkpoint at seq {seq} has an invalid HMAC (forged or edited)")
+                if seq > head_seq:
+                    raise _Broken(seq, f"checkpoint at seq {seq} lies beyond the head (seq {head_seq})")
+            if first is None:
+                if head_seq and head_seq not in checkpoints:
+                    raise _Broken(1, f"no records, but the head is at seq {head_seq}: records were removed")
+                return report
+            begin = max(start or first, first)
+            # Anchor: the genesis, or the latest checkpoint at or before the range whose successor exists.
+            anchors = [s for s in checkpoints if first - 1 <= s < begin]
+            if first == 1 and not anchors:
+                walk_from, prev_hash = 0, GENESIS_HASH
+            elif anchors:
+                walk_from = max(anchors)
+                prev_hash = checkpoints[walk_from].hash
+            else:
+                raise _Broken(first, f"the chain starts at seq {first} with no checkpoint at seq {first - 1} "
+                                     "to anchor it (records before it removed without a checkpoint)")
+            total = max(stop - walk_from, 0)
+            expected = walk_from + 1
+            while expected <= stop:
+                rows = connection.execute(
+                    select(AuditRecord.__table__).where(R.seq >= expected, R.seq <= stop)
+                    .order_by(R.seq).limit(BATCH)
+                ).all()
+                if not rows:
+                    raise _Broken(expected, f"records {expected}..{stop} are missing (tail truncated)")
+                served = defaultdict(list)
+                for d in connection.execute(
+                    select(D.record_seq, O.object_id, D.version, D.nation)
+                    .select_from(AuditDissemination.__table__.join(AuditObject.__table__, O.key == D.object_key))
+                    .where(D.record_seq >= rows[0].seq, D.record_seq <= rows[-1].seq)
+                ):
+                    served[int(d.record_seq)].append((d.object_id, d.version, d.nation))
+                for row in rows:
+                    seq = int(row.seq)
+                    if seq != expected:
+                        raise _Broken(expected, f"record {expected} is missing (deleted)")
+                    if row.prev_hash != prev_hash:
+                        raise _Broken(seq, "prev_hash does not match the previous record (removed or reordered)")
+                    fields = _record_fields(row)
+                    if record_hash(prev_hash, fields) != row.hash:
+                        raise _Broken(seq, "content does not match its hash (edited)")
+                    given = served.get(seq, [])
+                    pairs = sorted((o, v) for o, v, _ in given)
+                    if (len(pairs) != row.served_count or served_digest(pairs) != row.served_digest
+                            or any(n != row.recipient_nation for _, _, n in given)):
+                        raise _Broken(seq, "dissemination rows do not match the record's served digest")
+                    cp = checkpoints.get(seq)
+                    if cp is not None:
+                        if cp.hash != row.hash:
+                            raise _Broken(seq, f"checkpoint at seq {seq} does not match the record")
+                        report.checkpoints_checked += 1
+                    if seq >= begin:
+                        report.checked += 1
+                    prev_hash, expected = row.hash, seq + 1
+                if progress:
+                    progress(expected - 1 - walk_from, total)
+            if to_tail and head_seq and prev_hash != head_hash:
+                raise _Broken(head_seq, "the last record does not match the head (tail altered)")
+            if to_tail:
+                stray = connection.execute(select(func.min(D.record_seq)).where(D.record_seq > head_seq)).scalar()
+                if stray is not None:
+                    raise _Broken(int(stray), f"dissemination rows name record {stray}, beyond the head")
+        except _Broken as broken:
+            report.ok, report.broken_seq, report.problem = False, broken.seq, broken.problem
+        return report

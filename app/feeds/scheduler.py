@@ -1,0 +1,91 @@
+"""The feed scheduler inside ``tearline serve``: runs each enabled feed when its poll interval is due.
+
+One background thread per app instance; on PostgreSQL the per-feed advisory
+lock keeps two instances from running the same feed at once, and the shared
+``last_attempt_us`` keeps them from running it twice per interval. Enabled by
+``TEARLINE_FEED_SCHEDULER`` (on by default, off in the test suite).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlmodel import Session
+
+from app.feeds.models import Feed
+from app.feeds.sync import FeedContext, run_feed
+from app.timestamps import now_us
+
+log = logging.getLogger(__name__)
+STOP_WAIT_S = 5
+
+
+def due_feeds(ctx: FeedContext, at_us: int) -> list[str]:
+    """Names of enabled feeds whose last attempt is at least one poll interval old."""
+    with Session(ctx.engine) as session:
+        feeds = session.execute(select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.name)).scalars()
+        return [feed.name for feed in feeds
+                if feed.last_attempt_us is None or at_us - feed.last_attempt_us >= feed.poll_interval_s * 1_000_000]
+
+
+class FeedScheduler:
+    """A daemon thread that runs due feeds one after another until stopped."""
+
+    def __init__(self, ctx: FeedContext) -> None:
+        self.ctx = ctx
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tearline-feeds", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current feed; do not wait long for it (a run cut short is safe to repeat)."""
+        self._stop.set()
+        self._thread.join(timeout=STOP_WAIT_S)
+
+    def run_due(self) -> list[str]:
+        """Run every due feed once; return their names."""
+        names = due_feeds(self.ctx, now_us())
+        for name in names:
+            if self._stop.is_set():
+                break
+            try:
+                run_feed(self.ctx, name)
+            except Exception:  # one broken feed must not stop the others or the thread
+                log.exception("feed %s: unexpected error", name)
+        return names
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.ctx.settings.feed_scheduler_tick_s):
+            try:
+                self.run_due()
+            except Exception:  # e.g. the database is briefly unreachable; try again next tick
+                log.exception("feed scheduler tick failed")
+
+
+def install_scheduler(app: FastAPI) -> None:
+    """Run the scheduler for the app's lifetime when ``settings.feed_scheduler`` is on."""
+    settings = app.state.settings
+    if not settings.feed_scheduler:
+        return
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application):
+        state = application.state
+        scheduler = FeedScheduler(FeedContext(state.settings, state.engine, state.mappings, state.visibility,
+                                             state.role_rights))
+        scheduler.start()
+        application.state.feed_scheduler = scheduler
+        try:
+            async with inner(application) as inner_state:
+                yield inner_state
+        finally:
+            scheduler.stop()
+
+    app.router.lifespan_context = lifespan

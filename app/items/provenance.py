@@ -1,0 +1,61 @@
+"""Provenance bounds: what a derived object may be released to, given the partners' items it comes from.
+
+A tearline of a partner's item is a new object of the home nation (its own id and
+originator), but its content is the partner's. The third-party rule must follow the content:
+every tearline made from it and every relabelling of it stays inside what the partner
+released, however many derivations away. Ingest checks the rule on the partner's own
+object; this module checks it on what was derived from it, following the ``item_derivation``
+links that :mod:`app.items.tearline` writes with each tearline.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from app.items.labeling import _within
+from app.items.models import ItemDerivation, StixObject
+from app.items.problems import refuse
+from app.markings.labels import LabelSpec, canonical_banner
+from app.markings.mappings import Mappings
+from app.markings.models import Label
+from app.markings.tokens import split_codes
+
+
+def label_spec(label: Label) -> LabelSpec:
+    """The label row as a LabelSpec."""
+    return LabelSpec(label.rank, split_codes(label.releasable_to), split_codes(label.caveats),
+                     label.originator or "")
+
+
+def as_originator(spec: LabelSpec, originator: str, home_nation: str) -> LabelSpec:
+    """``spec`` restated with another originator: the old one becomes an ordinary recipient."""
+    releasable = (spec.releasable_to | ({spec.originator} - {home_nation})) - {originator}
+    return LabelSpec(spec.rank, releasable, spec.caveats, originator)
+
+
+def partner_bounds(session: Session, object_id: str, home_nation: str, max_depth: int = 16) -> list[LabelSpec]:
+    """Labels of partners' own versions of the objects ``object_id`` was derived from, at any depth."""
+    bounds: list[LabelSpec] = []
+    frontier, seen = {object_id}, {object_id}
+    for _ in range(max_depth):
+        sources = set(session.execute(select(ItemDerivation.source_id).where(
+            ItemDerivation.derived_id.in_(frontier))).scalars()) - seen
+        if not sources:
+            break
+        rows = session.execute(select(Label).join(StixObject, StixObject.label_id == Label.id).where(
+            StixObject.object_id.in_(sources), StixObject.originator != home_nation,
+            StixObject.submitter == StixObject.originator)).scalars()
+        bounds += [label_spec(row) for row in rows]
+        seen |= sources
+        frontier = sources
+    return bounds
+
+
+def check_within_partners(target: LabelSpec, bounds: list[LabelSpec], *, home_nation: str, mappings: Mappings,
+                          path: str = "banner") -> None:
+    """Refuse ``target`` (a home-originated label) if it releases more than any partner bound allows."""
+    for bound in bounds:
+        if not _within(as_originator(target, bound.originator, home_nation), bound, mappings):
+            raise refuse(path, f"the target releases more than {bound.originator}, the originator of the "
+                               f"content, allows ({canonical_banner(bound, mappings)})")

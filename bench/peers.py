@@ -1,0 +1,563 @@
+"""Peer benchmark (issue 7): Tearline against the raw-SQL limit and OASIS medallion, at growing N.
+
+For each database and each N (object versions, ``bench.workload``):
+
+1. a fresh migrated database and ``create_app(Settings(...))``, served by uvicorn on a free
+   127.0.0.1 port (a thread of this process, as in ``bench.releasability``);
+2. **ingest:** the workload POSTed to the TAXII objects endpoint by a home analyst in envelopes
+   of 1,000 (validation, labelling, label interning, inserts; timed per envelope);
+3. **pull:** partner USA (which sees about half) pulls everything with ``taxii2client`` in pages
+   of 1,000 (``as_pages``); one cold pull (its Casbin decisions), then ``--repeats`` warm pulls.
+   Per page: latency, objects, Casbin evaluations and time spent in the visibility decision,
+   read from ``app.state.visibility`` (same process, sequential requests);
+4. **raw-SQL limit,** interleaved with the warm pulls: the same keyset query Tearline runs
+   (``app.items.store.version_query`` compiled once, executed on the DBAPI connection with a
+   ``date_added`` cursor) and a string join of the stored JSON of each page, without HTTP;
+5. **medallion** (memory backend, Flask/werkzeug in a thread) on the same objects, pulled with
+   taxii2client in pages of 1,000, at each N up to the first whose first page exceeds
+   ``--medallion-page-limit`` seconds (its first page deep-copies and filters the whole store).
+
+Results: ``bench/results/peers.json``, ``peers.md`` and ``peers.png`` (``--out`` prefix).
+Run ``make bench`` or ``.venv/bin/python bench/peers.py --help``; bench/README.md explains the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import socket
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import httpx  # noqa: E402
+import orjson  # noqa: E402
+import requests  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.dialects import postgresql as pg_dialect, sqlite as sqlite_dialect  # noqa: E402
+from sqlmodel import Session  # noqa: E402
+from taxii2client.v21 import Collection as TaxiiCollection, as_pages  # noqa: E402
+
+from app import migrations  # noqa: E402
+from app.auth.keys import generate_key_pair  # noqa: E402
+from app.auth.principal import Principal  # noqa: E402
+from app.auth.tokens import issue_token  # noqa: E402
+from app.items.models import StixObject  # noqa: E402
+from app.items.store import VersionFilter, version_query  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.markings.mappings import load_mappings  # noqa: E402
+from app.partners.service import save_partner  # noqa: E402
+from app.taxii import service  # noqa: E402
+from bench.releasability import DEFAULT_PG_ADMIN_URL, HOME, ServerThread, database, make_settings  # noqa: E402
+from bench.workload import PARTNERS, PULLER, Workload, make_workload  # noqa: E402
+
+TAXII = "application/taxii+json;version=2.1"
+PAGE = 1000
+ENVELOPE = 1000
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class Bearer(requests.auth.AuthBase):
+    """taxii2client authentication with a Tearline JWT."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, request):
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+# --- one Tearline store -----------------------------------------------------------------------
+
+
+def _tokens(settings, key_dir: Path) -> Callable[[str, str, str], str]:
+    private_key = (key_dir / "jwt-private.pem").read_text()
+
+    def token_for(subject: str, nation: str, role: str) -> str:
+        return issue_token(key=private_key, algorithm="RS256", issuer=settings.jwt_issuer,
+                           audience=settings.jwt_audience, subject=subject, nation=nation, roles=[role],
+                           lifetime_s=24 * 3600)
+    return token_for
+
+
+def ingest(base_url: str, collection_id: str, token: str, workload: Workload, count: int) -> dict:
+    """POST the workload in envelopes of 1,000 through TAXII; every object must succeed."""
+    url = f"{base_url}/taxii2/api1/collections/{collection_id}/objects/"
+    headers = {"Authorization": f"Bearer {token}", "Accept": TAXII, "Content-Type": TAXII}
+    seconds, cpu, stored, envelopes = 0.0, 0.0, 0, 0
+    sizes: list[int] = []
+    with httpx.Client(timeout=600, headers=headers) as client:
+        for batch in workload.envelopes(count, ENVELOPE):
+            body = orjson.dumps({"objects": batch})
+            if len(sizes) < 5000:
+                sizes.extend(len(orjson.dumps(o)) for o in batch if o["type"] != "marking-definition")
+            t0, c0 = time.perf_counter(), time.process_time()
+            response = client.post(url, content=body)
+            seconds += time.perf_counter() - t0
+            cpu += time.process_time() - c0  # server and client share this process
+            status = response.json()
+            if response.status_code != 202 or status.get("failure_count"):
+                raise SystemExit(f"ingest failed ({response.status_code}): {str(status)[:500]}")
+            stored += status["success_count"]
+            envelopes += 1
+    sizes.sort()
+    return {"objects": stored, "envelopes": envelopes, "seconds": round(seconds, 3),
+            "objects_per_s": round(stored / seconds, 1), "cpu_seconds": round(cpu, 3),
+            "objects_per_cpu_s": round(stored / cpu, 1), "median_object_bytes": sizes[len(sizes) // 2]}
+
+
+def taxii_pull(collection_url: str, token: str, visibility) -> dict:
+    """One full pull with taxii2client in pages of 1,000, each page timed and its decision cost read."""
+    collection = TaxiiCollection(collection_url, auth=Bearer(token))
+    pages: list[dict] = []
+    generator = as_pages(collection.get_objects, per_request=PAGE)
+    while True:
+        evaluations, decision = visibility.evaluations, visibility.decision_seconds
+        t0 = time.perf_counter()
+        try:
+            envelope = next(generator)
+        except StopIteration:
+            break
+        pages.append({"s": time.perf_counter() - t0, "objects": len(envelope.get("objects", [])),
+                      "evaluations": visibility.evaluations - evaluations,
+                      "decision_s": visibility.decision_seconds - decision,
+                      "labels": len({ref for o in envelope.get("objects", [])
+                                     for ref in (o.get("object_marking_refs") or [o["id"]])})})
+    return {"pages": pages}
+
+
+class RawSql:
+    """The raw-SQL limit: Tearline's keyset query for the partner's labels, compiled once, executed on the
+    DBAPI connection, and the stored JSON of each page joined into an envelope; no HTTP, no ORM."""
+
+    def __init__(self, engine, collection_id: str, visible: list[int]) -> None:
+        self.engine = engine
+        query = version_query(collection_id, visible, VersionFilter(),
+                              (StixObject.date_added_us, StixObject.body))
+        after = query.where(StixObject.date_added_us > -1).limit(PAGE + 1)
+        first = query.limit(PAGE + 1)
+        dialect = pg_dialect.dialect() if engine.dialect.name == "postgresql" else sqlite_dialect.dialect()
+        compile_ = lambda q: str(q.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))  # noqa: E731
+        self.first_sql = compile_(first)
+        # The cursor is the only parameter; literal_binds wrote it as -1, which is replaced by a placeholder.
+        self.after_sql = compile_(after).replace("> -1", "> %s" if engine.dialect.name == "postgresql" else "> ?")
+
+    def pull(self) -> dict:
+        pages = []
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            after = None
+            while True:
+                t0 = time.perf_counter()
+                if after is None:
+                    cursor.execute(self.first_sql)
+                else:
+                    cursor.execute(self.after_sql, (after,))
+                rows = cursor.fetchall()
+                page, more = rows[:PAGE], len(rows) > PAGE
+                envelope = (b'{"more":' + (b"true" if more else b"false") + b',"objects":['
+                            + ",".join(row[1] for row in page).encode() + b"]}")
+                pages.append({"s": time.perf_counter() - t0, "objects": len(page), "bytes": len(envelope)})
+                if not more:
+                    break
+                after = page[-1][0]
+            raw.rollback()
+        finally:
+            raw.close()
+        return {"pages": pages}
+
+
+def summarise(pulls: list[dict]) -> dict:
+    """Median over pulls of first-page latency and objects/s; p50/p95 over every full page of every pull."""
+    firsts = [p["pages"][0]["s"] for p in pulls]
+    rates = [sum(pg["objects"] for pg in p["pages"]) / sum(pg["s"] for pg in p["pages"]) for p in pulls]
+    full = [pg["s"] for p in pulls for pg in p["pages"] if pg["objects"] == PAGE] or \
+        [pg["s"] for p in pulls for pg in p["pages"]]
+    out = {"pulls": len(pulls), "pages_per_pull": len(pulls[0]["pages"]),
+           "objects_per_pull": sum(pg["objects"] for pg in pulls[0]["pages"]),
+           "first_page_ms": ms(statistics.median(firsts)), "p50_page_ms": ms(percentile(full, 50)),
+           "p95_page_ms": ms(percentile(full, 95)), "objects_per_s": round(statistics.median(rates), 1)}
+    if "evaluations" in pulls[0]["pages"][0]:
+        pages = [pg for p in pulls for pg in p["pages"]]
+        out["casbin_evaluations_per_request"] = round(sum(pg["evaluations"] for pg in pages) / len(pages), 3)
+        out["casbin_evaluations_max_per_request"] = max(pg["evaluations"] for pg in pages)
+        out["distinct_labels_per_page_mean"] = round(statistics.mean(pg["labels"] for pg in pages), 1)
+        out["decision_ms_per_page_median"] = ms(statistics.median(pg["decision_s"] for pg in pages))
+    return out
+
+
+def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_dir: Path, pg_admin_url: str,
+                 repeats: int) -> dict:
+    """Build, load and pull one store; return its figures."""
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(database(kind, workdir, f"n{count}", pg_admin_url))
+        migrations.upgrade(url)
+        settings = make_settings(url, workdir, key_dir, PAGE)
+        app = create_app(settings)
+        stack.callback(app.state.engine.dispose)
+        with Session(app.state.engine) as session:
+            for nation, clearance, groups in PARTNERS:
+                save_partner(session, nation=nation, clearance=clearance, groups=groups, home_nation=HOME)
+            collection_id = service.create_collection(session, title=f"bench {count}",
+                                                      read_roles={"partner", "analyst"},
+                                                      write_roles={"analyst"}).id
+        token_for = _tokens(settings, key_dir)
+        server = stack.enter_context(ServerThread(app))
+        base = f"http://127.0.0.1:{server.port}"
+        log(f"[{kind} N={count:,}] ingesting through TAXII POST")
+        load = ingest(base, collection_id, token_for("bench-loader", HOME, "analyst"), workload, count)
+        log(f"  {load['objects']:,} objects in {load['seconds']} s: {load['objects_per_s']:,} objects/s")
+        if kind == "postgresql":
+            t0 = time.perf_counter()
+            with app.state.engine.begin() as conn:
+                conn.execute(text("ANALYZE"))  # what autovacuum does after a bulk load
+            load["analyze_seconds"] = round(time.perf_counter() - t0, 2)
+        collection_url = f"{base}/taxii2/api1/collections/{collection_id}/"
+        visibility = app.state.visibility
+        # Warm the process with another partner (its own Casbin decisions), so USA's cold pull pays only its own.
+        taxii_pull(collection_url, token_for("gbr-feed", "GBR", "partner"), visibility)
+        usa_token = token_for("usa-feed", PULLER, "partner")
+        cold = taxii_pull(collection_url, usa_token, visibility)
+        usa = Principal(subject="usa-feed", nation=PULLER, roles=frozenset({"partner"}), clearance=3,
+                        groups=frozenset({"FVEY", "NATO"}), is_home=False)
+        with Session(app.state.engine) as session:
+            visible = visibility.visible_label_ids(session, usa)
+        raw = RawSql(app.state.engine, collection_id, visible)
+        warm, limit = [], []
+        for round_no in range(repeats):  # alternate, so load from other processes hits both alike
+            warm.append(taxii_pull(collection_url, usa_token, visibility))
+            limit.append(raw.pull())
+            log(f"  round {round_no + 1}/{repeats}: tearline {warm[-1]['pages'][0]['s'] * 1000:.1f} ms first page")
+        tearline, raw_sql = summarise(warm), summarise(limit)
+        if raw_sql["objects_per_pull"] != tearline["objects_per_pull"]:
+            raise SystemExit(f"raw SQL returned {raw_sql['objects_per_pull']} objects, Tearline "
+                             f"{tearline['objects_per_pull']}: they must serve the same pages")
+        cold_pages = cold["pages"]
+        return {
+            "database": kind, "n": count, "load": load,
+            "tearline": tearline | {
+                "cold_first_page_ms": ms(cold_pages[0]["s"]),
+                "cold_casbin_evaluations_first_request": cold_pages[0]["evaluations"],
+                "cold_casbin_evaluations_later_requests": sum(p["evaluations"] for p in cold_pages[1:]),
+                "labels_visible": len(visible),
+                "labels_interned": _label_count(app.state.engine)},
+            "raw_sql": raw_sql,
+            "database_bytes": _database_bytes(url, app.state.engine),
+        }
+
+
+def _label_count(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM label")).scalar_one()
+
+
+def _database_bytes(url: str, engine) -> int:
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return path.stat().st_size
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+
+
+# --- medallion --------------------------------------------------------------------------------
+
+
+def medallion_data(workload: Workload, count: int) -> dict:
+    """medallion's memory-backend document holding the same objects (all of them: it has no releasability)."""
+    objects, manifest = [], []
+    base_us = int(time.time() * 1_000_000) - count - 10_000
+    for index, obj in enumerate(list(workload.definitions) + list(workload.objects(count))):
+        added = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((base_us + index) // 1_000_000)) + \
+            f".{(base_us + index) % 1_000_000:06d}Z"
+        objects.append(obj | {"_date_added": added})
+        manifest.append({"id": obj["id"], "date_added": added, "version": obj.get("modified", obj.get("created")),
+                         "media_type": "application/stix+json;version=2.1"})
+    collection = {"id": "91a7b528-80eb-42ed-a74d-c6fbd5a26116", "title": "bench", "can_read": True,
+                  "can_write": False, "media_types": ["application/stix+json;version=2.1"],
+                  "objects": objects, "manifest": manifest}
+    return {"/discovery": {"title": "medallion bench", "api_roots": ["http://127.0.0.1/api1/"]},
+            "api1": {"information": {"title": "api1", "versions": ["application/taxii+json;version=2.1"],
+                                     "max_content_length": 104857600},
+                     "status": [], "collections": [collection]}}
+
+
+@contextlib.contextmanager
+def medallion_server(data: dict, workdir: Path) -> Iterator[str]:
+    """medallion (memory backend) on a free 127.0.0.1 port; yields the collection URL."""
+    import logging
+
+    from werkzeug.serving import make_server
+
+    import medallion
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+
+    data_file = workdir / "medallion-data.json"
+    data_file.write_text(json.dumps(data))
+    config = {"backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
+                          "filename": str(data_file)},
+              "users": {"bench": "bench"}, "taxii": {"max_page_size": PAGE}}
+    config_file = workdir / "medallion.json"
+    config_file.write_text(json.dumps(config))
+    flask_app = medallion.application_instance
+    if not getattr(flask_app, "_bench_blueprints", False):
+        medallion.load_app(str(config_file))
+        flask_app._bench_blueprints = True
+    else:  # blueprints are registered once per process; a new store only needs a new backend
+        medallion.set_config(flask_app, "backend", config)
+        medallion.set_config(flask_app, "taxii", config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = make_server("127.0.0.1", port, flask_app, threaded=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/api1/collections/{data['api1']['collections'][0]['id']}/"
+    finally:
+        server.shutdown()
+        thread.join(timeout=30)
+
+
+def medallion_pull(collection_url: str, budget_s: float) -> dict:
+    """Pull with taxii2client until done or until ``budget_s`` has passed (then the figures cover those pages)."""
+    collection = TaxiiCollection(collection_url, user="bench", password="bench")
+    pages, started, complete = [], time.perf_counter(), True
+    generator = as_pages(collection.get_objects, per_request=PAGE)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            envelope = next(generator)
+        except StopIteration:
+            break
+        pages.append({"s": time.perf_counter() - t0, "objects": len(envelope.get("objects", []))})
+        if time.perf_counter() - started > budget_s and envelope.get("more"):
+            complete = False
+            break
+    return {"pages": pages, "complete": complete}
+
+
+def run_medallion(count: int, workload: Workload, workdir: Path, repeats: int, budget_s: float) -> dict:
+    data = medallion_data(workload, count)
+    with medallion_server(data, workdir) as url:
+        pulls = [medallion_pull(url, budget_s) for _ in range(repeats)]
+    summary = summarise(pulls)
+    summary["complete_pulls"] = all(p["complete"] for p in pulls)
+    summary["objects_served_of"] = count + len(workload.definitions)
+    return {"n": count, "medallion": summary}
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def markdown(result: dict) -> str:
+    lines = ["| store | N | ingest obj/s (per CPU-s) | first page ms (cold) | first page ms | p50 page ms | p95 page ms | "
+             "pull obj/s | raw-SQL obj/s | pull / raw-SQL | Casbin evals/request (max) | labels/page | "
+             "decision ms/page |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for run in result["runs"]:
+        t, r = run["tearline"], run["raw_sql"]
+        lines.append(
+            f"| Tearline {run['database']} | {run['n']:,} | {run['load']['objects_per_s']:,.0f} "
+            f"({run['load']['objects_per_cpu_s']:,.0f}) | "
+            f"{t['cold_first_page_ms']} | {t['first_page_ms']} | {t['p50_page_ms']} | {t['p95_page_ms']} | "
+            f"{t['objects_per_s']:,.0f} | {r['objects_per_s']:,.0f} | {t['objects_per_s'] / r['objects_per_s']:.2f} | "
+            f"{t['casbin_evaluations_per_request']} ({t['casbin_evaluations_max_per_request']}) | "
+            f"{t['distinct_labels_per_page_mean']} | {t['decision_ms_per_page_median']} |")
+    for run in result["runs"]:
+        r = run["raw_sql"]
+        lines.append(f"| raw SQL {run['database']} | {run['n']:,} | | | {r['first_page_ms']} | {r['p50_page_ms']} | "
+                     f"{r['p95_page_ms']} | {r['objects_per_s']:,.0f} | | | | | |")
+    for run in result["medallion"]:
+        m = run["medallion"]
+        note = "" if m["complete_pulls"] else f" (first {m['pages_per_pull']} pages)"
+        lines.append(f"| medallion memory | {run['n']:,} | | | {m['first_page_ms']} | {m['p50_page_ms']} | "
+                     f"{m['p95_page_ms']} | {m['objects_per_s']:,.0f}{note} | | | | | |")
+    lines.append("")
+    lines.extend(f"- {line}" for line in result["goals"])
+    return "\n".join(lines) + "\n"
+
+
+def goals(result: dict) -> list[str]:
+    """The issue's goals, each stated against the measured figures."""
+    out = []
+    by_db: dict[str, list[dict]] = {}
+    for run in result["runs"]:
+        by_db.setdefault(run["database"], []).append(run)
+    for kind, runs in by_db.items():
+        runs = sorted(runs, key=lambda r: r["n"])
+        # The goal compares with N = 10,000; without that size, with the smallest measured.
+        small = next((r for r in runs if r["n"] == 10_000), runs[0])
+        for large in (r for r in runs if r["n"] > small["n"]):
+            ratio = large["tearline"]["first_page_ms"] / small["tearline"]["first_page_ms"]
+            out.append(f"{kind}: first page at N={large['n']:,} is {ratio:.2f}x its value at N={small['n']:,} "
+                       f"(goal <= 1.5x at 1M vs 10k)")
+        for run in runs:
+            share = run["tearline"]["objects_per_s"] / run["raw_sql"]["objects_per_s"]
+            out.append(f"{kind} N={run['n']:,}: pull {run['tearline']['objects_per_s']:,.0f} obj/s = "
+                       f"{share:.0%} of the raw-SQL limit (goal >= 50%); ingest "
+                       f"{run['load']['objects_per_s']:,.0f} obj/s wall, {run['load']['objects_per_cpu_s']:,.0f} per CPU-second "
+                       f"(goal >= 5,000 per core); "
+                       f"Casbin evaluations per warm request {run['tearline']['casbin_evaluations_per_request']} "
+                       f"(max {run['tearline']['casbin_evaluations_max_per_request']}) vs "
+                       f"{run['tearline']['distinct_labels_per_page_mean']} distinct labels per page")
+    for med in result["medallion"]:
+        peers = [r for r in result["runs"] if r["n"] == med["n"]]
+        for run in peers:
+            m = med["medallion"]
+            out.append(f"N={med['n']:,} vs medallion: Tearline {run['database']} first page "
+                       f"{m['first_page_ms'] / run['tearline']['first_page_ms']:.0f}x faster, "
+                       f"pull {run['tearline']['objects_per_s'] / m['objects_per_s']:.1f}x medallion's objects/s")
+    return out
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series: dict[str, list[tuple[int, float]]] = {}
+    for run in result["runs"]:
+        series.setdefault(f"Tearline {run['database']}", []).append((run["n"], run["tearline"]["p50_page_ms"]))
+        series.setdefault(f"raw SQL {run['database']}", []).append((run["n"], run["raw_sql"]["p50_page_ms"]))
+    for run in result["medallion"]:
+        series.setdefault("medallion (memory)", []).append((run["n"], run["medallion"]["p50_page_ms"]))
+    for name, points in series.items():
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                linestyle="--" if name.startswith("raw") else "-", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("objects stored (N)")
+    ax.set_ylabel("p50 page latency, 1,000 objects (ms)")
+    ax.set_title("Page latency against store size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated N (object versions)")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="sqlite and/or postgresql")
+    parser.add_argument("--pg-only-sizes", default="", help="extra N run on PostgreSQL only (e.g. 1000000)")
+    parser.add_argument("--repeats", type=int, default=3, help="warm pulls (and raw-SQL pulls) per store")
+    parser.add_argument("--labels", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=20240603)
+    parser.add_argument("--medallion-sizes", default="1000,2000",
+                        help="N for medallion, ascending; it stops at the first whose first page exceeds the limit")
+    parser.add_argument("--medallion-repeats", type=int, default=2)
+    parser.add_argument("--medallion-page-limit", type=float, default=60.0,
+                        help="stop growing medallion's N once its first page takes longer (seconds)")
+    parser.add_argument("--medallion-budget", type=float, default=120.0,
+                        help="seconds per medallion pull; a longer pull is cut and its pages reported")
+    parser.add_argument("--no-medallion", action="store_true")
+    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    parser.add_argument("--out", default="bench/results/peers", help="prefix of the .json, .md and .png written")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite .md and .png from the .json")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report_only:  # redraw the table and plot from a results JSON
+        out = Path(args.out) if Path(args.out).is_absolute() else REPO_ROOT / args.out
+        result = orjson.loads(out.with_suffix(".json").read_bytes())
+        result["goals"] = goals(result)
+        out.with_suffix(".json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+        out.with_suffix(".md").write_text(markdown(result))
+        plot(result, out.with_suffix(".png"))
+        print(markdown(result))
+        return 0
+    started = time.perf_counter()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    out = Path(args.out)
+    out = out if out.is_absolute() else REPO_ROOT / out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    pg_only = [int(s) for s in args.pg_only_sizes.split(",") if s]
+    kinds = [k for k in args.databases.split(",") if k]
+    workload = make_workload(args.seed, args.labels, load_mappings(REPO_ROOT / "stix_mappings"))
+    result: dict = {"benchmark": "peers", "runs": [], "medallion": [],
+                    "config": {"sizes": sizes, "pg_only_sizes": pg_only, "databases": kinds,
+                               "medallion_sizes": args.medallion_sizes,
+                               "medallion_page_limit_s": args.medallion_page_limit,
+                               "repeats": args.repeats, "labels": args.labels, "seed": args.seed,
+                               "page_size": PAGE, "envelope": ENVELOPE, "partners": [p[0] for p in PARTNERS],
+                               "puller": PULLER}}
+    with tempfile.TemporaryDirectory(prefix="tearline-peers-") as tmp:
+        workdir = Path(tmp)
+        key_dir = workdir / "keys"
+        generate_key_pair(key_dir / "jwt-private.pem", key_dir / "jwt-public.pem")
+        for kind in kinds:
+            for count in sizes + (pg_only if kind == "postgresql" else []):
+                result["runs"].append(run_tearline(kind, count, workload, workdir, key_dir, args.pg_admin_url,
+                                                   args.repeats))
+                _write(result, out, args, started, load_at_start, final=False)
+        if not args.no_medallion:
+            for count in sorted({int(n) for n in args.medallion_sizes.split(",") if n}):
+                log(f"[medallion N={count:,}]")
+                run = run_medallion(count, workload, workdir, args.medallion_repeats, args.medallion_budget)
+                result["medallion"].append(run)
+                log(f"  first page {run['medallion']['first_page_ms']} ms, {run['medallion']['objects_per_s']} obj/s")
+                _write(result, out, args, started, load_at_start, final=False)
+                if run["medallion"]["first_page_ms"] > args.medallion_page_limit * 1000:
+                    break
+    _write(result, out, args, started, load_at_start, final=True)
+    print(markdown(result))
+    return 0
+
+
+def _write(result: dict, out: Path, args, started: float, load_at_start: list[float], *, final: bool) -> None:
+    result["goals"] = goals(result)
+    result["environment"] = {"python": platform.python_version(), "platform": platform.platform(),
+                             "cpus": os.cpu_count(), "sqlite": sqlite3.sqlite_version,
+                             "load_average_at_start": load_at_start,
+                             "load_average_now": [round(x, 2) for x in os.getloadavg()]}
+    result["runtime_s"] = round(time.perf_counter() - started, 1)
+    out.with_suffix(".json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    out.with_suffix(".md").write_text(markdown(result))
+    if final or result["runs"]:  # a partial run still leaves a plot of what it measured
+        plot(result, out.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

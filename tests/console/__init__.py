@@ -1,0 +1,1 @@
+"""Tests of the auditor web console (app/console)."""

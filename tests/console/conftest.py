@@ -1,0 +1,170 @@
+"""Browser fixtures for the auditor console: one live Tearline on SQLite and one headless Chromium.
+
+The browser tests run once (SQLite only): what they test is the page and its use of the
+auditor API, which the API tests already cover on both databases. The server has a
+database of its own, seeded over HTTP: an analyst posts an object in two versions, partner
+nations pull it (USA twice, GBR once, FRA is refused), and a poller makes enough requests
+to need a second page of records.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import text
+from sqlmodel import Session
+
+from app import migrations
+from app.auth.tokens import issue_token
+from app.config import Settings
+from app.db import make_engine
+from app.partners.service import save_partner
+from app.taxii import service as taxii_service
+from tests.audit.conftest import labelled_indicator
+from tests.conftest import HOME, PARTNERS, TAXII
+from tests.e2e.conftest import _free_port, _serve_command, _server_environment, _wait_until_healthy
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+POLLS = 55  # more than one console page (50 records) of one poller's requests
+WAIT_S = 15  # guard for each wait on the page; never an assertion about speed
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What the live server's audit log holds, for the tests to look for."""
+
+    base_url: str
+    database_url: str
+    object_id: str
+    collection_id: str
+    tag: str
+    token: Callable[..., str]
+
+    def subject(self, nation: str) -> str:
+        return f"{nation.lower()}-{self.tag}"
+
+    @property
+    def poller(self) -> str:
+        return f"poller-{self.tag}"
+
+    def audit_rows(self, where: str, **params) -> list[dict]:
+        """Audit records of the server's database matching an SQL condition."""
+        engine = make_engine(self.database_url)
+        try:
+            with engine.connect() as connection:
+                return [dict(r._mapping) for r in connection.execute(
+                    text(f"SELECT seq, subject, route, status FROM audit_record WHERE {where} ORDER BY seq"), params)]
+        finally:
+            engine.dispose()
+
+
+def _seed(base_url: str, api: str, collection_id: str, token: Callable[..., str], tag: str) -> str:
+    object_id = f"indicator--{uuid.uuid4()}"
+    objects = (labelled_indicator("UNCLASSIFIED//REL TO FVEY", object_id=object_id)
+               + labelled_indicator("UNCLASSIFIED//REL TO USA", object_id=object_id,
+                                    modified="2025-03-02T10:00:00.000Z"))
+    with requests.Session() as http:
+        posted = http.post(f"{base_url}{api}/collections/{collection_id}/objects/", json={"objects": objects},
+                           headers={"Authorization": f"Bearer {token()}", "Content-Type": TAXII, "Accept": TAXII},
+                           timeout=30)
+        assert posted.status_code == 202 and posted.json()["failure_count"] == 0, posted.text
+        versions = f"{base_url}{api}/collections/{collection_id}/objects/{object_id}/versions/"
+        for nation, status in (("USA", 200), ("USA", 200), ("GBR", 200), ("FRA", 404)):
+            headers = {"Authorization": f"Bearer {token(subject=f'{nation.lower()}-{tag}', nation=nation, roles=('partner',))}",
+                       "Accept": TAXII}
+            assert http.get(versions, headers=headers, timeout=30).status_code == status
+        poller = {"Authorization": f"Bearer {token(subject=f'poller-{tag}', nation='CAN', roles=('partner',))}",
+                  "Accept": TAXII}
+        for _ in range(POLLS):
+            assert http.get(f"{base_url}/taxii2/", headers=poller, timeout=30).status_code == 200
+    return object_id
+
+
+@pytest.fixture(scope="module")
+def console_server(key_dir: Path, tmp_path_factory) -> Iterator[Seeded]:
+    """A seeded live server (uvicorn on a free port of 127.0.0.1) on a SQLite database of its own."""
+    directory = tmp_path_factory.mktemp("console")
+    database_url = f"sqlite:///{directory / 'tearline.sqlite'}"
+    migrations.upgrade(database_url)
+    settings = Settings(database_url=database_url, home_nation=HOME, data_dir=directory / "data",
+                        jwt_public_key_file=key_dir / "jwt-public.pem",
+                        jwt_private_key_file=key_dir / "jwt-private.pem",
+                        secret_key="console-cursor-secret", feed_scheduler=False, log_level="WARNING")
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        for nation, clearance, groups in PARTNERS:
+            save_partner(session, nation=nation, clearance=clearance, groups=groups, home_nation=HOME)
+        collection_id = taxii_service.create_collection(session, title="console", read_roles={"partner", "analyst"},
+                                                        write_roles={"analyst"}).id
+    engine.dispose()
+    private_key = (key_dir / "jwt-private.pem").read_text()
+
+    def token(subject: str = "analyst-1", nation: str = HOME, roles: tuple[str, ...] = ("analyst",)) -> str:
+        return issue_token(key=private_key, algorithm="RS256", issuer=settings.jwt_issuer,
+                           audience=settings.jwt_audience, subject=subject, nation=nation, roles=list(roles),
+                           lifetime_s=900)
+
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = directory / "server.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(_serve_command(port), env=_server_environment(settings),
+                                   cwd=Path(__file__).resolve().parents[2], stdout=log_file,
+                                   stderr=subprocess.STDOUT)
+    try:
+        _wait_until_healthy(base_url, process, log_path)
+        tag = uuid.uuid4().hex[:8]
+        object_id = _seed(base_url, f"/taxii2/{settings.api_root}", collection_id, token, tag)
+        yield Seeded(base_url, database_url, object_id, collection_id, tag, token)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _require_chromium() -> None:
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if not missing:
+        return
+    message = (f"headless Chromium is not installed ({', '.join(missing)} missing): "
+               "apt-get install -y chromium chromium-driver")
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI=true: the console browser tests are required; .ci/run installs it)")
+    pytest.skip(f"{message}; the console browser tests are skipped outside CI")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator:
+    """Headless Debian Chromium driven by Selenium, offline: no Selenium Manager, no Google services."""
+    _require_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1280,1000", "--force-device-scale-factor=1",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    log_path = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"
+    # An explicit driver path: Selenium Manager (which would try to download one) never runs.
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER), log_output=str(log_path)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(log_path.parent, ignore_errors=True)

@@ -1,0 +1,40 @@
+"""Fixtures of the analyst API tests (``test_api_*``): memoised token headers and a shared collection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from app.taxii import service as taxii_service
+
+
+@pytest.fixture(scope="session")
+def headers_for(make_token) -> Callable[..., dict]:
+    """``headers_for()``: an analyst; ``headers_for(nation="USA", roles=("partner",))``: a partner.
+
+    Signing RS256 costs tens of milliseconds, so headers are memoised per set of claims.
+    """
+    cache: dict[tuple, dict] = {}
+
+    def _headers(**claims) -> dict:
+        claims.setdefault("lifetime_s", 3600)
+        key = tuple(sorted(claims.items()))
+        if key not in cache:
+            cache[key] = {"Authorization": f"Bearer {make_token(**claims)}"}
+        return dict(cache[key])
+
+    return _headers
+
+
+@pytest.fixture
+def home(headers_for) -> dict:
+    return headers_for()
+
+
+@pytest.fixture
+def shared(session):
+    """A fresh collection partners read and write (pushes) and analysts read and write."""
+    return taxii_service.create_collection(session, title=f"items {uuid.uuid4().hex[:8]}",
+                                           read_roles={"partner", "analyst"}, write_roles={"partner", "analyst"})
