@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import weakref
 from collections.abc import Iterable, Sequence
@@ -32,6 +31,7 @@ from sqlalchemy import Engine, insert, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit.models import AuditCheckpoint, AuditHead, AuditRecord
+from app.keyfiles import persistent_key
 
 KEY_FILE_NAME = "audit-hmac.key"
 DECISIONS = ("allow", "deny")
@@ -77,20 +77,8 @@ def audit_key(settings) -> bytes:
         return settings.audit_key.encode()
     if settings.is_production:
         raise AuditUnavailable("TEARLINE_AUDIT_KEY is required in production")
-    path = Path(settings.data_dir) / "keys" / KEY_FILE_NAME
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        candidate = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
-        candidate.write_text(secrets.token_hex(32))
-        candidate.chmod(0o600)
-        try:
-            # link() fails if another process made the file first; then both use that one.
-            os.link(candidate, path)
-        except FileExistsError:
-            pass
-        finally:
-            candidate.unlink(missing_ok=True)
-    return path.read_text().strip().encode()
+    return persistent_key(Path(settings.data_dir) / "keys" / KEY_FILE_NAME,
+                          lambda: secrets.token_hex(32).encode())
 
 
 _SIGNERS: "weakref.WeakKeyDictionary[Engine, AuditSigner]" = weakref.WeakKeyDictionary()

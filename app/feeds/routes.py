@@ -97,6 +97,7 @@ def remove_feed(name: str, session: Session = Depends(get_session)):
 def sync_feed(name: str, request: Request, session: Session = Depends(get_session)):
     _get(session, name)
     state = request.app.state
-    ctx = FeedContext(state.settings, state.engine, state.mappings, state.visibility, state.role_rights)
+    ctx = FeedContext(state.settings, state.engine, state.mappings, state.visibility, state.role_rights,
+                      getattr(state, "metrics", None))
     result = run_feed(ctx, name, force=True)
     return asdict(result)

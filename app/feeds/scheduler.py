@@ -79,7 +79,7 @@ def install_scheduler(app: FastAPI) -> None:
     async def lifespan(application):
         state = application.state
         scheduler = FeedScheduler(FeedContext(state.settings, state.engine, state.mappings, state.visibility,
-                                             state.role_rights))
+                                             state.role_rights, getattr(state, "metrics", None)))
         scheduler.start()
         application.state.feed_scheduler = scheduler
         try:

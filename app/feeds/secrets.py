@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import secrets as random_names
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from app.config import Settings
+from app.keyfiles import persistent_key
 
 KEY_FILE_NAME = "feed-secret.key"
 ENV_PREFIX = "env:"
@@ -41,19 +41,7 @@ def feed_key(settings: Settings) -> bytes:
         return settings.feed_secret_key.encode()
     if settings.is_production:
         raise CredentialError("TEARLINE_FEED_SECRET_KEY is required in production to store or use feed credentials")
-    path = Path(settings.data_dir) / "keys" / KEY_FILE_NAME
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        candidate = path.with_suffix(f".{random_names.token_hex(4)}.tmp")
-        candidate.write_bytes(Fernet.generate_key())
-        candidate.chmod(0o600)
-        try:
-            os.link(candidate, path)  # fails if another process made the file first; then both use that one
-        except FileExistsError:
-            pass
-        finally:
-            candidate.unlink(missing_ok=True)
-    return path.read_bytes().strip()
+    return persistent_key(Path(settings.data_dir) / "keys" / KEY_FILE_NAME, Fernet.generate_key)
 
 
 def _fernet(settings: Settings) -> Fernet:

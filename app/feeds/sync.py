@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlmodel import Session
@@ -44,6 +45,7 @@ class FeedContext:
     mappings: Mappings
     visibility: VisibilityCache
     rights: RoleRights
+    metrics: Any = None  # the app's Metrics (app/observability/metrics.py); the CLI runs without
 
 
 @dataclass
@@ -127,6 +129,27 @@ def run_feed(ctx: FeedContext, name: str, *, progress: Progress | None = None,
              on_page: Callable[[int], None] | None = None, force: bool = False) -> SyncResult:
     """Run one feed now (pull or push). ``on_page`` is called after each committed page (tests inject
     crashes there). A stopped feed runs only with ``force``, which also resumes it on success."""
+    result = _run_feed(ctx, name, progress=progress, on_page=on_page, force=force)
+    if ctx.metrics is not None and result.status in ("ok", "error", "stopped"):
+        _observe(ctx, name, result)
+    return result
+
+
+def _observe(ctx: FeedContext, name: str, result: SyncResult) -> None:
+    """Feed metrics: runs by outcome, and lag (0 after a complete run, else time since the cursor)."""
+    ctx.metrics.feed_runs.labels(feed=name, outcome="ok" if result.status == "ok" else "error").inc()
+    if result.status == "ok":
+        ctx.metrics.feed_lag_seconds.labels(feed=name).set(0)
+        return
+    with Session(ctx.engine) as session:
+        feed = session.get(Feed, name)
+        cursor_us = feed.cursor_us if feed is not None else None
+    if cursor_us is not None:
+        ctx.metrics.feed_lag_seconds.labels(feed=name).set(max(now_us() - cursor_us, 0) / 1_000_000)
+
+
+def _run_feed(ctx: FeedContext, name: str, *, progress: Progress | None,
+              on_page: Callable[[int], None] | None, force: bool) -> SyncResult:
     from app.feeds.pull import pull
     from app.feeds.push import push
 

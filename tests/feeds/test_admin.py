@@ -230,6 +230,9 @@ def test_sync_through_the_api_then_state_shows_the_outcome(medallion, client, ad
     assert view["objects_in"] == synced.json()["stored"] and view["unknown_markings"] == 2
     assert view["last_success"] and view["cursor"] and view["pending_backlog"] is None
     assert MEDALLION_PASSWORD not in client.get(FEEDS, headers=admin).text
+    registry = client.app.state.metrics.registry
+    assert registry.get_sample_value("tearline_feed_runs_total", {"feed": name, "outcome": "ok"}) == 1
+    assert registry.get_sample_value("tearline_feed_lag_seconds", {"feed": name}) == 0
 
 
 def test_production_needs_the_feed_key_to_store_a_credential(tmp_path):

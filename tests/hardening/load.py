@@ -51,6 +51,7 @@ class LoadResult:
     pages: int = 0
     objects_received: int = 0
     posted: int = 0
+    reconnects: int = 0  # requests resent after the server closed an idle keep-alive connection
     errors: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
@@ -63,9 +64,21 @@ class LoadResult:
     def summary(self) -> str:
         return (f"{self.duration_s:.0f}s: {self.pages} pages ({self.pages / max(self.duration_s, 1e-9):.1f}/s), "
                 f"{self.objects_received} objects received, {self.posted} posted, {len(self.errors)} errors, "
-                f"{len(self.leaks)} leaks, page latency p50 "
+                f"{len(self.leaks)} leaks, {self.reconnects} reconnects, page latency p50 "
                 f"{statistics.median(self.latencies_ms) if self.latencies_ms else 0:.0f} ms, "
                 f"p95 {self.p95_ms():.0f} ms")
+
+
+async def _request(client: httpx.AsyncClient, result: LoadResult, method: str, url: str, **kwargs) -> httpx.Response:
+    """Send once; if the server closed an idle keep-alive connection as the request went out (a race
+    every HTTP/1.1 client meets), send again on a new connection. Both requests are idempotent here
+    (GETs, and TAXII POSTs of the same objects, where an exact duplicate is a success). A server that
+    is really gone fails the second attempt too, and the error propagates."""
+    try:
+        return await client.request(method, url, **kwargs)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        result.reconnects += 1
+        return await client.request(method, url, **kwargs)
 
 
 async def _analyst(client: httpx.AsyncClient, url: str, headers: dict, specs: dict[str, VersionSpec],
@@ -79,8 +92,8 @@ async def _analyst(client: httpx.AsyncClient, url: str, headers: dict, specs: di
                 else indicator()
             specs[obj["id"]] = spec  # known to the oracle before any partner could receive it
             objects.extend(built.definitions + [obj])
-        response = await client.post(url, content=json.dumps({"objects": objects}),
-                                     headers=headers | {"Content-Type": TAXII})
+        response = await _request(client, result, "POST", url, content=json.dumps({"objects": objects}),
+                                  headers=headers | {"Content-Type": TAXII})
         if response.status_code != 202 or response.json().get("failure_count"):
             result.errors.append(f"POST {response.status_code}: {response.text[:200]}")
         else:
@@ -93,7 +106,7 @@ async def _partner(client: httpx.AsyncClient, url: str, headers: dict, principal
         params: dict = {"limit": PAGE_LIMIT, "match[type]": "indicator"}
         while True:
             started = time.perf_counter()
-            response = await client.get(url, headers=headers, params=params)
+            response = await _request(client, result, "GET", url, headers=headers, params=params)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
             result.pages += 1
             if response.status_code != 200:

@@ -20,7 +20,8 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 # Variables that are not settings: the image entry point's, and the partner-side examples'.
 NOT_SETTINGS = {"TEARLINE_SECRETS_DIR", "TEARLINE_PARTNER_TOKEN",
                 # the test suite's own knobs, named in the README
-                "TEARLINE_TEST_PG_ADMIN_URL", "TEARLINE_LEAK_EXAMPLES", "TEARLINE_LOAD_SECONDS"}
+                "TEARLINE_TEST_PG_ADMIN_URL", "TEARLINE_LEAK_EXAMPLES", "TEARLINE_LEAK_MIN_DECISIONS",
+                "TEARLINE_LOAD_SECONDS"}
 
 
 def _anchors(page: Path) -> set[str]:
