@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
@@ -21,7 +22,9 @@ def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 1
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+        # A bounded connect: an unreachable host must fail /readyz and requests with a 503, not hang them.
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+                             connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
