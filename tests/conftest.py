@@ -59,16 +59,23 @@ def postgres_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request, tmp_path_factory) -> Iterator[str]:
-    """A freshly migrated database of each kind."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'tearline.sqlite'}"
+@contextmanager
+def migrated_database(kind: str, tmp_path_factory, name: str = "sqlite") -> Iterator[str]:
+    """A new database of ``kind`` ("sqlite" or "postgresql"), migrated to head; PostgreSQL's is dropped on exit."""
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'tearline.sqlite'}"
         migrations.upgrade(url)
         yield url
         return
     with postgres_database() as url:
         migrations.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A freshly migrated database of each kind."""
+    with migrated_database(request.param, tmp_path_factory) as url:
         yield url
 
 
@@ -138,6 +145,21 @@ def auth(make_token) -> Callable[..., dict]:
 
     def _headers(**claims) -> dict:
         return {"Authorization": f"Bearer {make_token(**claims)}", "Accept": TAXII}
+
+    return _headers
+
+
+def memoised(auth: Callable[..., dict]) -> Callable[..., dict]:
+    """``auth`` with headers memoised per set of claims (an hour's lifetime unless asked otherwise):
+    RS256 signing costs tens of milliseconds, and some suites ask for hundreds of headers."""
+    cache: dict[tuple, dict] = {}
+
+    def _headers(**claims) -> dict:
+        claims.setdefault("lifetime_s", 3600)
+        key = tuple(sorted(claims.items()))
+        if key not in cache:
+            cache[key] = auth(**claims)
+        return dict(cache[key])
 
     return _headers
 

@@ -12,12 +12,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from app import migrations
 from app.audit.service import AuditSigner, bind_signer
 from app.db import make_engine
 from app.main import create_app
 from app.partners.service import save_partner
-from tests.conftest import HOME, PARTNERS, PG_ADMIN_URL, TAXII, postgres_database
+from tests.conftest import HOME, PARTNERS, PG_ADMIN_URL, TAXII, migrated_database
 from tests.e2e.conftest import live_server  # noqa: F401  (re-exported fixture)
 from tests.policy.oracle import statement_md
 
@@ -65,14 +64,8 @@ def rid() -> Callable[[], str]:
 @pytest.fixture(scope="session")
 def template_url(database_url: str, tmp_path_factory) -> Iterator[str]:
     """An empty migrated database of the session's kind, to clone per test (cheaper than migrating)."""
-    if database_url.startswith("sqlite"):
-        path = tmp_path_factory.mktemp("audit-template") / "template.sqlite"
-        url = f"sqlite:///{path}"
-        migrations.upgrade(url)
-        yield url
-        return
-    with postgres_database() as url:
-        migrations.upgrade(url)
+    kind = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    with migrated_database(kind, tmp_path_factory, "audit-template") as url:
         yield url
 
 

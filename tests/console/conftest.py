@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from app.partners.service import save_partner
 from app.taxii import service as taxii_service
 from tests.audit.conftest import labelled_indicator
 from tests.conftest import HOME, PARTNERS, TAXII
-from tests.e2e.conftest import _free_port, _serve_command, _server_environment, _wait_until_healthy
+from tests.e2e.conftest import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -113,25 +112,10 @@ def console_server(key_dir: Path, tmp_path_factory) -> Iterator[Seeded]:
                            audience=settings.jwt_audience, subject=subject, nation=nation, roles=list(roles),
                            lifetime_s=900)
 
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    log_path = directory / "server.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(_serve_command(port), env=_server_environment(settings),
-                                   cwd=Path(__file__).resolve().parents[2], stdout=log_file,
-                                   stderr=subprocess.STDOUT)
-    try:
-        _wait_until_healthy(base_url, process, log_path)
+    with serving(settings, directory / "server.log") as base_url:
         tag = uuid.uuid4().hex[:8]
         object_id = _seed(base_url, f"/taxii2/{settings.api_root}", collection_id, token, tag)
         yield Seeded(base_url, database_url, object_id, collection_id, tag, token)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _require_chromium() -> None:

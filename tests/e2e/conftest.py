@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,15 +69,11 @@ def _wait_until_healthy(base_url: str, process: subprocess.Popen, log_path: Path
     pytest.fail(f"the server did not answer /healthz within {STARTUP_LIMIT_S}s:\n{_log_tail(log_path)}")
 
 
-@pytest.fixture(scope="session")
-def live_server(app, settings: Settings, tmp_path_factory) -> Iterator[str]:
-    """Base URL (``http://127.0.0.1:PORT``) of a server process on the session's database.
-
-    Depends on ``app`` so that the partner nations are registered before anyone connects.
-    """
+@contextmanager
+def serving(settings: Settings, log_path: Path) -> Iterator[str]:
+    """Run ``tearline serve`` with ``settings`` on a free port until exit; yields its base URL."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("live-server") / "server.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(_serve_command(port), cwd=REPO_ROOT, env=_server_environment(settings),
                                    stdout=log_file, stderr=subprocess.STDOUT)
@@ -90,3 +87,13 @@ def live_server(app, settings: Settings, tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(app, settings: Settings, tmp_path_factory) -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:PORT``) of a server process on the session's database.
+
+    Depends on ``app`` so that the partner nations are registered before anyone connects.
+    """
+    with serving(settings, tmp_path_factory.mktemp("live-server") / "server.log") as base_url:
+        yield base_url

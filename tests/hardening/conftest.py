@@ -14,6 +14,7 @@ from sqlalchemy import func, inspect, select, table
 from sqlalchemy.engine import Engine
 
 from app.config import REPO_ROOT, Settings
+from tests.conftest import memoised
 from tests.e2e.conftest import _free_port, _serve_command, _server_environment, _wait_until_healthy
 from tests.hardening import tally
 
@@ -34,16 +35,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.fixture(scope="session")
 def auth(auth) -> Callable[..., dict]:
     """Headers per set of claims, memoised: RS256 signing is slow and fuzzing asks for many."""
-    cache: dict[tuple, dict] = {}
-
-    def _headers(**claims) -> dict:
-        claims.setdefault("lifetime_s", 3600)
-        key = tuple(sorted(claims.items()))
-        if key not in cache:
-            cache[key] = auth(**claims)
-        return dict(cache[key])
-
-    return _headers
+    return memoised(auth)
 
 
 @pytest.fixture

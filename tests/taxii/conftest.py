@@ -12,16 +12,9 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.conftest import memoised
+
 
 @pytest.fixture(scope="session")
 def auth(auth) -> Callable[..., dict]:
-    cache: dict[tuple, dict] = {}
-
-    def _headers(**claims) -> dict:
-        claims.setdefault("lifetime_s", 3600)
-        key = tuple(sorted(claims.items()))
-        if key not in cache:
-            cache[key] = auth(**claims)
-        return dict(cache[key])
-
-    return _headers
+    return memoised(auth)
