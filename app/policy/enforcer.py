@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,7 +18,9 @@ class RoleRights:
             if not path.is_file():
                 raise FileNotFoundError(f"policy file missing: {path}")
         self._enforcer = casbin.Enforcer(str(model), str(policy))
+        self._lock = threading.Lock()  # pycasbin's enforcer is not thread-safe (see ReleasabilityPolicy)
 
     def allows(self, roles: Iterable[str], resource: str, action: str) -> bool:
         """True when at least one role has the right; no role means no right."""
-        return any(self._enforcer.enforce(role, resource, action) for role in roles)
+        with self._lock:
+            return any(self._enforcer.enforce(role, resource, action) for role in roles)

@@ -9,6 +9,7 @@ matcher reads like the contract.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +78,14 @@ class ReleasabilityPolicy:
         self._enforcer.add_function("third_party",
                                     lambda p, lab: third_party(p, lab, self.mappings, self.home_nation))
         self._context = self._enforcer.new_enforce_context("2")
+        # pycasbin's enforcer is not thread-safe: it compiles the matcher with ast.parse on each call,
+        # which on CPython 3.11 fails under concurrent threads (seen as a 500 under load).
+        self._lock = threading.Lock()
 
     def allows(self, principal: Principal, label: LabelFacts) -> bool:
         """Casbin's decision for one (principal, label) pair."""
-        return bool(self._enforcer.enforce(self._context, principal, label))
+        with self._lock:
+            return bool(self._enforcer.enforce(self._context, principal, label))
 
     def explain(self, principal: Principal, label: LabelFacts) -> list[tuple[str, bool]]:
         """Each clause of section 2 with its outcome, for operators (`tearline policy check`)."""
