@@ -25,22 +25,26 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tearline"'}
 _TOKEN_SCHEMES = {"bearer", "token"}
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies that only read app.state are coroutines: FastAPI runs a plain function
+# dependency in the thread pool, and a page request paid a thread hop for each of them.
+
+
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings
 
 
-def get_role_rights(request: Request) -> RoleRights:
+async def get_role_rights(request: Request) -> RoleRights:
     """The loaded Casbin role rights."""
     return request.app.state.role_rights
 
 
-def get_mappings(request: Request) -> Mappings:
+async def get_mappings(request: Request) -> Mappings:
     """The validated marking and code tables."""
     return request.app.state.mappings
 
 
-def get_visibility(request: Request) -> VisibilityCache:
+async def get_visibility(request: Request) -> VisibilityCache:
     """The per-principal cache of visible label ids."""
     return request.app.state.visibility
 

@@ -134,19 +134,39 @@ def ingest(base_url: str, collection_id: str, token: str, workload: Workload, co
             "objects_per_cpu_s": round(stored / cpu, 1), "median_object_bytes": sizes[len(sizes) // 2]}
 
 
-def taxii_pull(collection_url: str, token: str, visibility) -> dict:
+class ServerClock:
+    """Seconds the server spent on requests and on their audit records, read from its own metrics
+    (same process, sequential requests), so each page's latency splits into server, audit and the rest
+    (HTTP and the client's JSON parsing)."""
+
+    def __init__(self, metrics) -> None:
+        self.registry = metrics.registry
+
+    def read(self) -> tuple[float, float]:
+        handled = sum(sample.value for metric in self.registry.collect()
+                      if metric.name == "tearline_http_request_duration_seconds"
+                      for sample in metric.samples if sample.name.endswith("_sum"))
+        audit = self.registry.get_sample_value("tearline_audit_write_duration_seconds_sum") or 0.0
+        return handled, audit
+
+
+def taxii_pull(collection_url: str, token: str, visibility, clock: ServerClock | None = None) -> dict:
     """One full pull with taxii2client in pages of 1,000, each page timed and its decision cost read."""
     collection = TaxiiCollection(collection_url, auth=Bearer(token))
     pages: list[dict] = []
     generator = as_pages(collection.get_objects, per_request=PAGE)
     while True:
         evaluations, decision = visibility.evaluations, visibility.decision_seconds
+        handled, audit = clock.read() if clock else (0.0, 0.0)
         t0 = time.perf_counter()
         try:
             envelope = next(generator)
         except StopIteration:
             break
-        pages.append({"s": time.perf_counter() - t0, "objects": len(envelope.get("objects", [])),
+        elapsed = time.perf_counter() - t0
+        handled_after, audit_after = clock.read() if clock else (0.0, 0.0)
+        pages.append({"s": elapsed, "objects": len(envelope.get("objects", [])),
+                      "server_s": handled_after - handled, "audit_s": audit_after - audit,
                       "evaluations": visibility.evaluations - evaluations,
                       "decision_s": visibility.decision_seconds - decision,
                       "labels": len({ref for o in envelope.get("objects", [])
@@ -212,6 +232,11 @@ def summarise(pulls: list[dict]) -> dict:
         out["casbin_evaluations_max_per_request"] = max(pg["evaluations"] for pg in pages)
         out["distinct_labels_per_page_mean"] = round(statistics.mean(pg["labels"] for pg in pages), 1)
         out["decision_ms_per_page_median"] = ms(statistics.median(pg["decision_s"] for pg in pages))
+    if "server_s" in pulls[0]["pages"][0]:
+        pages = [pg for p in pulls for pg in p["pages"]]
+        # Server time includes the audit write (the record is written before the response starts).
+        out["server_ms_per_page_median"] = ms(statistics.median(pg["server_s"] for pg in pages))
+        out["audit_ms_per_page_median"] = ms(statistics.median(pg["audit_s"] for pg in pages))
     return out
 
 
@@ -243,10 +268,11 @@ def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_d
             load["analyze_seconds"] = round(time.perf_counter() - t0, 2)
         collection_url = f"{base}/taxii2/api1/collections/{collection_id}/"
         visibility = app.state.visibility
+        clock = ServerClock(app.state.metrics)
         # Warm the process with another partner (its own Casbin decisions), so USA's cold pull pays only its own.
         taxii_pull(collection_url, token_for("gbr-feed", "GBR", "partner"), visibility)
         usa_token = token_for("usa-feed", PULLER, "partner")
-        cold = taxii_pull(collection_url, usa_token, visibility)
+        cold = taxii_pull(collection_url, usa_token, visibility, clock)
         usa = Principal(subject="usa-feed", nation=PULLER, roles=frozenset({"partner"}), clearance=3,
                         groups=frozenset({"FVEY", "NATO"}), is_home=False)
         with Session(app.state.engine) as session:
@@ -254,7 +280,7 @@ def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_d
         raw = RawSql(app.state.engine, collection_id, visible)
         warm, limit = [], []
         for round_no in range(repeats):  # alternate, so load from other processes hits both alike
-            warm.append(taxii_pull(collection_url, usa_token, visibility))
+            warm.append(taxii_pull(collection_url, usa_token, visibility, clock))
             limit.append(raw.pull())
             log(f"  round {round_no + 1}/{repeats}: tearline {warm[-1]['pages'][0]['s'] * 1000:.1f} ms first page")
         tearline, raw_sql = summarise(warm), summarise(limit)
@@ -385,8 +411,8 @@ def run_medallion(count: int, workload: Workload, workdir: Path, repeats: int, b
 def markdown(result: dict) -> str:
     lines = ["| store | N | ingest obj/s (per CPU-s) | first page ms (cold) | first page ms | p50 page ms | p95 page ms | "
              "pull obj/s | raw-SQL obj/s | pull / raw-SQL | Casbin evals/request (max) | labels/page | "
-             "decision ms/page |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "decision ms/page | server ms/page (audit) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for run in result["runs"]:
         t, r = run["tearline"], run["raw_sql"]
         lines.append(
@@ -395,16 +421,17 @@ def markdown(result: dict) -> str:
             f"{t['cold_first_page_ms']} | {t['first_page_ms']} | {t['p50_page_ms']} | {t['p95_page_ms']} | "
             f"{t['objects_per_s']:,.0f} | {r['objects_per_s']:,.0f} | {t['objects_per_s'] / r['objects_per_s']:.2f} | "
             f"{t['casbin_evaluations_per_request']} ({t['casbin_evaluations_max_per_request']}) | "
-            f"{t['distinct_labels_per_page_mean']} | {t['decision_ms_per_page_median']} |")
+            f"{t['distinct_labels_per_page_mean']} | {t['decision_ms_per_page_median']} | "
+            f"{t.get('server_ms_per_page_median', '')} ({t.get('audit_ms_per_page_median', '')}) |")
     for run in result["runs"]:
         r = run["raw_sql"]
         lines.append(f"| raw SQL {run['database']} | {run['n']:,} | | | {r['first_page_ms']} | {r['p50_page_ms']} | "
-                     f"{r['p95_page_ms']} | {r['objects_per_s']:,.0f} | | | | | |")
+                     f"{r['p95_page_ms']} | {r['objects_per_s']:,.0f} | | | | | | |")
     for run in result["medallion"]:
         m = run["medallion"]
         note = "" if m["complete_pulls"] else f" (first {m['pages_per_pull']} pages)"
         lines.append(f"| medallion memory | {run['n']:,} | | | {m['first_page_ms']} | {m['p50_page_ms']} | "
-                     f"{m['p95_page_ms']} | {m['objects_per_s']:,.0f}{note} | | | | | |")
+                     f"{m['p95_page_ms']} | {m['objects_per_s']:,.0f}{note} | | | | | | |")
     lines.append("")
     lines.extend(f"- {line}" for line in result["goals"])
     return "\n".join(lines) + "\n"

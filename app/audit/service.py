@@ -108,7 +108,8 @@ def clean(value: str | None, limit: int | None = None) -> str | None:
     """
     if value is None:
         return None
-    value = value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    if not (value.isascii() and "\x00" not in value):  # the common case (ids, versions) needs no escaping
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     return value[:limit] if limit else value
 
 
@@ -129,7 +130,7 @@ def normalise_served(served: Iterable[tuple[str, str]]) -> list[tuple[str, str]]
 
 def served_digest(pairs: Sequence[tuple[str, str]]) -> str:
     """Digest of a normalised served list."""
-    return hashlib.sha256(canonical([list(p) for p in pairs])).hexdigest()
+    return hashlib.sha256(canonical(pairs)).hexdigest()  # orjson writes a tuple as a JSON array, as a list
 
 
 def record_hash(prev_hash: str, fields: dict) -> str:

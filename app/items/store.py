@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import Select, and_, exists, false, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -121,15 +121,21 @@ def version_query(
 
 
 @lru_cache(maxsize=512)
-def _page_query(collection_id: str, visible_label_ids: tuple[int, ...], flt: VersionFilter, columns: tuple) -> Select:
-    """:func:`version_query`, built once per (collection, visible labels, filter, columns).
+def _page_queries(collection_id: str, visible_label_ids: tuple[int, ...], flt: VersionFilter,
+                  columns: tuple) -> tuple[Select, Select]:
+    """:func:`version_query` for a first page and for the pages after a cursor, built once per
+    (collection, visible labels, filter, columns).
 
     Building the statement (nested EXISTS clauses over ~100 label ids) cost more per page than
-    running it; a Select is immutable, so a principal's successive pages share one. ``columns``
-    must be constant expressions for this to hit (see ``app.taxii.service``); other callers
-    simply miss. Visibility is part of the key, so a principal never gets another's statement.
+    running it; a Select is immutable, so a principal's successive pages share these two, whose
+    cursor and limit are bound parameters. ``columns`` must be constant expressions for this to
+    hit (see ``app.taxii.service``); other callers simply miss. Visibility is part of the key, so a
+    principal never gets another's statement.
     """
-    return version_query(collection_id, list(visible_label_ids), flt, columns)
+    query = version_query(collection_id, list(visible_label_ids), flt, columns)
+    limit = bindparam("page_limit")
+    return (query.limit(limit),
+            query.where(StixObject.date_added_us > bindparam("after_us")).limit(limit))
 
 
 def read_page(
@@ -145,12 +151,14 @@ def read_page(
     """One keyset page: rows with date_added after ``after_us``, at most ``limit``, and whether more follow."""
     if not visible_label_ids:
         return Page()
-    query = _page_query(collection_id, tuple(visible_label_ids), flt, columns)
-    if after_us is not None:
-        query = query.where(StixObject.date_added_us > after_us)
+    first, after = _page_queries(collection_id, tuple(visible_label_ids), flt, columns)
     # Core execution on the session's connection (same transaction): the rows are plain columns,
-    # and the ORM's result processing cost a third of the query's time.
-    rows = list(session.connection().execute(query.limit(limit + 1)))
+    # and the ORM's result processing cost a third of the query's time. fetchall, not iteration:
+    # one driver call instead of one per row.
+    if after_us is None:
+        rows = session.connection().execute(first, {"page_limit": limit + 1}).fetchall()
+    else:
+        rows = session.connection().execute(after, {"page_limit": limit + 1, "after_us": after_us}).fetchall()
     return Page(rows=rows[:limit], more=len(rows) > limit)
 
 

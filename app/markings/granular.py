@@ -4,7 +4,7 @@ Selectors follow STIX 2.1 section 7.2.3.1 (``description``,
 ``external_references.[0].url``, ``kill_chain_phases.[1]``). Removal is done by
 marking every target first and sweeping afterwards, so list indices of one
 selector are not shifted by another. A copy that would lose a required
-property, or that no longer parses as STIX 2.1, is withheld (``None``).
+property, or that is no longer valid STIX 2.1, is withheld (``None``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import re
 
 import orjson
 
-import stix2
 from stix2.registry import class_for_type
+
+from app.items import stix_validation
 
 _INDEX = re.compile(r"^\[(\d+)\]$")
 _COMMON_REQUIRED = frozenset({"type", "id", "spec_version", "created", "modified"})
@@ -88,7 +89,8 @@ def redact(obj: dict, hidden_refs: set[str], *, parsed_valid: bool = False) -> d
     """A copy of ``obj`` without the properties under granular markings in ``hidden_refs``.
 
     Returns ``obj`` itself when nothing is hidden, and ``None`` when the copy would be invalid.
-    ``parsed_valid`` skips only the final ``stix2.parse`` of the copy, for a caller that already
+    ``parsed_valid`` skips only the final validation of the copy (:mod:`app.items.stix_validation`,
+    the check every stored version passed), for a caller that already
     knows its verdict: the store computed ``redact(obj, {ref}) is None`` for every granular marking
     at ingest and withholds those versions in SQL, so a served version with exactly one hidden
     marking is known to redact validly. The required-property check still runs.
@@ -124,7 +126,7 @@ def redact(obj: dict, hidden_refs: set[str], *, parsed_valid: bool = False) -> d
     if parsed_valid:
         return redacted
     try:
-        stix2.parse(redacted, allow_custom=True, version="2.1")
-    except Exception:  # any parse failure means the copy is not valid STIX 2.1: withhold it
+        stix_validation.check(redacted)
+    except stix_validation.StixInvalid:
         return None
     return redacted

@@ -32,14 +32,14 @@ def _taxii_21(kind: str, params: dict[str, str], allowed: set[str]) -> bool:
     return kind != "application/taxii+json" or params.get("version", "2.1") == "2.1"
 
 
-def require_taxii_accept(request: Request) -> None:
+async def require_taxii_accept(request: Request) -> None:
     """406 unless the Accept header admits TAXII 2.1 JSON (a missing header does)."""
     header = request.headers.get("accept")
     if header and not any(_taxii_21(k, p, _ACCEPTABLE) for k, p in _media_ranges(header)):
         raise ApiError(406, f"This server answers only with {TAXII_MEDIA_TYPE}.")
 
 
-def require_taxii_content_type(request: Request) -> None:
+async def require_taxii_content_type(request: Request) -> None:
     """415 unless the body is declared as TAXII 2.1 JSON (or plain JSON)."""
     header = request.headers.get("content-type")
     ranges = _media_ranges(header) if header else []

@@ -28,7 +28,7 @@ from app.taxii.paging import make_cursor, read_cursor
 from app.timestamps import format_us
 
 
-def _no_nul_in_path(request: Request) -> None:
+async def _no_nul_in_path(request: Request) -> None:
     """404 for a path holding a NUL character: no API root, collection, object or status id has
     one, and PostgreSQL refuses NUL in a query, which would otherwise be a 500."""
     if "\x00" in request.scope["path"]:
@@ -48,7 +48,7 @@ def _may_discover(rights: RoleRights, principal: Principal) -> None:
         raise ApiError(403, "You may not use the TAXII service.")
 
 
-def _api_root(api_root: str, settings: Settings = Depends(get_settings)) -> str:
+async def _api_root(api_root: str, settings: Settings = Depends(get_settings)) -> str:
     if api_root != settings.api_root:
         raise not_found("No such API root.")
     return api_root
@@ -117,7 +117,7 @@ class Ctx:
         return self.visibility.visible_label_ids(self.session, self.principal)
 
 
-def _ctx(api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
+async def _ctx(api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
          session: Session = Depends(get_session), settings: Settings = Depends(get_settings),
          rights: RoleRights = Depends(get_role_rights), visibility: VisibilityCache = Depends(get_visibility),
          mappings: Mappings = Depends(get_mappings)) -> Ctx:

@@ -36,7 +36,10 @@ def _operations(app, family: str) -> list:
 
 def _check(response, path: str, before: dict, after) -> None:
     assert response.status_code < 500, (path, response.status_code, response.text[:500])
-    assert not any(leak in response.text for leak in LEAKS), (path, response.text[:500])
+    # A problem's "instance" echoes the request path, which the fuzzer may fill with a leak word
+    # ("/api/v1/items/stix_object/revoke"): only what the server added may not name its internals.
+    added_by_server = response.text.replace(path, "")
+    assert not any(leak in added_by_server for leak in LEAKS), (path, response.text[:500])
     content_type = response.headers.get("content-type", "")
     if isinstance(content_type, list):  # schemathesis responses keep every value of a header
         content_type = content_type[0] if content_type else ""
