@@ -28,8 +28,17 @@ def _days(year: int, month: int, day: int) -> int:
 
 def parse_us(text: str) -> int:
     """Parse an RFC 3339 UTC timestamp ending in ``Z``; raise ValueError when it is not one."""
+    if not isinstance(text, str):  # also keeps unhashable JSON values out of the cache
+        raise ValueError(f"not a UTC timestamp (YYYY-MM-DDTHH:MM:SS[.s+]Z): {text!r}")
+    return _parse_text(text)
+
+
+@lru_cache(maxsize=16_384)
+def _parse_text(text: str) -> int:
+    # Cached: an object's created, modified and valid_from are usually one string, read by
+    # validation and again by the store.
     # fullmatch: with match, "$" also accepts a trailing newline.
-    match = _TIMESTAMP.fullmatch(text) if isinstance(text, str) else None
+    match = _TIMESTAMP.fullmatch(text)
     if not match:
         raise ValueError(f"not a UTC timestamp (YYYY-MM-DDTHH:MM:SS[.s+]Z): {text!r}")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])

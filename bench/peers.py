@@ -190,8 +190,9 @@ class RawSql:
         # The cursor is the only parameter; literal_binds wrote it as -1, which is replaced by a placeholder.
         self.after_sql = compile_(after).replace("> -1", "> %s" if engine.dialect.name == "postgresql" else "> ?")
 
-    def pull(self) -> dict:
-        pages = []
+    def pull(self, keep: int = 0) -> dict:
+        """One pull; the object lists of the first ``keep`` pages are returned too (for :func:`http_floor`)."""
+        pages, kept = [], []
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
@@ -207,13 +208,51 @@ class RawSql:
                 envelope = (b'{"more":' + (b"true" if more else b"false") + b',"objects":['
                             + ",".join(row[1] for row in page).encode() + b"]}")
                 pages.append({"s": time.perf_counter() - t0, "objects": len(page), "bytes": len(envelope)})
+                if len(kept) < keep:
+                    kept.append((envelope[envelope.index(b'"objects":'):-1], len(page)))
                 if not more:
                     break
                 after = page[-1][0]
             raw.rollback()
         finally:
             raw.close()
-        return {"pages": pages}
+        return {"pages": pages, "kept": kept}
+
+
+FLOOR_PAGES = 40
+
+
+def http_floor(kept: list[tuple[bytes, int]], repeats: int) -> dict:
+    """The HTTP and client floor: taxii2client pulling the same pages, pre-rendered, from a bare ASGI app
+    on the same uvicorn (no database, authentication, policy or audit). What a page costs before the
+    server does any work: the most any TAXII server in Python could reach with this client."""
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    def collection(_request):
+        return Response(orjson.dumps({"id": "floor", "title": "floor", "can_read": True, "can_write": False,
+                                      "media_types": ["application/stix+json;version=2.1"]}), media_type=TAXII)
+
+    def objects(request):
+        index = int(request.query_params.get("next", "0"))
+        body, _ = kept[index]
+        more = index + 1 < len(kept)
+        prefix = b'{"more":true,"next":"%d",' % (index + 1) if more else b'{"more":false,'
+        return Response(prefix + body + b"}", media_type=TAXII)
+
+    app = Starlette(routes=[Route("/collections/floor/", collection),
+                            Route("/collections/floor/objects/", objects)])
+
+    class NoVisibility:
+        evaluations, decision_seconds = 0, 0.0
+
+    with ServerThread(app) as server:
+        url = f"http://127.0.0.1:{server.port}/collections/floor/"
+        pulls = [taxii_pull(url, "no-token", NoVisibility) for _ in range(repeats)]
+    summary = summarise(pulls)
+    return {key: summary[key] for key in ("pulls", "pages_per_pull", "objects_per_pull", "p50_page_ms",
+                                           "p95_page_ms", "objects_per_s")}
 
 
 def summarise(pulls: list[dict]) -> dict:
@@ -281,8 +320,11 @@ def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_d
         warm, limit = [], []
         for round_no in range(repeats):  # alternate, so load from other processes hits both alike
             warm.append(taxii_pull(collection_url, usa_token, visibility, clock))
-            limit.append(raw.pull())
+            limit.append(raw.pull(keep=FLOOR_PAGES if round_no == 0 else 0))
             log(f"  round {round_no + 1}/{repeats}: tearline {warm[-1]['pages'][0]['s'] * 1000:.1f} ms first page")
+        floor = http_floor(limit[0]["kept"], repeats) if limit[0]["kept"] else None
+        for pull in limit:
+            pull.pop("kept")
         tearline, raw_sql = summarise(warm), summarise(limit)
         if raw_sql["objects_per_pull"] != tearline["objects_per_pull"]:
             raise SystemExit(f"raw SQL returned {raw_sql['objects_per_pull']} objects, Tearline "
@@ -297,6 +339,7 @@ def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_d
                 "labels_visible": len(visible),
                 "labels_interned": _label_count(app.state.engine)},
             "raw_sql": raw_sql,
+            "http_floor": floor,
             "database_bytes": _database_bytes(url, app.state.engine),
         }
 
@@ -427,6 +470,12 @@ def markdown(result: dict) -> str:
         r = run["raw_sql"]
         lines.append(f"| raw SQL {run['database']} | {run['n']:,} | | | {r['first_page_ms']} | {r['p50_page_ms']} | "
                      f"{r['p95_page_ms']} | {r['objects_per_s']:,.0f} | | | | | | |")
+    for run in result["runs"]:
+        f = run.get("http_floor")
+        if f:
+            lines.append(f"| HTTP floor ({run['database']} pages) | {run['n']:,} | | | | {f['p50_page_ms']} | "
+                         f"{f['p95_page_ms']} | {f['objects_per_s']:,.0f} | | {f['objects_per_s'] / run['raw_sql']['objects_per_s']:.2f} "
+                         f"| | | | |")
     for run in result["medallion"]:
         m = run["medallion"]
         note = "" if m["complete_pulls"] else f" (first {m['pages_per_pull']} pages)"
@@ -460,6 +509,11 @@ def goals(result: dict) -> list[str]:
                        f"Casbin evaluations per warm request {run['tearline']['casbin_evaluations_per_request']} "
                        f"(max {run['tearline']['casbin_evaluations_max_per_request']}) vs "
                        f"{run['tearline']['distinct_labels_per_page_mean']} distinct labels per page")
+            floor = run.get("http_floor")
+            if floor:
+                out.append(f"{kind} N={run['n']:,}: the HTTP and client floor (the same pages, pre-rendered, from a bare "
+                           f"app) is {floor['objects_per_s'] / run['raw_sql']['objects_per_s']:.0%} of the raw-SQL limit; "
+                           f"Tearline reaches {run['tearline']['objects_per_s'] / floor['objects_per_s']:.0%} of that floor")
     for med in result["medallion"]:
         peers = [r for r in result["runs"] if r["n"] == med["n"]]
         for run in peers:
@@ -503,13 +557,13 @@ def plot(result: dict, path: Path) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated N (object versions)")
+    parser.add_argument("--sizes", default="1000,10000,100000,1000000", help="comma-separated N (object versions)")
     parser.add_argument("--databases", default="sqlite,postgresql", help="sqlite and/or postgresql")
     parser.add_argument("--pg-only-sizes", default="", help="extra N run on PostgreSQL only (e.g. 1000000)")
     parser.add_argument("--repeats", type=int, default=3, help="warm pulls (and raw-SQL pulls) per store")
     parser.add_argument("--labels", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20240603)
-    parser.add_argument("--medallion-sizes", default="1000,2000",
+    parser.add_argument("--medallion-sizes", default="1000,2000,4000",
                         help="N for medallion, ascending; it stops at the first whose first page exceeds the limit")
     parser.add_argument("--medallion-repeats", type=int, default=2)
     parser.add_argument("--medallion-page-limit", type=float, default=60.0,

@@ -33,3 +33,12 @@ def test_random_instants_round_trip():
         text = format_us(micros)
         assert text == _reference(micros)
         assert parse_us(text) == micros
+
+
+@pytest.mark.parametrize("value", [None, 5, ["2020-01-01T00:00:00Z"], {"at": "2020-01-01T00:00:00Z"},
+                                   "2020-02-30T00:00:00Z", "2020-01-01T24:00:00Z", "2020-01-01T00:00:60Z",
+                                   "2020-01-01 00:00:00Z", "2020-01-01T00:00:00Z\n"])
+def test_what_is_not_a_timestamp_is_a_value_error(value):
+    # A JSON list or object must not reach the parse cache (unhashable: a TypeError, so a 500).
+    with pytest.raises(ValueError):
+        parse_us(value)

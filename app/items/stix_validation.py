@@ -18,9 +18,20 @@ What a submitted object must pass is what stix2-validator checks, in two parts:
    - ``patterns`` (STIX patterns parse) runs stix2-patterns through :mod:`app.items.patterns`,
      which caches the verdict per pattern shape.
 
-This replaced ``stix2.parse`` on the ingest path, which cost about 0.2-0.4 ms per object (most of
-ingest's time) and is the laxer of the two: it lets through, for instance, timestamps coarser
-than the millisecond (see :func:`app.items.ingest.validate`, which pads those first).
+3. **What stix2 checks and the schemas do not,** with stix2's own code:
+
+   - every reference property (``created_by_ref``, ``object_marking_refs``, ``sighting_of_ref``,
+     an observable's ``parent_directory_ref`` ...) through the type's stix2 property, which knows
+     the types it may name (the schemas only ask for an identifier of any type);
+   - markings, which releasability is computed from: a marking definition through ``stix2.parse``
+     (they are few), and each granular marking as stix2's constructor checks it (a stix2
+     ``GranularMarking``, and its selectors against the object).
+
+This replaced ``stix2.parse`` of every object on the ingest path, which cost about 0.2-0.4 ms per
+object (most of ingest's time) and is the laxer check in other respects: it lets through, for
+instance, timestamps coarser than the millisecond (see :func:`app.items.ingest.validate`, which pads
+those first), a confidence of 101 or ``modified`` earlier than ``created``.
+``tests/items/test_stix_validation.py`` compares the two verdicts on mutants of valid objects.
 """
 
 from __future__ import annotations
@@ -30,7 +41,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import jsonschema_rs
+import stix2
 import stix2validator
+from stix2.markings.utils import validate as validate_selectors
+from stix2.properties import ListProperty, ReferenceProperty
+from stix2.registry import class_for_type
+from stix2.v21.common import GranularMarking
 from stix2validator import ValidationOptions
 from stix2validator.v21 import enums, musts
 
@@ -122,6 +138,60 @@ def _pattern_errors(obj: dict) -> list[str]:
     return [f"pattern: {problem}" for problem in problems[:_MAX_REPORTED]]
 
 
+@lru_cache(maxsize=None)
+def _reference_properties(object_type: str) -> tuple[tuple[str, object], ...]:
+    """stix2's reference properties of a type (single and list), which check the types an id may name."""
+    cls = class_for_type(object_type, "2.1")
+    properties = getattr(cls, "_properties", {}) if cls is not None else {}
+    return tuple((name, prop) for name, prop in properties.items()
+                 if isinstance(prop, ReferenceProperty)
+                 or (isinstance(prop, ListProperty) and isinstance(prop.contained, ReferenceProperty)))
+
+
+def _reference_refusal(prop, value) -> str | None:
+    try:
+        prop.clean(value, True)
+    except Exception as exc:  # noqa: BLE001 - stix2 raises several types; each is a refusal
+        return str(exc)
+    return None
+
+
+@lru_cache(maxsize=65_536)
+def _cached_reference_refusal(object_type: str, name: str, value: str | tuple) -> str | None:
+    # The verdict is a function of these three alone; marking refs and creators repeat on most objects.
+    prop = dict(_reference_properties(object_type))[name]
+    return _reference_refusal(prop, list(value) if isinstance(value, tuple) else value)
+
+
+def _reference_errors(obj: dict) -> list[str]:
+    for name, prop in _reference_properties(obj["type"]):
+        if name not in obj:
+            continue
+        value = obj[name]
+        if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            refusal = _cached_reference_refusal(obj["type"], name, value if isinstance(value, str) else tuple(value))
+        else:
+            refusal = _reference_refusal(prop, value)
+        if refusal:
+            return [f"{name}: {refusal}"]
+    return []
+
+
+def _marking_errors(obj: dict) -> list[str]:
+    """stix2's own checks of markings: a definition is parsed whole; granular markings are built as
+    stix2 GranularMarking objects (lang or marking_ref, never both) and their selectors checked against
+    the object, as stix2's constructor does (``stix2.base._STIXBase.__init__``)."""
+    try:
+        if obj["type"] == "marking-definition":
+            stix2.parse(obj, allow_custom=True, version="2.1")
+        for marking in obj.get("granular_markings") or ():
+            GranularMarking(**marking)
+            validate_selectors(obj, marking.get("selectors"))
+    except Exception as exc:  # noqa: BLE001 - stix2 raises many exception types; each is a refusal
+        return [str(exc)]
+    return []
+
+
 def _must_errors(obj: dict) -> list[str]:
     errors = []
     for check in _MUSTS:
@@ -136,7 +206,10 @@ def _must_errors(obj: dict) -> list[str]:
 
 def check(obj: dict) -> None:
     """Raise StixInvalid unless ``obj`` (a dict with a string ``type``) is valid STIX 2.1."""
-    for part in (_schema_errors, _timestamp_errors, _pattern_errors, _must_errors):
+    if obj.get("spec_version", "2.1") != "2.1":  # optional on observables, but never another version
+        raise StixInvalid("spec_version: must be 2.1")
+    for part in (_schema_errors, _timestamp_errors, _pattern_errors, _must_errors, _reference_errors,
+                 _marking_errors):
         errors = part(obj)
         if errors:
             raise StixInvalid("; ".join(errors))

@@ -64,6 +64,11 @@ def test_peers_smoke_run_writes_consistent_results(tmp_path):
     assert tearline["cold_casbin_evaluations_later_requests"] == 0
     assert tearline["casbin_evaluations_max_per_request"] == 0
     assert tearline["labels_visible"] < tearline["labels_interned"]
+    # Each page's server time is split out, and covers the audit write it includes.
+    assert 0 < tearline["audit_ms_per_page_median"] < tearline["server_ms_per_page_median"]
+    # The HTTP floor serves the same pages, pre-rendered, with no server work at all.
+    floor = run["http_floor"]
+    assert floor["objects_per_pull"] == tearline["objects_per_pull"] and floor["objects_per_s"] > 0
     (medallion,) = result["medallion"]
     assert medallion["medallion"]["objects_per_pull"] == 300  # it has no releasability: everything
     assert out.with_suffix(".md").read_text().startswith("| store |")
