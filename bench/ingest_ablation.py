@@ -7,17 +7,27 @@ Each variant runs in its own subprocess, so a switched-off optimisation cannot l
 
     .venv/bin/python bench/ingest_ablation.py              # every variant, N = 5,000, median of 3 rounds
     .venv/bin/python bench/ingest_ablation.py --variant all --objects 20000
+    .venv/bin/python bench/ingest_ablation.py --variants all,sqlite-cache-2mib --objects 300000 --repeats 1 \
+        --out bench/results/ingest-ablation-300k.json
 
 Variants: ``all`` (the code as it is) and ``no-<optimisation>``, which puts back the previous
 behaviour of that one step by patching this process only:
 
-- ``no-pattern-cache``: stix2 validates every indicator pattern with stix2-patterns' ANTLR parser;
+- ``no-pattern-cache``: every indicator pattern is validated by stix2-patterns' ANTLR parser;
 - ``no-label-memo``: every object's label is derived from its marking definitions again (JSON
   Schema check of the definition each time), per object and per envelope;
 - ``no-stored-definition-skip``: definitions loaded from the store are re-validated with stix2.parse
   in every envelope that references them;
 - ``no-batch-labels``: labels are interned one query (or three) at a time;
-- ``no-orjson-copy``: granular redaction deep-copies with ``copy.deepcopy``.
+- ``no-orjson-copy``: granular redaction deep-copies with ``copy.deepcopy``;
+- ``stix2-parse``: every object is validated by ``stix2.parse`` instead of
+  ``app.items.stix_validation`` (the official schemas on jsonschema-rs and stix2-validator's MUSTs),
+  as before session 3 of issue 7;
+- ``no-core-insert``: rows are inserted through the ORM's bulk path (``session.execute(insert(Model),
+  rows)``) rather than Core inserts on the session's connection;
+- ``no-timestamp-cache``: every timestamp is parsed again (no cache by text);
+- ``sqlite-cache-2mib``: SQLite's default page cache (2 MiB per connection) instead of
+  ``TEARLINE_SQLITE_CACHE_MIB`` (64).
 """
 
 from __future__ import annotations
@@ -37,7 +47,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 VARIANTS = ["all", "no-pattern-cache", "no-label-memo", "no-stored-definition-skip", "no-batch-labels",
-            "no-orjson-copy"]
+            "no-orjson-copy", "stix2-parse", "no-core-insert", "no-timestamp-cache", "sqlite-cache-2mib"]
+SQLITE_CACHE_MIB = {"sqlite-cache-2mib": 2}
 
 
 def _switch_off(variant: str) -> None:
@@ -47,7 +58,10 @@ def _switch_off(variant: str) -> None:
     if variant == "no-pattern-cache":
         import stix2.v21.sdo
         from stix2patterns.validator import run_validator
-        stix2.v21.sdo.run_validator = run_validator
+
+        from app.items import patterns
+        stix2.v21.sdo.run_validator = run_validator  # the analyst API's stix2.parse
+        patterns.run_validator = run_validator  # app.items.stix_validation, every stored object
     elif variant == "no-label-memo":
         from app.items.labeling import Labeler
         from app.markings import stix_markings
@@ -78,7 +92,47 @@ def _switch_off(variant: str) -> None:
     elif variant == "no-orjson-copy":
         from app.markings import granular
         granular._copy = copy.deepcopy
-    elif variant != "all":
+    elif variant == "stix2-parse":
+        import stix2
+        from app.items import stix_validation
+
+        def parse(obj: dict) -> None:
+            try:
+                stix2.parse(obj, allow_custom=True, version="2.1")
+            except Exception as exc:  # noqa: BLE001 - as the ingest of session 2 did
+                raise stix_validation.StixInvalid(str(exc)) from None
+        stix_validation.check = parse
+    elif variant == "no-core-insert":
+        from app.items import ingest
+
+        class OrmConnection:
+            """``session.connection().execute(insert(Table), rows)`` sent back through the ORM session."""
+
+            def __init__(self, session) -> None:
+                self.session = session
+
+            def execute(self, statement, rows):
+                from sqlalchemy import insert
+                model = {m.__table__: m for m in (ingest.StixObject, ingest.ObjectMarkingRef,
+                                                  ingest.ObjectWithhold)}[statement.table]
+                return self.session.execute(insert(model), rows)
+
+        class OrmSession:
+            def __init__(self, session) -> None:
+                self.__dict__["_session"] = session
+
+            def connection(self):
+                return OrmConnection(self._session)
+
+            def __getattr__(self, name):
+                return getattr(self._session, name)
+
+        store = ingest.store  # its side-table inserts get the same wrapped session
+        ingest.store = lambda session, *a, **k: store(OrmSession(session), *a, **k)
+    elif variant == "no-timestamp-cache":
+        from app import timestamps
+        timestamps._parse_text = timestamps._parse_text.__wrapped__
+    elif variant != "all" and variant not in SQLITE_CACHE_MIB:
         raise SystemExit(f"unknown variant {variant}")
 
 
@@ -100,7 +154,10 @@ def run_one(variant: str, objects: int, seed: int) -> dict:
         generate_key_pair(work / "keys" / "jwt-private.pem", work / "keys" / "jwt-public.pem")
         url = f"sqlite:///{work / 'db.sqlite'}"
         migrations.upgrade(url)
-        app = create_app(make_settings(url, work, work / "keys", 1000))
+        settings = make_settings(url, work, work / "keys", 1000)
+        if variant in SQLITE_CACHE_MIB:
+            settings = settings.model_copy(update={"sqlite_cache_mib": SQLITE_CACHE_MIB[variant]})
+        app = create_app(settings)
         if hasattr(stix_markings, "_NO_MEMO"):
             object.__setattr__(app.state.mappings, "definition_labels", stix_markings._NO_MEMO())
         envelopes = list(make_workload(seed, 200, app.state.mappings).envelopes(objects))
@@ -125,6 +182,7 @@ def run_one(variant: str, objects: int, seed: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", choices=VARIANTS, help="run one variant in this process")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants to compare")
     parser.add_argument("--objects", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3, help="rounds; the median of each variant is reported")
     parser.add_argument("--seed", type=int, default=20240603)
@@ -133,9 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.variant:
         print(json.dumps(run_one(args.variant, args.objects, args.seed)))
         return 0
-    runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
+    chosen = [variant for variant in args.variants.split(",") if variant]
+    if unknown := set(chosen) - set(VARIANTS):
+        parser.error(f"unknown variants: {sorted(unknown)}")
+    runs: dict[str, list[dict]] = {variant: [] for variant in chosen}
     for round_no in range(args.repeats):  # rounds interleave the variants, so drift hits all alike
-        for variant in VARIANTS:
+        for variant in chosen:
             done = subprocess.run([sys.executable, __file__, "--variant", variant, "--objects", str(args.objects),
                                    "--seed", str(args.seed)], capture_output=True, text=True, check=True)
             runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
