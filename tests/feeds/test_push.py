@@ -60,6 +60,16 @@ def post(session: Session, app, collection_id: str, objects: list[dict]) -> None
     assert status.failure_count == 0, status.details
 
 
+def add_medallion_push(session: Session, ctx, medallion, name: str, local_collection_id: str) -> str:
+    """A push feed from ``local_collection_id`` into a fresh medallion collection (DEU, Basic auth); its id."""
+    target = medallion.take_push_collection()
+    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
+        name=name, partner=MEDALLION_PARTNER, direction="push", url=f"{medallion.base_url}/taxii2/",
+        collection_id=target, local_collection_id=local_collection_id, auth_kind="basic", username=MEDALLION_USER,
+        credential=MEDALLION_PASSWORD))
+    return target
+
+
 def version_keys(objects: list[dict]) -> set[str]:
     return {o["id"] + "|" + o["modified"] for o in objects if o["type"] != "marking-definition"}
 
@@ -80,11 +90,7 @@ def check_received(received: list[dict], expected: set[str], sent_objects: list[
 def test_push_into_medallion_sends_exactly_the_releasable_set(medallion, app, ctx, session, collection, feed_name):
     objects, releasable = corpus()
     post(session, app, collection.id, objects)
-    target = medallion.take_push_collection()
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner=MEDALLION_PARTNER, direction="push", url=f"{medallion.base_url}/taxii2/",
-        collection_id=target, local_collection_id=collection.id, auth_kind="basic", username=MEDALLION_USER,
-        credential=MEDALLION_PASSWORD))
+    target = add_medallion_push(session, ctx, medallion, feed_name, collection.id)
     assert service.push_backlog(session, session.get(Feed, feed_name), ctx.visibility) > len(releasable["DEU"])
 
     result = run_feed(ctx, feed_name)
@@ -193,11 +199,7 @@ def test_push_recovers_from_transient_failures_without_duplicates(medallion, app
                                                                   feed_name):
     objects, releasable = corpus()
     post(session, app, collection.id, objects)
-    target = medallion.take_push_collection()
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner=MEDALLION_PARTNER, direction="push", url=f"{medallion.base_url}/taxii2/",
-        collection_id=target, local_collection_id=collection.id, auth_kind="basic", username=MEDALLION_USER,
-        credential=MEDALLION_PASSWORD))
+    target = add_medallion_push(session, ctx, medallion, feed_name, collection.id)
     medallion.failer.arm(3, status=503)
     result = run_feed(ctx, feed_name)
     assert result.status == "ok", result.message
@@ -214,11 +216,7 @@ def test_pulled_objects_are_pushed_on_only_as_their_originator_released_them(pee
         name=f"{feed_name}-in", partner=PEER_HOME, direction="pull", url=f"{peer.base_url}/taxii2/",
         collection_id=peer.outbox, local_collection_id=collection.id, auth_kind="bearer", credential=peer.token()))
     assert run_feed(ctx, f"{feed_name}-in").status == "ok"
-    target = medallion.take_push_collection()
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=f"{feed_name}-out", partner=MEDALLION_PARTNER, direction="push", url=f"{medallion.base_url}/taxii2/",
-        collection_id=target, local_collection_id=collection.id, auth_kind="basic", username=MEDALLION_USER,
-        credential=MEDALLION_PASSWORD))
+    target = add_medallion_push(session, ctx, medallion, f"{feed_name}-out", collection.id)
     pushed = run_feed(ctx, f"{feed_name}-out")
     assert pushed.status == "ok", pushed.message
     received = {o["id"] for o in medallion.objects(target) if o["type"] != "marking-definition"}

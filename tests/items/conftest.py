@@ -8,24 +8,16 @@ from collections.abc import Callable
 import pytest
 
 from app.taxii import service as taxii_service
+from tests.conftest import memoised
 
 
 @pytest.fixture(scope="session")
 def headers_for(make_token) -> Callable[..., dict]:
     """``headers_for()``: an analyst; ``headers_for(nation="USA", roles=("partner",))``: a partner.
 
-    Signing RS256 costs tens of milliseconds, so headers are memoised per set of claims.
+    Only the Authorization header (the analyst API answers JSON whatever is accepted), memoised.
     """
-    cache: dict[tuple, dict] = {}
-
-    def _headers(**claims) -> dict:
-        claims.setdefault("lifetime_s", 3600)
-        key = tuple(sorted(claims.items()))
-        if key not in cache:
-            cache[key] = {"Authorization": f"Bearer {make_token(**claims)}"}
-        return dict(cache[key])
-
-    return _headers
+    return memoised(lambda **claims: {"Authorization": f"Bearer {make_token(**claims)}"})
 
 
 @pytest.fixture
