@@ -139,13 +139,13 @@ def _pattern_errors(obj: dict) -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def _reference_properties(object_type: str) -> tuple[tuple[str, object], ...]:
+def _reference_properties(object_type: str) -> dict[str, object]:
     """stix2's reference properties of a type (single and list), which check the types an id may name."""
     cls = class_for_type(object_type, "2.1")
     properties = getattr(cls, "_properties", {}) if cls is not None else {}
-    return tuple((name, prop) for name, prop in properties.items()
-                 if isinstance(prop, ReferenceProperty)
-                 or (isinstance(prop, ListProperty) and isinstance(prop.contained, ReferenceProperty)))
+    return {name: prop for name, prop in properties.items()
+            if isinstance(prop, ReferenceProperty)
+            or (isinstance(prop, ListProperty) and isinstance(prop.contained, ReferenceProperty))}
 
 
 def _reference_refusal(prop, value) -> str | None:
@@ -159,12 +159,12 @@ def _reference_refusal(prop, value) -> str | None:
 @lru_cache(maxsize=65_536)
 def _cached_reference_refusal(object_type: str, name: str, value: str | tuple) -> str | None:
     # The verdict is a function of these three alone; marking refs and creators repeat on most objects.
-    prop = dict(_reference_properties(object_type))[name]
+    prop = _reference_properties(object_type)[name]
     return _reference_refusal(prop, list(value) if isinstance(value, tuple) else value)
 
 
 def _reference_errors(obj: dict) -> list[str]:
-    for name, prop in _reference_properties(obj["type"]):
+    for name, prop in _reference_properties(obj["type"]).items():
         if name not in obj:
             continue
         value = obj[name]
@@ -196,7 +196,7 @@ def _must_errors(obj: dict) -> list[str]:
     errors = []
     for check in _MUSTS:
         try:
-            errors.extend(str(error.message if hasattr(error, "message") else error) for error in check(obj) or ())
+            errors.extend(error.message for error in check(obj) or ())  # stix2-validator's JSONErrors
         except Exception as exc:  # noqa: BLE001 - a check that cannot read the object refuses it
             errors.append(f"{check.__name__}: {exc.__class__.__name__}")
         if errors:
