@@ -44,7 +44,6 @@ if str(REPO_ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
-import requests  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.dialects import postgresql as pg_dialect, sqlite as sqlite_dialect  # noqa: E402
 from sqlmodel import Session  # noqa: E402
@@ -54,6 +53,7 @@ from app import migrations  # noqa: E402
 from app.auth.keys import generate_key_pair  # noqa: E402
 from app.auth.principal import Principal  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
+from app.feeds.client import BearerAuth  # noqa: E402
 from app.items.models import StixObject  # noqa: E402
 from app.items.store import VersionFilter, version_query  # noqa: E402
 from app.main import create_app  # noqa: E402
@@ -70,17 +70,6 @@ ENVELOPE = 1000
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class Bearer(requests.auth.AuthBase):
-    """taxii2client authentication with a Tearline JWT."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request):
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -152,7 +141,7 @@ class ServerClock:
 
 def taxii_pull(collection_url: str, token: str, visibility, clock: ServerClock | None = None) -> dict:
     """One full pull with taxii2client in pages of 1,000, each page timed and its decision cost read."""
-    collection = TaxiiCollection(collection_url, auth=Bearer(token))
+    collection = TaxiiCollection(collection_url, auth=BearerAuth(token))
     pages: list[dict] = []
     generator = as_pages(collection.get_objects, per_request=PAGE)
     while True:

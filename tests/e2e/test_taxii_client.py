@@ -24,6 +24,9 @@ from taxii2client.v21 import ApiRoot, Collection, Server, Status, as_pages
 
 from app.auth.keys import generate_key_pair
 from app.auth.tokens import issue_token
+# The analyst authenticates with Bearer, the partner with taxii2-client's own TokenAuth ("Token"),
+# so both schemes are covered.
+from app.feeds.client import BearerAuth
 from app.taxii import service as taxii_service
 from app.timestamps import parse_us
 
@@ -31,20 +34,6 @@ pytestmark = pytest.mark.e2e
 
 TAXII = "application/taxii+json;version=2.1"
 CREATED = datetime(2025, 2, 1, 9, 30, tzinfo=timezone.utc)
-
-
-class BearerAuth(requests.auth.AuthBase):
-    """``Authorization: Bearer <token>``; taxii2-client's own TokenAuth sends ``Token <token>``.
-
-    The analyst uses this one and the partner the stock TokenAuth, so both schemes are covered.
-    """
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request):
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-import requests
 from sqlmodel import Session
 from taxii2client.common import TokenAuth
 from taxii2client.v21 import ApiRoot, Server, as_pages
 
 from app.config import REPO_ROOT
+from app.feeds.client import BearerAuth
 from app.markings.labels import LabelSpec, label_marking_definition
 from app.markings.mappings import load_mappings
 from app.taxii import service as taxii_service
@@ -112,15 +112,6 @@ def _corpus() -> tuple[list[dict], list[tuple[dict, VersionSpec]]]:
     return list(definitions.values()), versions
 
 
-class _Bearer(requests.auth.AuthBase):
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, request):
-        request.headers["Authorization"] = f"Bearer {self.token}"
-        return request
-
-
 @pytest.fixture(scope="module")
 def posted(app, live_server: str, settings, make_token) -> Posted:
     with Session(app.state.engine) as session:
@@ -129,7 +120,7 @@ def posted(app, live_server: str, settings, make_token) -> Posted:
             write_roles={"analyst"}).id
     definitions, versions = _corpus()
     objects = definitions + [obj for obj, _ in versions]
-    with ApiRoot(f"{live_server}/taxii2/{settings.api_root}/", auth=_Bearer(make_token(subject="analyst-3p"))) as root:
+    with ApiRoot(f"{live_server}/taxii2/{settings.api_root}/", auth=BearerAuth(make_token(subject="analyst-3p"))) as root:
         collection = next(c for c in root.collections if c.id == collection_id)
         status = collection.add_objects({"objects": objects}, wait_for_completion=True)
     assert (status.status, status.success_count, status.failure_count) == ("complete", len(objects), 0), (
