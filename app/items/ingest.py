@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import case, insert, select, update
 from sqlmodel import Session
 
-from app.items import patterns, stix_validation
+from app.items import patterns, provenance, stix_validation
 from app.items.labeling import LabeledObject, LabelRefused, Labeler, marking_refs
 from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
 from app.markings.labels import LabelSpec
@@ -192,6 +192,8 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
     referenced = [_columns(d) if d["id"] in labeler.stored_definitions else validate(d)
                   for d in labeler.referenced_definitions(contents)]
     reported = {id(o) for o in objects}
+    # New versions of tearlines stay inside what the partners whose content they carry released.
+    partner_bounds = provenance.derived_bounds(session, (o.object_id for o in objects), home_nation)
 
     hwm = _lock_collection(session, collection_id)
     next_date_added = max(now_us(), hwm + 1)
@@ -238,6 +240,12 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
             labeled = labeler.label(obj.content)
         except LabelRefused as exc:
             report(Outcome(obj.object_id, version, False, str(exc)))
+            continue
+        widened = provenance.widened_bound(labeled.label, partner_bounds.get(obj.object_id, ()),
+                                           home_nation=home_nation, mappings=mappings)
+        if widened is not None:
+            report(Outcome(obj.object_id, version, False,
+                           f"third-party rule: {provenance.beyond_message(widened, mappings)}"))
             continue
         stored[(obj.object_id, version_us)] = obj.content
         labeled_rows.append((obj, labeled, version_us, next_date_added))

@@ -3,12 +3,15 @@
 A tearline of a partner's item is a new object of the home nation (its own id and
 originator), but its content is the partner's. The third-party rule must follow the content:
 every tearline made from it and every relabelling of it stays inside what the partner
-released, however many derivations away. Ingest checks the rule on the partner's own
+released, however many derivations away. The labeler checks the rule on the partner's own
 object; this module checks it on what was derived from it, following the ``item_derivation``
-links that :mod:`app.items.tearline` writes with each tearline.
+links that :mod:`app.items.tearline` writes with each tearline. Ingest applies it to every new
+version of a derived object, whichever route (TAXII, the analyst API, a feed) brings it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -52,10 +55,32 @@ def partner_bounds(session: Session, object_id: str, home_nation: str, max_depth
     return bounds
 
 
+def derived_bounds(session: Session, object_ids: Iterable[str], home_nation: str) -> dict[str, list[LabelSpec]]:
+    """Partner bounds of those ``object_ids`` that were derived from partners' items (one query when none were)."""
+    derived = set(session.execute(select(ItemDerivation.derived_id).where(
+        ItemDerivation.derived_id.in_(set(object_ids)))).scalars())
+    bounds = {object_id: partner_bounds(session, object_id, home_nation) for object_id in derived}
+    return {object_id: found for object_id, found in bounds.items() if found}
+
+
+def widened_bound(target: LabelSpec, bounds: Iterable[LabelSpec], *, home_nation: str,
+                  mappings: Mappings) -> LabelSpec | None:
+    """The first partner bound that ``target`` (a home-originated label) releases more than, if any."""
+    for bound in bounds:
+        if not _within(as_originator(target, bound.originator, home_nation), bound, mappings):
+            return bound
+    return None
+
+
+def beyond_message(bound: LabelSpec, mappings: Mappings) -> str:
+    """Why a label wider than ``bound`` is refused."""
+    return (f"the target releases more than {bound.originator}, the originator of the content, allows "
+            f"({canonical_banner(bound, mappings)})")
+
+
 def check_within_partners(target: LabelSpec, bounds: list[LabelSpec], *, home_nation: str, mappings: Mappings,
                           path: str = "banner") -> None:
     """Refuse ``target`` (a home-originated label) if it releases more than any partner bound allows."""
-    for bound in bounds:
-        if not _within(as_originator(target, bound.originator, home_nation), bound, mappings):
-            raise refuse(path, f"the target releases more than {bound.originator}, the originator of the "
-                               f"content, allows ({canonical_banner(bound, mappings)})")
+    bound = widened_bound(target, bounds, home_nation=home_nation, mappings=mappings)
+    if bound is not None:
+        raise refuse(path, beyond_message(bound, mappings))

@@ -20,7 +20,7 @@ from app.errors import ApiError, not_found
 from app.items import ingest
 from app.items.identity import home_identity_id
 from app.items.models import ObjectWithhold, StixObject
-from app.items.provenance import check_within_partners, label_spec, partner_bounds
+from app.items.provenance import check_within_partners, partner_bounds
 from app.items.problems import FieldError, ItemRefused, join_path, refuse
 from app.items.stix_checks import check_objects
 from app.markings.granular import redact
@@ -165,13 +165,10 @@ def store_objects(session: Session, env: ItemEnv, collection_id: str, located: l
         raise ItemRefused(errors)
     valid = [ingest.validate(obj) for _, obj in located]
     try:
-        bounds = _derived_bounds(session, env, [obj["id"] for _, obj in located])
         outcomes = ingest.store(session, collection_id, valid, submitter=env.principal.nation,
                                 mappings=env.mappings, home_nation=env.home_nation, visible_label_ids=env.visible)
         refused = [FieldError(_refusal_path(path, o.message or ""), o.message or "refused")
                    for (path, _), o in zip(located, outcomes) if not o.ok]
-        if bounds:
-            refused += _beyond_bounds(session, env, collection_id, located, outcomes, bounds)
         if refused:
             raise ItemRefused(refused)
         session.add_all(also)
@@ -180,33 +177,6 @@ def store_objects(session: Session, env: ItemEnv, collection_id: str, located: l
         session.rollback()
         raise
     return stored_versions(session, collection_id, outcomes)
-
-
-def _derived_bounds(session: Session, env: ItemEnv, object_ids: list[str]) -> dict[str, list[LabelSpec]]:
-    """Partner bounds of the home nation's stored objects among ``object_ids`` (new versions of tearlines)."""
-    held = set(session.execute(select(StixObject.object_id).where(
-        StixObject.object_id.in_(set(object_ids)), StixObject.originator == env.home_nation,
-        StixObject.type != "marking-definition")).scalars())
-    bounds = {object_id: partner_bounds(session, object_id, env.home_nation) for object_id in held}
-    return {object_id: found for object_id, found in bounds.items() if found}
-
-
-def _beyond_bounds(session: Session, env: ItemEnv, collection_id: str, located: list[tuple[str, dict]],
-                   outcomes: list[ingest.Outcome], bounds: dict[str, list[LabelSpec]]) -> list[FieldError]:
-    """Refusals for new versions, just written, whose labels release more than their partner sources allow."""
-    errors = []
-    for (path, obj), outcome in zip(located, outcomes):
-        if not outcome.ok or obj["id"] not in bounds or not outcome.version:
-            continue
-        label = session.execute(select(Label).join(StixObject, StixObject.label_id == Label.id).where(
-            StixObject.collection_id == collection_id, StixObject.object_id == obj["id"],
-            StixObject.version_us == parse_us(outcome.version))).scalar_one()
-        try:
-            check_within_partners(label_spec(label), bounds[obj["id"]], home_nation=env.home_nation,
-                                  mappings=env.mappings, path=join_path(path, "object_marking_refs"))
-        except ItemRefused as exc:
-            errors += exc.errors
-    return errors
 
 
 def stored_versions(session: Session, collection_id: str, outcomes: list[ingest.Outcome]) -> list[ItemVersion]:

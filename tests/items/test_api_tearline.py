@@ -125,3 +125,34 @@ def test_full_stix_versions_of_a_partner_derived_object_stay_inside(client, sess
     assert_problem(client.post("/api/v1/items/stix", headers=home, json={"collection": shared.id, "stix": bundle}),
                    422, "stix.objects[1].object_marking_refs")
     assert counts(session) == before
+
+
+def test_taxii_versions_of_a_partner_derived_object_stay_inside(client, session, api, headers_for, home, shared):
+    """The third-party rule holds on every route: TAXII ingest refuses a tearline relabelled wider than its source."""
+    marking = statement("SECRET//REL TO USA, GBR")
+    pushed = {"type": "malware", "spec_version": "2.1", "id": f"malware--{uuid.uuid4()}",
+              "created": "2026-03-03T00:00:00.000Z", "modified": "2026-03-03T00:00:00.000Z",
+              "name": "USA's third malware", "is_family": True, "object_marking_refs": [marking["id"]]}
+    taxii = {"Accept": TAXII, "Content-Type": TAXII}
+    client.post(f"{api}/collections/{shared.id}/objects/", headers=_partner(headers_for, "USA") | taxii,
+                content=json.dumps({"objects": [marking, pushed]}))
+    derived = client.post(f"/api/v1/items/{pushed['id']}/tearlines", headers=home,
+                          json={"banner": "SECRET//REL TO USA"}).json()["derived"]["object"]
+    objects_url = f"{api}/collections/{shared.id}/objects/"
+    before = counts(session)
+    for banner in ("UNCLASSIFIED//REL TO ALL", "SECRET//REL TO USA, GBR, CAN", "CONFIDENTIAL//REL TO USA, GBR"):
+        wide = statement(banner)
+        relabelled = derived | {"modified": "2030-01-01T00:00:00.000Z", "object_marking_refs": [wide["id"]]}
+        status = client.post(objects_url, headers=home | taxii,
+                             content=json.dumps({"objects": [wide, relabelled]})).json()
+        refused = {f["id"]: f["message"] for f in status.get("failures", [])}
+        assert status["failure_count"] == 1 and relabelled["id"] in refused, status
+        assert refused[relabelled["id"]].startswith("third-party rule:") and "USA" in refused[relabelled["id"]]
+    # Only the banners' definitions were stored (they mark nothing); no version of the derived object was.
+    assert counts(session)[0] == before[0] + 3
+    history = client.get(f"/api/v1/items/{derived['id']}/versions", headers=home).json()["versions"]
+    assert len(history) == 1 and not history[0]["version"].startswith("2030"), history
+    inside = statement("SECRET//REL TO GBR, USA")
+    narrower = derived | {"modified": "2030-01-02T00:00:00.000Z", "object_marking_refs": [inside["id"]]}
+    status = client.post(objects_url, headers=home | taxii, content=json.dumps({"objects": [inside, narrower]})).json()
+    assert status["failure_count"] == 0 and status["success_count"] == 2, status
