@@ -1,13 +1,14 @@
 """Give each submitted object version its label, granular labels and originator (DESIGN.md 1-3).
 
-Everything that needs the store happens here in a few batch queries: the
-marking definitions the envelope references but does not carry, the
-originator of objects already held, and the originator's own label for the
-third-party rule. The rules themselves live in :mod:`app.markings`.
+Everything that needs the store happens in a few batch queries: the marking
+definitions the envelope references but does not carry (here), the originator
+of objects already held (read by ingest with the stored versions, one query
+for both) and the originator's own label for the third-party rule (here). The rules themselves live in :mod:`app.markings`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -80,7 +81,7 @@ class Labeler:
         """Ids of the definitions :meth:`prepare` loaded from the store (validated when they were stored)."""
 
     def prepare(self, objects: list[dict]) -> None:
-        """Load, in batch, the marking definitions and originators the objects need."""
+        """Load, in one batch, the stored marking definitions the objects reference but do not carry."""
         self.definitions = {o["id"]: o for o in objects if o["type"] == MARKING_DEFINITION}
         wanted = {ref for o in objects for ref in marking_refs(o)} - self.definitions.keys() - self.mappings.tlp.keys()
         if wanted:
@@ -93,15 +94,18 @@ class Labeler:
                 if object_id not in self.definitions:
                     self.definitions[object_id] = orjson.loads(body)
                     self.stored_definitions.add(object_id)
-        ids = {o["id"] for o in objects}
-        query = select(StixObject.object_id, StixObject.originator).where(StixObject.object_id.in_(ids))
-        if self.visible_label_ids is not None:
-            # Only versions the submitter may see say whose object it is: a partner learns nothing
-            # (not even an originator in a refusal) about versions hidden from it.
-            query = query.where(StixObject.label_id.in_(self.visible_label_ids))
-        rows = self.session.execute(query.order_by(StixObject.pk))
-        for object_id, originator in rows:
-            self.originators.setdefault(object_id, originator)
+
+    def learn_originators(self, stored: Iterable[tuple[str, str, int]]) -> None:
+        """Note whose objects the submission's ids name, from their stored versions (object id,
+        originator, label id) in storage order: the first version's originator owns the object.
+
+        Only versions the submitter may see say whose object it is: a partner learns nothing (not
+        even an originator in a refusal) about versions hidden from it.
+        """
+        visible = None if self.visible_label_ids is None else set(self.visible_label_ids)
+        for object_id, originator, label_id in stored:
+            if visible is None or label_id in visible:
+                self.originators.setdefault(object_id, originator)
 
     def referenced_definitions(self, objects: list[dict]) -> list[dict]:
         """Definitions the objects reference but the submission does not carry (TLP or stored)."""

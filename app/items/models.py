@@ -21,10 +21,11 @@ class StixObject(SQLModel, table=True):
     __tablename__ = "stix_object"
     __table_args__ = (
         PrimaryKeyConstraint("pk", name="pk_stix_object"),
-        UniqueConstraint("collection_id", "object_id", "version_us", name="uq_stix_object_collection_object_version"),
+        # Led by the object id: lookups by id alone use its prefix, so no second index on the random
+        # id has to be kept up to date on every insert (migration 0006).
+        UniqueConstraint("object_id", "collection_id", "version_us", name="uq_stix_object_object_collection_version"),
         UniqueConstraint("collection_id", "date_added_us", name="uq_stix_object_collection_date_added"),
         Index("ix_stix_object_collection_label_date_added", "collection_id", "label_id", "date_added_us"),
-        Index("ix_stix_object_object_id", "object_id"),
     )
 
     pk: int | None = Field(default=None, sa_column=Column(_BIG_PK, primary_key=True, autoincrement=True))
