@@ -141,20 +141,22 @@ def record_hash(prev_hash: str, fields: dict) -> str:
 
 # Set-based statements for a whole page, whatever its size: the pairs travel as one array
 # (PostgreSQL) or one JSON text (SQLite) and the database unpacks them, so there is no
-# per-row statement, parameter binding or ORM processing. First the ids never served before
-# get a key (in the order served, so a page's keys are neighbours), then ONE insert writes
-# every dissemination row of the record.
-# Known ids are skipped by a per-row probe of the unique index (a scalar subquery, so that the
-# planner cannot turn it into a scan of the whole table); ON CONFLICT alone would make a
-# speculative insertion, much dearer, for every id already known.
-_PG_INTERN = ("INSERT INTO audit_object (object_id) SELECT t.o FROM unnest(%(ids)s::text[]) WITH ORDINALITY "
-              "AS t(o, n) WHERE (SELECT 1 FROM audit_object a WHERE a.object_id = t.o) IS NULL "
-              "ORDER BY t.n ON CONFLICT (object_id) DO NOTHING")
-# The key is looked up per row through the unique index (a scalar subquery), whatever the
-# planner thinks of the table's size: a hash join would read the whole table for each page.
-_PG_SERVED = ("INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
-              "SELECT (SELECT a.key FROM audit_object a WHERE a.object_id = t.o), t.v, %(nation)s, %(seq)s "
-              "FROM unnest(%(ids)s::text[], %(versions)s::text[]) AS t(o, v) ORDER BY 1, 2")
+# per-row statement, parameter binding or ORM processing. The ids never served before get a
+# key (a page's new ids get neighbouring keys), and every dissemination row of the record is
+# written by one insert. Known ids are found by a per-row probe of the unique index (a scalar
+# subquery, so that the planner cannot turn it into a scan of the whole table).
+# On PostgreSQL one statement does both, so each id is probed once: the probes are a CTE that
+# the intern and the insert share. No ON CONFLICT: writers hold the head row's lock (see
+# record_event), so no other transaction can intern an id between the probe and the insert;
+# if one ever did, the unique index would fail this write (and the request), not mislabel it.
+_PG_SERVED = (
+    "WITH known AS (SELECT t.o, t.v, t.n, (SELECT a.key FROM audit_object a WHERE a.object_id = t.o) AS key "
+    "FROM unnest(%(ids)s::text[], %(versions)s::text[]) WITH ORDINALITY AS t(o, v, n)), "
+    "fresh AS (INSERT INTO audit_object (object_id) SELECT o FROM known WHERE key IS NULL "
+    "GROUP BY o ORDER BY MIN(n) RETURNING key, object_id) "
+    "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
+    "SELECT COALESCE(known.key, fresh.key), known.v, %(nation)s, %(seq)s "
+    "FROM known LEFT JOIN fresh ON known.key IS NULL AND fresh.object_id = known.o ORDER BY 1, 2")
 _SQLITE_PAIRS = ("(SELECT json_extract(value, '$[0]') AS o, json_extract(value, '$[1]') AS v, key AS n "
                  "FROM json_each(:pairs)) AS t")
 _SQLITE_INTERN = (f"INSERT INTO audit_object (object_id) SELECT t.o FROM {_SQLITE_PAIRS} "
@@ -165,16 +167,14 @@ _SQLITE_SERVED = ("INSERT INTO audit_dissemination (object_key, version, nation,
                   "ORDER BY a.key, t.v")
 
 
-def _insert_served(connection, seq: int, nation: str, served: Sequence[tuple[str, str]]) -> None:
-    """Intern the served ids, then insert every dissemination row of the record with one statement."""
-    ordered = list(dict.fromkeys((clean(str(o), 255), clean(str(v), 64)) for o, v in served))
+def _insert_served(connection, seq: int, nation: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Intern the served ids and insert every dissemination row of the record; ``pairs`` are normalised."""
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(_PG_INTERN, {"ids": list(dict.fromkeys(o for o, _ in ordered))})
-        connection.exec_driver_sql(_PG_SERVED, {"ids": [o for o, _ in ordered], "versions": [v for _, v in ordered],
+        connection.exec_driver_sql(_PG_SERVED, {"ids": [o for o, _ in pairs], "versions": [v for _, v in pairs],
                                                 "seq": seq, "nation": nation})
         return
     # SQLite (whose planner probes the unique index for these joins).
-    params = {"pairs": orjson.dumps(ordered).decode(), "seq": seq, "nation": nation}
+    params = {"pairs": orjson.dumps(pairs).decode(), "seq": seq, "nation": nation}
     connection.execute(text(_SQLITE_INTERN), params)
     connection.execute(text(_SQLITE_SERVED), params)
 
@@ -224,7 +224,7 @@ def record_event(engine, *, request_id: str, subject: str, nation: str, roles: I
                 insert(AuditRecord.__table__).values(**fields, prev_hash=prev_hash, hash=chain_hash)
             )
             if pairs:
-                _insert_served(connection, seq, fields["recipient_nation"], served)
+                _insert_served(connection, seq, fields["recipient_nation"], pairs)
             connection.execute(
                 update(AuditHead.__table__)
                 .where(AuditHead.__table__.c.id == 1)

@@ -168,3 +168,24 @@ def test_archiving_below_a_checkpoint_keeps_the_rest_verifiable(fresh_engine, si
     _delete_record(fresh_engine, 6)  # a cut that no checkpoint anchors
     report = verify_chain(fresh_engine, signer)
     assert (report.ok, report.broken_seq) == (False, 7)
+
+
+def test_dissemination_rows_for_new_known_and_repeated_ids(fresh_engine, signer):
+    """Each record's rows are exactly its distinct served pairs, whichever ids were known before;
+    every id is interned once, and the new ids of one record get neighbouring keys."""
+    first = [("indicator--a", "v1"), ("indicator--b", "v1"), ("indicator--a", "v2"), ("indicator--a", "v1")]
+    second = [("indicator--b", "v2"), ("indicator--c", "v1"), ("indicator--a", "v1"), ("indicator--d", "v1")]
+    seqs = [record_event(fresh_engine, request_id=f"req-{i}", subject="usa-feed", nation=nation, roles=["partner"],
+                         method="GET", route="/r", status=200, decision="allow", served=served)
+            for i, (nation, served) in enumerate([("USA", first), ("GBR", second)])]
+    with fresh_engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT d.record_seq, o.object_id, d.version, d.nation FROM audit_dissemination d "
+            "JOIN audit_object o ON o.key = d.object_key")).all()
+        keys = dict(connection.execute(text("SELECT object_id, key FROM audit_object")).all())
+    assert sorted(rows) == sorted([(seqs[0], o, v, "USA") for o, v in set(first)]
+                                  + [(seqs[1], o, v, "GBR") for o, v in set(second)])
+    assert sorted(keys) == ["indicator--a", "indicator--b", "indicator--c", "indicator--d"]
+    assert max(keys["indicator--a"], keys["indicator--b"]) < min(keys["indicator--c"], keys["indicator--d"])
+    assert abs(keys["indicator--c"] - keys["indicator--d"]) == 1 and abs(keys["indicator--a"] - keys["indicator--b"]) == 1
+    assert verify_chain(fresh_engine, signer).ok
