@@ -27,6 +27,7 @@ from app.auth.tokens import issue_token
 from app.config import ConfigurationError, Settings
 from app.db import make_engine
 from app.items.models import StixObject
+from app.items.identity import home_identity, home_identity_id
 from app.markings.classification import TOP_RANK
 from app.partners.service import save_partner
 from app.markings.mappings import load_mappings
@@ -147,7 +148,8 @@ def sample_objects(home_nation: str) -> list[dict]:
     """
     day = "2026-11-02T08:00:00.000Z"
     later = "2026-11-03T14:30:00.000Z"
-    identity_id = _id("identity", home_nation, "identity")
+    # The identity the analyst API puts in created_by_ref, so demo items and posted ones share an author.
+    identity_id = home_identity_id(home_nation)
 
     def banner(text: str) -> stix2.v21.MarkingDefinition:
         return stix2.v21.MarkingDefinition(
@@ -160,11 +162,7 @@ def sample_objects(home_nation: str) -> list[dict]:
     secret = banner(f"SECRET//REL TO {home_nation}, FVEY")
     common = {"created": day, "modified": later, "created_by_ref": identity_id}
 
-    identity = stix2.v21.Identity(
-        id=identity_id, created=day, modified=day, name=f"{home_nation} National Cyber Intelligence Centre",
-        identity_class="organization", sectors=["government-national"],
-        object_marking_refs=[green.id],
-    )
+    identity = stix2.v21.Identity(**home_identity(home_nation))
     actor = stix2.v21.ThreatActor(
         id=_id("threat-actor", home_nation, "cobalt-lantern"), name="COBALT LANTERN", **common,
         description="State-sponsored espionage group targeting defence procurement and diplomatic staff.",
@@ -228,7 +226,8 @@ def sample_objects(home_nation: str) -> list[dict]:
         report_types=["threat-actor", "malware"], published=later, **common,
         object_refs=[obj.id for obj in content], object_marking_refs=[secret.id],
     )
-    everything = [green, confidential, secret, *content, report]
+    # TLP:CLEAR (1.0 white) marks the home identity.
+    everything = [stix2.v21.TLP_WHITE, green, confidential, secret, *content, report]
     return [json.loads(obj.serialize()) for obj in everything]
 
 
@@ -290,7 +289,7 @@ def _sample_post(settings: Settings) -> dict:
         description="Sender address of invoice-themed spearphishing emails.",
         pattern="[email-addr:value = 'procurement-office@lantern-mirror.example']",
         pattern_type="stix", valid_from=now, indicator_types=["malicious-activity"],
-        created_by_ref=_id("identity", settings.home_nation, "identity"),
+        created_by_ref=home_identity_id(settings.home_nation),
     )
     return {"objects": [json.loads(indicator.serialize())]}
 

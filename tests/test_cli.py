@@ -219,7 +219,7 @@ def test_demo_seeds_an_instance_idempotently(env, tmp_path: Path):
     database = tmp_path / "data" / "demo" / "tearline.sqlite"
     count = f"SELECT count(*) FROM stix_object WHERE collection_id = '{DEFAULT_COLLECTION_ID}'"
     stored = rows(database, count)[0][0]
-    assert 10 <= stored <= 20
+    assert 10 <= stored <= 25
     assert {t for (t,) in rows(database, "SELECT DISTINCT type FROM stix_object")} >= {
         "identity", "indicator", "malware", "threat-actor", "relationship", "report"}
     assert rows(database, "SELECT nation, clearance, groups FROM partner ORDER BY nation") == [
@@ -265,10 +265,19 @@ def test_sample_objects_are_valid_stix_and_stable():
 
     objects = demo.sample_objects("NLD")
     assert objects == demo.sample_objects("NLD")
-    assert 10 <= len(objects) <= 20
+    assert 10 <= len(objects) <= 25
     for obj in objects:
         result = validate_instance(obj, ValidationOptions(version="2.1"))
         assert result.is_valid and not result.warnings, obj["id"]
+
+
+def test_demo_items_have_the_author_the_analyst_api_gives():
+    from app.items.identity import home_identity, home_identity_id
+
+    objects = {obj["id"]: obj for obj in demo.sample_objects("NLD")}
+    authors = {obj.get("created_by_ref") for obj in objects.values()} - {None}
+    assert authors == {home_identity_id("NLD")}
+    assert objects[home_identity_id("NLD")] == home_identity("NLD")
 
 
 def test_label_check_prints_the_canonical_banner_id_and_partners(env):
