@@ -25,8 +25,19 @@ def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 1
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         # A bounded connect: an unreachable host must fail /readyz and requests with a 503, not hang them.
-        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
-                             connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+        engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
+                               connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+
+        @event.listens_for(engine, "connect")
+        def _custom_plans(dbapi_connection, _record) -> None:
+            # psycopg prepares a statement run five times, and PostgreSQL then settled on a generic
+            # plan for the page query, blind to the cursor and the limit: 23 ms a page instead of
+            # 16 ms with a plan made for the values. Planning each time costs far less than that.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET plan_cache_mode = force_custom_plan")
+            dbapi_connection.commit()
+
+        return engine
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import Select, and_, bindparam, exists, false, or_, select
+from sqlalchemy import ARRAY, Integer, Select, all_, and_, any_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -46,14 +46,36 @@ class Page:
     more: bool = False
 
 
-def _label_visible(row, visible_label_ids: list[int]):
+class Labels:
+    """A principal's visible label ids as a query uses them: an ``IN`` list (any database), or on
+    PostgreSQL one integer array parameter.
+
+    The array is for pages on PostgreSQL: the ids appear in eight places of the page query, and as
+    ``IN`` lists SQLAlchemy expanded them into some 800 placeholders on every execution, which
+    psycopg then parsed again (a statement that long is past its cache). That cost more than the
+    query itself (28 ms against 12 ms for a page of 1,000 at 10,000 objects).
+    """
+
+    def __init__(self, ids: list[int], *, as_array: bool = False) -> None:
+        self.ids = list(ids)
+        self.param = bindparam("visible_labels", self.ids, type_=ARRAY(Integer)) if as_array else None
+
+    def has(self, column):
+        """``column`` is one of the ids."""
+        return column.in_(self.ids) if self.param is None else column == any_(self.param)
+
+    def lacks(self, column):
+        """``column`` is none of the ids."""
+        return column.not_in(self.ids) if self.param is None else column != all_(self.param)
+
+
+def _label_visible(row, labels: Labels):
     """The version's label is visible and no hidden granular marking withholds it."""
-    withheld = exists().where(ObjectWithhold.object_pk == row.pk,
-                              ObjectWithhold.label_id.not_in(visible_label_ids))
-    return and_(row.label_id.in_(visible_label_ids), or_(row.has_granular.is_(False), ~withheld))
+    withheld = exists().where(ObjectWithhold.object_pk == row.pk, labels.lacks(ObjectWithhold.label_id))
+    return and_(labels.has(row.label_id), or_(row.has_granular.is_(False), ~withheld))
 
 
-def _visible(row, visible_label_ids: list[int]):
+def _visible(row, labels: Labels):
     """A version is visible when its label is; a marking definition also needs a visible version in
     the collection that references it, so it never tells of the hidden versions it marks."""
     ref = ObjectMarkingRef
@@ -64,14 +86,13 @@ def _visible(row, visible_label_ids: list[int]):
     referenced = select(ref.object_pk).where(
         ref.collection_id == row.collection_id,
         ref.marking_id == row.object_id,
-        ref.label_id.in_(visible_label_ids),
-        ~exists().where(ObjectWithhold.object_pk == ref.object_pk,
-                        ObjectWithhold.label_id.not_in(visible_label_ids)),
+        labels.has(ref.label_id),
+        ~exists().where(ObjectWithhold.object_pk == ref.object_pk, labels.lacks(ObjectWithhold.label_id)),
     ).limit(1).offset(0).exists()
-    return and_(_label_visible(row, visible_label_ids), or_(row.type != MARKING_DEFINITION, referenced))
+    return and_(_label_visible(row, labels), or_(row.type != MARKING_DEFINITION, referenced))
 
 
-def _selected_version(row: type[StixObject], visible_label_ids: list[int], flt: VersionFilter):
+def _selected_version(row: type[StixObject], labels: Labels, flt: VersionFilter):
     """The match[version] condition on ``row``, comparing only with visible versions of the same object."""
     if "all" in flt.versions:
         return None
@@ -86,7 +107,7 @@ def _selected_version(row: type[StixObject], visible_label_ids: list[int], flt: 
             clauses = [
                 other.collection_id == row.collection_id,
                 other.object_id == row.object_id,
-                _visible(other, visible_label_ids),
+                _visible(other, labels),
                 newer_or_older(other),
             ]
             if flt.spec_versions:
@@ -100,10 +121,16 @@ def version_query(
     visible_label_ids: list[int],
     flt: VersionFilter,
     columns: tuple = (),
+    *,
+    label_array: bool = False,
 ) -> Select:
-    """SELECT the visible versions of ``collection_id`` that match ``flt``, ordered by date_added."""
+    """SELECT the visible versions of ``collection_id`` that match ``flt``, ordered by date_added.
+
+    ``label_array`` (PostgreSQL only) passes the visible label ids as one array parameter.
+    """
     row = StixObject
-    where = [row.collection_id == collection_id, _visible(row, visible_label_ids)]
+    labels = Labels(visible_label_ids, as_array=label_array)
+    where = [row.collection_id == collection_id, _visible(row, labels)]
     if flt.ids:
         where.append(row.object_id.in_(flt.ids))
     if flt.types:
@@ -114,7 +141,7 @@ def version_query(
         where.append(row.spec_version.in_(flt.spec_versions))
     if flt.added_after_us is not None:
         where.append(row.date_added_us > flt.added_after_us)
-    version_condition = _selected_version(row, visible_label_ids, flt)
+    version_condition = _selected_version(row, labels, flt)
     if version_condition is not None:
         where.append(version_condition)
     return select(*(columns or (row,))).where(and_(*where)).order_by(row.date_added_us)
@@ -122,7 +149,7 @@ def version_query(
 
 @lru_cache(maxsize=512)
 def _page_queries(collection_id: str, visible_label_ids: tuple[int, ...], flt: VersionFilter,
-                  columns: tuple) -> tuple[Select, Select]:
+                  columns: tuple, label_array: bool) -> tuple[Select, Select]:
     """:func:`version_query` for a first page and for the pages after a cursor, built once per
     (collection, visible labels, filter, columns).
 
@@ -132,7 +159,7 @@ def _page_queries(collection_id: str, visible_label_ids: tuple[int, ...], flt: V
     hit (see ``app.taxii.service``); other callers simply miss. Visibility is part of the key, so a
     principal never gets another's statement.
     """
-    query = version_query(collection_id, list(visible_label_ids), flt, columns)
+    query = version_query(collection_id, list(visible_label_ids), flt, columns, label_array=label_array)
     limit = bindparam("page_limit")
     return (query.limit(limit),
             query.where(StixObject.date_added_us > bindparam("after_us")).limit(limit))
@@ -151,14 +178,16 @@ def read_page(
     """One keyset page: rows with date_added after ``after_us``, at most ``limit``, and whether more follow."""
     if not visible_label_ids:
         return Page()
-    first, after = _page_queries(collection_id, tuple(visible_label_ids), flt, columns)
+    connection = session.connection()
+    first, after = _page_queries(collection_id, tuple(visible_label_ids), flt, columns,
+                                 connection.dialect.name == "postgresql")
     # Core execution on the session's connection (same transaction): the rows are plain columns,
     # and the ORM's result processing cost a third of the query's time. fetchall, not iteration:
     # one driver call instead of one per row.
     if after_us is None:
-        rows = session.connection().execute(first, {"page_limit": limit + 1}).fetchall()
+        rows = connection.execute(first, {"page_limit": limit + 1}).fetchall()
     else:
-        rows = session.connection().execute(after, {"page_limit": limit + 1, "after_us": after_us}).fetchall()
+        rows = connection.execute(after, {"page_limit": limit + 1, "after_us": after_us}).fetchall()
     return Page(rows=rows[:limit], more=len(rows) > limit)
 
 
