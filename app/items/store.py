@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import ARRAY, Integer, Select, all_, and_, any_, bindparam, exists, false, or_, select
+import orjson
+from sqlalchemy import ARRAY, Integer, Select, all_, and_, any_, bindparam, exists, false, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -47,26 +48,39 @@ class Page:
 
 
 class Labels:
-    """A principal's visible label ids as a query uses them: an ``IN`` list (any database), or on
-    PostgreSQL one integer array parameter.
+    """A principal's visible label ids as a query uses them: an ``IN`` list (any database), or one
+    parameter for the database named: an integer array on PostgreSQL, a JSON array read with
+    ``json_each`` on SQLite.
 
-    The array is for pages on PostgreSQL: the ids appear in eight places of the page query, and as
-    ``IN`` lists SQLAlchemy expanded them into some 800 placeholders on every execution, which
-    psycopg then parsed again (a statement that long is past its cache). That cost more than the
-    query itself (28 ms against 12 ms for a page of 1,000 at 10,000 objects).
+    The one parameter is for pages: the ids appear in eight places of the page query, and as ``IN``
+    lists SQLAlchemy expanded them into some 800 placeholders on every execution (which psycopg then
+    parsed again: a statement that long is past its cache). A page of 1,000 at 10,000 objects took
+    27.5 ms against 16.7 ms on PostgreSQL, and 8.2 ms against 7.0 ms on SQLite.
     """
 
-    def __init__(self, ids: list[int], *, as_array: bool = False) -> None:
-        self.ids = list(ids)
-        self.param = bindparam("visible_labels", self.ids, type_=ARRAY(Integer)) if as_array else None
+    def __init__(self, ids: list[int], *, dialect: str | None = None) -> None:
+        self.ids, self.dialect = list(ids), dialect
+        if dialect == "postgresql":
+            self.param = bindparam("visible_labels", self.ids, type_=ARRAY(Integer))
+        elif dialect == "sqlite":
+            self.param = select(func.json_each(bindparam("visible_labels", orjson.dumps(self.ids).decode()))
+                                .table_valued("value").c.value)
 
     def has(self, column):
         """``column`` is one of the ids."""
-        return column.in_(self.ids) if self.param is None else column == any_(self.param)
+        if self.dialect == "postgresql":
+            return column == any_(self.param)
+        if self.dialect == "sqlite":
+            return column.in_(self.param)
+        return column.in_(self.ids)
 
     def lacks(self, column):
         """``column`` is none of the ids."""
-        return column.not_in(self.ids) if self.param is None else column != all_(self.param)
+        if self.dialect == "postgresql":
+            return column != all_(self.param)
+        if self.dialect == "sqlite":
+            return column.not_in(self.param)
+        return column.not_in(self.ids)
 
 
 def _label_visible(row, labels: Labels):
@@ -122,14 +136,15 @@ def version_query(
     flt: VersionFilter,
     columns: tuple = (),
     *,
-    label_array: bool = False,
+    labels_for: str | None = None,
 ) -> Select:
     """SELECT the visible versions of ``collection_id`` that match ``flt``, ordered by date_added.
 
-    ``label_array`` (PostgreSQL only) passes the visible label ids as one array parameter.
+    ``labels_for`` names the database that will run it, to pass the visible label ids as one
+    parameter there (see :class:`Labels`); None writes them as an ``IN`` list that any database runs.
     """
     row = StixObject
-    labels = Labels(visible_label_ids, as_array=label_array)
+    labels = Labels(visible_label_ids, dialect=labels_for)
     where = [row.collection_id == collection_id, _visible(row, labels)]
     if flt.ids:
         where.append(row.object_id.in_(flt.ids))
@@ -149,7 +164,7 @@ def version_query(
 
 @lru_cache(maxsize=512)
 def _page_queries(collection_id: str, visible_label_ids: tuple[int, ...], flt: VersionFilter,
-                  columns: tuple, label_array: bool) -> tuple[Select, Select]:
+                  columns: tuple, labels_for: str) -> tuple[Select, Select]:
     """:func:`version_query` for a first page and for the pages after a cursor, built once per
     (collection, visible labels, filter, columns).
 
@@ -159,7 +174,7 @@ def _page_queries(collection_id: str, visible_label_ids: tuple[int, ...], flt: V
     hit (see ``app.taxii.service``); other callers simply miss. Visibility is part of the key, so a
     principal never gets another's statement.
     """
-    query = version_query(collection_id, list(visible_label_ids), flt, columns, label_array=label_array)
+    query = version_query(collection_id, list(visible_label_ids), flt, columns, labels_for=labels_for)
     limit = bindparam("page_limit")
     return (query.limit(limit),
             query.where(StixObject.date_added_us > bindparam("after_us")).limit(limit))
@@ -179,8 +194,7 @@ def read_page(
     if not visible_label_ids:
         return Page()
     connection = session.connection()
-    first, after = _page_queries(collection_id, tuple(visible_label_ids), flt, columns,
-                                 connection.dialect.name == "postgresql")
+    first, after = _page_queries(collection_id, tuple(visible_label_ids), flt, columns, connection.dialect.name)
     # Core execution on the session's connection (same transaction): the rows are plain columns,
     # and the ORM's result processing cost a third of the query's time. fetchall, not iteration:
     # one driver call instead of one per row.
