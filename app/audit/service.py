@@ -139,9 +139,9 @@ def record_hash(prev_hash: str, fields: dict) -> str:
     return hashlib.sha256(prev_hash.encode() + body).hexdigest()
 
 
-# Set-based statements for a whole page, whatever its size: the pairs travel as one array
-# (PostgreSQL) or one JSON text (SQLite) and the database unpacks them, so there is no
-# per-row statement, parameter binding or ORM processing. The ids never served before get a
+# Set-based statements for a whole page, whatever its size: the pairs travel as one JSON text
+# and the database unpacks them, so there is no per-row statement, parameter binding or ORM
+# processing (as two text arrays, psycopg's Python array dumper cost more than the insert). The ids never served before get a
 # key (a page's new ids get neighbouring keys), and every dissemination row of the record is
 # written by one insert. Known ids are found by a per-row probe of the unique index (a scalar
 # subquery, so that the planner cannot turn it into a scan of the whole table).
@@ -150,8 +150,9 @@ def record_hash(prev_hash: str, fields: dict) -> str:
 # record_event), so no other transaction can intern an id between the probe and the insert;
 # if one ever did, the unique index would fail this write (and the request), not mislabel it.
 _PG_SERVED = (
-    "WITH known AS (SELECT t.o, t.v, t.n, (SELECT a.key FROM audit_object a WHERE a.object_id = t.o) AS key "
-    "FROM unnest(%(ids)s::text[], %(versions)s::text[]) WITH ORDINALITY AS t(o, v, n)), "
+    "WITH pairs AS (SELECT e.p ->> 0 AS o, e.p ->> 1 AS v, e.n "
+    "FROM json_array_elements(%(pairs)s::json) WITH ORDINALITY AS e(p, n)), "
+    "known AS (SELECT t.o, t.v, t.n, (SELECT a.key FROM audit_object a WHERE a.object_id = t.o) AS key FROM pairs t), "
     "fresh AS (INSERT INTO audit_object (object_id) SELECT o FROM known WHERE key IS NULL "
     "GROUP BY o ORDER BY MIN(n) RETURNING key, object_id) "
     "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
@@ -169,12 +170,11 @@ _SQLITE_SERVED = ("INSERT INTO audit_dissemination (object_key, version, nation,
 
 def _insert_served(connection, seq: int, nation: str, pairs: Sequence[tuple[str, str]]) -> None:
     """Intern the served ids and insert every dissemination row of the record; ``pairs`` are normalised."""
+    params = {"pairs": orjson.dumps(pairs).decode(), "seq": seq, "nation": nation}
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(_PG_SERVED, {"ids": [o for o, _ in pairs], "versions": [v for _, v in pairs],
-                                                "seq": seq, "nation": nation})
+        connection.exec_driver_sql(_PG_SERVED, params)
         return
     # SQLite (whose planner probes the unique index for these joins).
-    params = {"pairs": orjson.dumps(pairs).decode(), "seq": seq, "nation": nation}
     connection.execute(text(_SQLITE_INTERN), params)
     connection.execute(text(_SQLITE_SERVED), params)
 
