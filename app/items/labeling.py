@@ -3,7 +3,8 @@
 Everything that needs the store happens in a few batch queries: the marking
 definitions the envelope references but does not carry (here), the originator
 of objects already held (read by ingest with the stored versions, one query
-for both) and the originator's own label for the third-party rule (here). The rules themselves live in :mod:`app.markings`.
+for both) and the originator's own label for the third-party rule (here). The
+rules themselves live in :mod:`app.markings`.
 """
 
 from __future__ import annotations
