@@ -59,28 +59,22 @@ class Labels:
     """
 
     def __init__(self, ids: list[int], *, dialect: str | None = None) -> None:
-        self.ids, self.dialect = list(ids), dialect
-        if dialect == "postgresql":
-            self.param = bindparam("visible_labels", self.ids, type_=ARRAY(Integer))
+        self.as_array = dialect == "postgresql"
+        if self.as_array:
+            self.members = bindparam("visible_labels", list(ids), type_=ARRAY(Integer))
         elif dialect == "sqlite":
-            self.param = select(func.json_each(bindparam("visible_labels", orjson.dumps(self.ids).decode()))
-                                .table_valued("value").c.value)
+            self.members = select(func.json_each(bindparam("visible_labels", orjson.dumps(list(ids)).decode()))
+                                  .table_valued("value").c.value)
+        else:
+            self.members = list(ids)
 
     def has(self, column):
         """``column`` is one of the ids."""
-        if self.dialect == "postgresql":
-            return column == any_(self.param)
-        if self.dialect == "sqlite":
-            return column.in_(self.param)
-        return column.in_(self.ids)
+        return column == any_(self.members) if self.as_array else column.in_(self.members)
 
     def lacks(self, column):
         """``column`` is none of the ids."""
-        if self.dialect == "postgresql":
-            return column != all_(self.param)
-        if self.dialect == "sqlite":
-            return column.not_in(self.param)
-        return column.not_in(self.ids)
+        return column != all_(self.members) if self.as_array else column.not_in(self.members)
 
 
 def _label_visible(row, labels: Labels):
