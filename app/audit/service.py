@@ -141,9 +141,9 @@ def record_hash(prev_hash: str, fields: dict) -> str:
 
 # Set-based statements for a whole page, whatever its size: the pairs travel as one JSON text
 # and the database unpacks them, so there is no per-row statement, parameter binding or ORM
-# processing (as two text arrays, psycopg's Python array dumper cost more than the insert). The ids never served before get a
-# key (a page's new ids get neighbouring keys), and every dissemination row of the record is
-# written by one insert. Known ids are found by a per-row probe of the unique index (a scalar
+# processing (as two text arrays, psycopg's Python array dumper cost more than the insert). The
+# ids never served before get a key (a page's new ids get neighbouring keys), and every
+# dissemination row of the record is written by one insert. Known ids are found by a per-row probe of the unique index (a scalar
 # subquery, so that the planner cannot turn it into a scan of the whole table).
 # On PostgreSQL one statement does both, so each id is probed once: the probes are a CTE that
 # the intern and the insert share. No ON CONFLICT: writers hold the head row's lock (see
