@@ -14,6 +14,19 @@ def _partner(headers_for, nation: str) -> dict:
     return headers_for(subject=f"{nation.lower()}-feed", nation=nation, roles=("partner",))
 
 
+def _usa_malware(client, api: str, headers_for, collection_id: str, name: str, day: str) -> dict:
+    """USA pushes its own malware object, marked SECRET//REL TO USA, GBR, through TAXII; returns it."""
+    marking = statement("SECRET//REL TO USA, GBR")
+    pushed = {"type": "malware", "spec_version": "2.1", "id": f"malware--{uuid.uuid4()}",
+              "created": f"{day}T00:00:00.000Z", "modified": f"{day}T00:00:00.000Z",
+              "name": name, "is_family": True, "object_marking_refs": [marking["id"]]}
+    response = client.post(f"{api}/collections/{collection_id}/objects/",
+                           headers=_partner(headers_for, "USA") | {"Accept": TAXII, "Content-Type": TAXII},
+                           content=json.dumps({"objects": [marking, pushed]}))
+    assert response.status_code == 202 and response.json()["failure_count"] == 0, response.text
+    return pushed
+
+
 def _secret_indicator(client, home, collection_id) -> dict:
     return post_simple(client, home, collection_id, type="indicator", name="Lantern C2",
                        description="Source: liaison officer in Ankara", pattern="[ipv4-addr:value = '192.0.2.80']",
@@ -78,14 +91,7 @@ def test_bad_targets_and_unknown_items(client, session, home, collection):
 
 def test_partner_items_cannot_be_released_wider_than_their_originator_allows(client, session, api, headers_for,
                                                                             home, shared):
-    marking = statement("SECRET//REL TO USA, GBR")
-    pushed = {"type": "malware", "spec_version": "2.1", "id": f"malware--{uuid.uuid4()}",
-              "created": "2026-03-01T00:00:00.000Z", "modified": "2026-03-01T00:00:00.000Z",
-              "name": "USA's malware", "is_family": True, "object_marking_refs": [marking["id"]]}
-    response = client.post(f"{api}/collections/{shared.id}/objects/",
-                           headers=_partner(headers_for, "USA") | {"Accept": TAXII, "Content-Type": TAXII},
-                           content=json.dumps({"objects": [marking, pushed]}))
-    assert response.status_code == 202 and response.json()["failure_count"] == 0, response.text
+    pushed = _usa_malware(client, api, headers_for, shared.id, "USA's malware", "2026-03-01")
     url = f"/api/v1/items/{pushed['id']}/tearlines"
     before = counts(session)
     for wider in ("RESTRICTED//REL TO NATO", "SECRET//REL TO USA, GBR, CAN", "CONFIDENTIAL//REL TO USA, GBR"):
@@ -109,13 +115,7 @@ def test_partner_items_cannot_be_released_wider_than_their_originator_allows(cli
 
 
 def test_full_stix_versions_of_a_partner_derived_object_stay_inside(client, session, api, headers_for, home, shared):
-    marking = statement("SECRET//REL TO USA, GBR")
-    pushed = {"type": "malware", "spec_version": "2.1", "id": f"malware--{uuid.uuid4()}",
-              "created": "2026-03-02T00:00:00.000Z", "modified": "2026-03-02T00:00:00.000Z",
-              "name": "USA's other malware", "is_family": True, "object_marking_refs": [marking["id"]]}
-    client.post(f"{api}/collections/{shared.id}/objects/",
-                headers=_partner(headers_for, "USA") | {"Accept": TAXII, "Content-Type": TAXII},
-                content=json.dumps({"objects": [marking, pushed]}))
+    pushed = _usa_malware(client, api, headers_for, shared.id, "USA's other malware", "2026-03-02")
     derived = client.post(f"/api/v1/items/{pushed['id']}/tearlines", headers=home,
                           json={"banner": "SECRET//REL TO USA"}).json()["derived"]["object"]
     wide = statement("UNCLASSIFIED//REL TO ALL")
@@ -129,13 +129,8 @@ def test_full_stix_versions_of_a_partner_derived_object_stay_inside(client, sess
 
 def test_taxii_versions_of_a_partner_derived_object_stay_inside(client, session, api, headers_for, home, shared):
     """The third-party rule holds on every route: TAXII ingest refuses a tearline relabelled wider than its source."""
-    marking = statement("SECRET//REL TO USA, GBR")
-    pushed = {"type": "malware", "spec_version": "2.1", "id": f"malware--{uuid.uuid4()}",
-              "created": "2026-03-03T00:00:00.000Z", "modified": "2026-03-03T00:00:00.000Z",
-              "name": "USA's third malware", "is_family": True, "object_marking_refs": [marking["id"]]}
+    pushed = _usa_malware(client, api, headers_for, shared.id, "USA's third malware", "2026-03-03")
     taxii = {"Accept": TAXII, "Content-Type": TAXII}
-    client.post(f"{api}/collections/{shared.id}/objects/", headers=_partner(headers_for, "USA") | taxii,
-                content=json.dumps({"objects": [marking, pushed]}))
     derived = client.post(f"/api/v1/items/{pushed['id']}/tearlines", headers=home,
                           json={"banner": "SECRET//REL TO USA"}).json()["derived"]["object"]
     objects_url = f"{api}/collections/{shared.id}/objects/"
