@@ -18,6 +18,7 @@ from app.security_headers import install_security_headers
 from app.taxii.routes import router as taxii_router
 from app.taxii.admin_routes import router as collections_router
 from app.items.routes import router as items_router
+from app.audit.index import install_indexer
 from app.audit.routes import router as audit_router
 from app.audit.middleware import AuditMiddleware
 from app.audit.service import AuditSigner, bind_signer
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(feeds_router)
     app.include_router(console_router)  # the auditor web page; static, not audited
+    install_indexer(app)  # the recipients index follows the audit's served lists in the background
     install_scheduler(app)  # due partner feeds run in the background (TEARLINE_FEED_SCHEDULER)
     install_security_headers(app)
     # Inside the request-id layer: one audit record per request, written before any byte is sent.

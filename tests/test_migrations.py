@@ -31,7 +31,8 @@ from tests.conftest import postgres_database
 
 APP_TABLES = {"label", "partner", "collection", "stix_object", "taxii_status", "policy_state", "partner_group",
               "object_withhold", "object_marking_ref",
-              "audit_head", "audit_record", "audit_object", "audit_dissemination", "audit_checkpoint",
+              "audit_head", "audit_record", "audit_served", "audit_index_head", "audit_object", "audit_dissemination",
+              "audit_checkpoint",
               "feed", "item_derivation"}
 VERSION_TABLE = "alembic_version"
 
@@ -157,3 +158,41 @@ def test_constraint_names_match(empty_database_url, engine_for):
     tables = sqlmodel.SQLModel.metadata.sorted_tables
     assert {t.name: _model_constraints(t) for t in tables} == {
         t.name: _migrated_constraints(inspector, t.name) for t in tables}
+
+
+def test_served_lists_survive_0007_down_and_up(empty_database_url, engine_for):
+    """Downgrading past 0007 indexes what the index had not reached; upgrading rebuilds every served
+    list from the index byte for byte, so the chain still verifies and exports are unchanged."""
+    from app.audit.index import index_pending
+    from app.audit.query import RecordFilter, iter_records, recipients
+    from app.audit.service import AuditSigner, bind_signer, record_event
+    from app.audit.verify import verify_chain
+
+    migrations.upgrade(empty_database_url)
+    engine = engine_for()
+    signer = AuditSigner(key=b"migration-test-key", checkpoint_interval=0)
+    bind_signer(engine, signer)
+
+    def write(index: int, served) -> None:
+        record_event(engine, request_id=f"req-{index}", subject="usa-feed", nation="USA", roles=["partner"],
+                     method="GET", route="/r", status=200, decision="allow", served=served)
+
+    write(1, [("indicator--b", "2025-01-01T00:00:00.000Z"), ("indicator--a", "2025-01-02T00:00:00.000Z")])
+    write(2, [])
+    index_pending(engine)
+    write(3, [("indicator--a", "2025-01-02T00:00:00.000Z"), ("indicator--c", "v\u00e9")])  # left unindexed
+    before = list(iter_records(engine, RecordFilter()))
+    assert [len(r["served"]) for r in before] == [2, 0, 2]
+
+    migrations.downgrade(empty_database_url, "0006")
+    engine.dispose()
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT COUNT(*) FROM audit_dissemination")).scalar_one()
+    assert rows == 4  # record 3's versions were indexed on the way down
+
+    migrations.upgrade(empty_database_url)
+    engine.dispose()
+    assert verify_chain(engine, signer).ok
+    assert list(iter_records(engine, RecordFilter())) == before
+    assert {(r["version"], r["times"]) for r in recipients(engine, "indicator--a")} == {
+        ("2025-01-02T00:00:00.000Z", 2)}

@@ -135,6 +135,7 @@ class AuditMiddleware:
         state = {"started": False, "dropped": False, "held": None, "body": b""}
 
         metrics = getattr(scope["app"].state, "metrics", None)
+        indexer = getattr(scope["app"].state, "audit_indexer", None)
 
         async def record(status: int, error_text: str | None) -> bool:
             try:
@@ -142,6 +143,8 @@ class AuditMiddleware:
                 await anyio.to_thread.run_sync(partial(_write, engine, scope, context, status, error_text))
                 if metrics is not None:
                     metrics.audit_write_seconds.observe(time.perf_counter() - started)
+                if indexer is not None and context.served and status < 400:
+                    indexer.notify()
                 return True
             except Exception:  # noqa: BLE001 - whatever stops the record (AuditUnavailable or else) fails closed
                 log.exception("audit record not written for %s %s", scope.get("method"), scope.get("path"))

@@ -1,4 +1,4 @@
-"""Audit tables: the hash-chained records, the chain head, checkpoints and dissemination rows.
+"""Audit tables: the hash-chained records, the chain head, checkpoints, served lists and their index.
 
 ``audit_record.seq`` is assigned from the one-row ``audit_head`` table inside the
 writing transaction, never by an autoincrement, so that the chain stays linear
@@ -72,6 +72,35 @@ class AuditRecord(SQLModel, table=True):
     hash: str = Field(sa_column=Column(String(64), nullable=False))
 
 
+class AuditServed(SQLModel, table=True):
+    """The versions one record served: written in the record's transaction, before any byte is sent.
+
+    ``pairs`` is the canonical JSON of the record's sorted (object id, version) list, the exact
+    bytes whose SHA-256 is the record's ``served_digest``; the chain therefore covers it. One row
+    per record, appended in ``seq`` order, so writing it costs the same at any size of the log.
+    """
+
+    __tablename__ = "audit_served"
+    __table_args__ = (PrimaryKeyConstraint("record_seq", name="pk_audit_served"),)
+
+    record_seq: int = Field(sa_column=Column(_BIG_KEY, nullable=False, autoincrement=False))
+    pairs: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AuditIndexHead(SQLModel, table=True):
+    """One row: every record up to ``seq`` has its served list in the recipients index.
+
+    The index (``audit_object`` and ``audit_dissemination``) is derived from ``audit_served``
+    after the response, by ``app.audit.index``; readers bring it up to date before they use it.
+    """
+
+    __tablename__ = "audit_index_head"
+    __table_args__ = (PrimaryKeyConstraint("id", name="pk_audit_index_head"),)
+
+    id: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
 class AuditObject(SQLModel, table=True):
     """An object id that was ever served, with a small key given in the order of first receipt.
 
@@ -91,7 +120,7 @@ class AuditObject(SQLModel, table=True):
 
 
 class AuditDissemination(SQLModel, table=True):
-    """One object version that left in the response of one record, and to which nation."""
+    """One object version that left in the response of one record, and to which nation (the index)."""
 
     __tablename__ = "audit_dissemination"
     __table_args__ = (
@@ -99,10 +128,9 @@ class AuditDissemination(SQLModel, table=True):
         # range scan after one probe of audit_object.
         PrimaryKeyConstraint("object_key", "version", "nation", "record_seq", name="pk_audit_dissemination"),
         # No foreign keys: a row-level check per served object (PostgreSQL locks the parent row
-        # once per row) would cost more than the insert. The rows are written in the record's
-        # transaction from ids interned in it, and verification checks them against the
-        # record's served digest, which the chain covers.
-        # Verification and exports read a record's rows: an append-only integer index.
+        # once per row) would cost more than the insert. The rows are derived from the record's
+        # served list, and verification checks them against it.
+        # Verification reads the index rows of a range of records: an append-only integer index.
         Index("ix_audit_dissemination_record", "record_seq"),
     )
 

@@ -1,13 +1,14 @@
 """Reading the audit log: filtered records with keyset paging, recipients of an object, exports.
 
-Read-only by construction: nothing here writes, and the API offers no other path.
+Nothing here writes a record: the API offers no other path. The one write is to the derived
+recipients index: a question about an object first indexes the served lists written since the
+index last moved (``app.audit.index.index_pending``), so the answer includes every record.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,11 +16,13 @@ from datetime import UTC, datetime
 import orjson
 from sqlalchemy import Engine, exists, func, select
 
-from app.audit.models import AuditDissemination, AuditObject, AuditRecord
+from app.audit.index import index_pending
+from app.audit.models import AuditDissemination, AuditObject, AuditRecord, AuditServed
 
 R = AuditRecord.__table__.c
 D = AuditDissemination.__table__.c
 O = AuditObject.__table__.c
+S = AuditServed.__table__.c
 SERVED = AuditDissemination.__table__.join(AuditObject.__table__, O.key == D.object_key)
 EXPORT_BATCH = 1000
 COLUMNS = ("seq", "at", "request_id", "subject", "nation", "roles", "client", "method", "route",
@@ -72,8 +75,14 @@ class RecordFilter:
         return clauses
 
 
+def _index_for(engine: Engine, flt: RecordFilter) -> None:
+    if flt.object_id is not None:
+        index_pending(engine)
+
+
 def records_page(engine: Engine, flt: RecordFilter, *, after: int | None, limit: int) -> tuple[list[dict], int | None]:
     """Records in sequence order after ``after``; returns the page and the cursor of the next page."""
+    _index_for(engine, flt)
     query = select(*[R[c] for c in COLUMNS]).where(*flt.where())
     if after is not None:
         query = query.where(R.seq > after)
@@ -90,15 +99,14 @@ def record_with_served(engine: Engine, seq: int) -> dict | None:
         row = connection.execute(select(*[R[c] for c in COLUMNS]).where(R.seq == seq)).first()
         if row is None:
             return None
-        served = connection.execute(
-            select(O.object_id, D.version).select_from(SERVED).where(D.record_seq == seq)
-            .order_by(O.object_id, D.version)
-        ).all()
-    return {**dict(row._mapping), "served": [{"id": o, "version": v} for o, v in served]}
+        served = connection.execute(select(S.pairs).where(S.record_seq == seq)).scalar()
+    pairs = orjson.loads(served) if served else []
+    return {**dict(row._mapping), "served": [{"id": o, "version": v} for o, v in pairs]}
 
 
 def recipients(engine: Engine, object_id: str) -> list[dict]:
     """Every (version, nation) that received ``object_id``: first and last time, how many responses."""
+    index_pending(engine)
     key = select(O.key).where(O.object_id == object_id).scalar_subquery()
     query = (
         select(D.version, D.nation, func.min(R.at), func.max(R.at), func.count())
@@ -119,16 +127,12 @@ def iter_records(engine: Engine, flt: RecordFilter) -> Iterator[dict]:
         rows, _ = records_page(engine, flt, after=after, limit=EXPORT_BATCH)
         if not rows:
             return
-        served = defaultdict(list)
         with engine.connect() as connection:
-            for seq, o, v in connection.execute(
-                select(D.record_seq, O.object_id, D.version).select_from(SERVED)
-                .where(D.record_seq >= rows[0]["seq"], D.record_seq <= rows[-1]["seq"])
-                .order_by(D.record_seq, O.object_id, D.version)
-            ):
-                served[seq].append([o, v])
+            served = dict(connection.execute(select(S.record_seq, S.pairs).where(
+                S.record_seq >= rows[0]["seq"], S.record_seq <= rows[-1]["seq"])).all())
         for row in rows:
-            yield {**row, "served": served.get(row["seq"], [])}
+            pairs = served.get(row["seq"])
+            yield {**row, "served": orjson.loads(pairs) if pairs else []}
         after = rows[-1]["seq"]
         if len(rows) < EXPORT_BATCH:
             return
@@ -136,6 +140,7 @@ def iter_records(engine: Engine, flt: RecordFilter) -> Iterator[dict]:
 
 def count_records(engine: Engine, flt: RecordFilter) -> int:
     """How many records match (for progress bars)."""
+    _index_for(engine, flt)
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(AuditRecord.__table__)
                                       .where(*flt.where())).scalar_one())

@@ -1,4 +1,4 @@
-"""Writing the audit log: one hash-chained record per request, its dissemination rows, checkpoints.
+"""Writing the audit log: one hash-chained record per request, its served list, checkpoints.
 
 Every write is one short transaction on its own connection:
 
@@ -6,13 +6,14 @@ Every write is one short transaction on its own connection:
    PostgreSQL, the database write lock on SQLite), so concurrent writers in any
    thread or process queue up there and never deadlock on a read-then-upgrade;
 2. the record is inserted with ``prev_hash`` = the head's hash, and the served
-   versions with ONE bulk insert;
+   versions as ONE row (``audit_served``: the canonical JSON of the sorted list);
 3. the head gets the new hash and an HMAC of (seq, hash); every N records a
    checkpoint row stores another HMAC of the same pair.
 
 The record hash is ``sha256(prev_hash + canonical JSON of the fields)``, where the
-fields include a digest of the served (object id, version) list, so the
-dissemination rows are covered by the chain too.
+fields include the SHA-256 of that served list's JSON, so the chain covers it too.
+Which nations received an object is answered by an index derived from the served
+lists after the response (``app.audit.index``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import orjson
 from sqlalchemy import Engine, insert, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.audit.models import AuditCheckpoint, AuditHead, AuditRecord
+from app.audit.models import AuditCheckpoint, AuditHead, AuditRecord, AuditServed
 from app.keyfiles import persistent_key
 
 KEY_FILE_NAME = "audit-hmac.key"
@@ -124,59 +125,14 @@ def canonical(value) -> bytes:
 
 
 def normalise_served(served: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Distinct (id, version) pairs in sorted order: what the digest and the rows hold."""
+    """Distinct (id, version) pairs in sorted order: what the served list holds and its digest hashes."""
     return sorted({(clean(str(object_id), 255), clean(str(version), 64)) for object_id, version in served})
-
-
-def served_digest(pairs: Sequence[tuple[str, str]]) -> str:
-    """Digest of a normalised served list."""
-    return hashlib.sha256(canonical(pairs)).hexdigest()  # orjson writes a tuple as a JSON array, as a list
 
 
 def record_hash(prev_hash: str, fields: dict) -> str:
     """The chain hash of one record given its predecessor's hash."""
     body = canonical({name: fields.get(name) for name in HASHED_FIELDS})
     return hashlib.sha256(prev_hash.encode() + body).hexdigest()
-
-
-# Set-based statements for a whole page, whatever its size: the pairs travel as one JSON text
-# and the database unpacks them, so there is no per-row statement, parameter binding or ORM
-# processing (as two text arrays, psycopg's Python array dumper cost more than the insert). The
-# ids never served before get a key (a page's new ids get neighbouring keys), and every
-# dissemination row of the record is written by one insert. Known ids are found by a per-row probe of the unique index (a scalar
-# subquery, so that the planner cannot turn it into a scan of the whole table).
-# On PostgreSQL one statement does both, so each id is probed once: the probes are a CTE that
-# the intern and the insert share. No ON CONFLICT: writers hold the head row's lock (see
-# record_event), so no other transaction can intern an id between the probe and the insert;
-# if one ever did, the unique index would fail this write (and the request), not mislabel it.
-_PG_SERVED = (
-    "WITH pairs AS (SELECT e.p ->> 0 AS o, e.p ->> 1 AS v, e.n "
-    "FROM json_array_elements(%(pairs)s::json) WITH ORDINALITY AS e(p, n)), "
-    "known AS (SELECT t.o, t.v, t.n, (SELECT a.key FROM audit_object a WHERE a.object_id = t.o) AS key FROM pairs t), "
-    "fresh AS (INSERT INTO audit_object (object_id) SELECT o FROM known WHERE key IS NULL "
-    "GROUP BY o ORDER BY MIN(n) RETURNING key, object_id) "
-    "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
-    "SELECT COALESCE(known.key, fresh.key), known.v, %(nation)s, %(seq)s "
-    "FROM known LEFT JOIN fresh ON known.key IS NULL AND fresh.object_id = known.o ORDER BY 1, 2")
-_SQLITE_PAIRS = ("(SELECT json_extract(value, '$[0]') AS o, json_extract(value, '$[1]') AS v, key AS n "
-                 "FROM json_each(:pairs)) AS t")
-_SQLITE_INTERN = (f"INSERT INTO audit_object (object_id) SELECT t.o FROM {_SQLITE_PAIRS} "
-                  "WHERE NOT EXISTS (SELECT 1 FROM audit_object a WHERE a.object_id = t.o) "
-                  "GROUP BY t.o ORDER BY MIN(t.n) ON CONFLICT (object_id) DO NOTHING")
-_SQLITE_SERVED = ("INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
-                  f"SELECT a.key, t.v, :nation, :seq FROM {_SQLITE_PAIRS} JOIN audit_object a ON a.object_id = t.o "
-                  "ORDER BY a.key, t.v")
-
-
-def _insert_served(connection, seq: int, nation: str, pairs: Sequence[tuple[str, str]]) -> None:
-    """Intern the served ids and insert every dissemination row of the record; ``pairs`` are normalised."""
-    params = {"pairs": orjson.dumps(pairs).decode(), "seq": seq, "nation": nation}
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(_PG_SERVED, params)
-        return
-    # SQLite (whose planner probes the unique index for these joins).
-    connection.execute(text(_SQLITE_INTERN), params)
-    connection.execute(text(_SQLITE_SERVED), params)
 
 
 def record_event(engine, *, request_id: str, subject: str, nation: str, roles: Iterable[str], method: str,
@@ -188,6 +144,7 @@ def record_event(engine, *, request_id: str, subject: str, nation: str, roles: I
         raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
     signer = signer_for(engine)
     pairs = normalise_served(served)
+    served_json = canonical(pairs)  # orjson writes each tuple as a JSON array
     recipient = recipient_nation or nation
     fields = {
         "at": now_text(),
@@ -204,7 +161,7 @@ def record_event(engine, *, request_id: str, subject: str, nation: str, roles: I
         "status": int(status),
         "recipient_nation": clean(recipient or "", 3),
         "served_count": len(pairs),
-        "served_digest": served_digest(pairs),
+        "served_digest": hashlib.sha256(served_json).hexdigest(),
     }
     try:
         with engine.begin() as connection:
@@ -224,7 +181,9 @@ def record_event(engine, *, request_id: str, subject: str, nation: str, roles: I
                 insert(AuditRecord.__table__).values(**fields, prev_hash=prev_hash, hash=chain_hash)
             )
             if pairs:
-                _insert_served(connection, seq, fields["recipient_nation"], pairs)
+                # One row, appended: the recipients index is built from it after the response.
+                connection.execute(insert(AuditServed.__table__).values(record_seq=seq,
+                                                                         pairs=served_json.decode()))
             connection.execute(
                 update(AuditHead.__table__)
                 .where(AuditHead.__table__.c.id == 1)

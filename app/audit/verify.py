@@ -1,4 +1,4 @@
-"""Verifying the audit chain: every record's hash, links, dissemination rows, checkpoints and head.
+"""Verifying the audit chain: every record's hash, links, served list, index rows, checkpoints and head.
 
 Detects an edited field (hash mismatch), a deleted record (a gap in ``seq`` or a
 broken link), reordered records (hash covers ``seq``), a truncated tail (the HMAC'd
@@ -9,25 +9,32 @@ A range is verified from the nearest checkpoint at or before it (or from the
 genesis), so a range check trusts nothing it did not recompute or authenticate.
 Records archived away below a checkpoint are fine: the chain then starts at a
 checkpoint's successor and is anchored on that checkpoint's HMAC.
+
+A record's served list must hash to its ``served_digest``. The recipients index is derived
+data, checked against the served lists: up to the index head it must hold exactly each
+record's versions and nation, and beyond it nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import orjson
 from sqlalchemy import Engine, func, select
 
-from app.audit.models import (GENESIS_HASH, AuditCheckpoint, AuditDissemination, AuditHead, AuditObject,
-                              AuditRecord)
-from app.audit.service import AuditSigner, record_hash, served_digest
+from app.audit.models import (GENESIS_HASH, AuditCheckpoint, AuditDissemination, AuditHead, AuditIndexHead,
+                              AuditObject, AuditRecord, AuditServed)
+from app.audit.service import AuditSigner, record_hash
 
 BATCH = 2000
 R = AuditRecord.__table__.c
 D = AuditDissemination.__table__.c
 C = AuditCheckpoint.__table__.c
 O = AuditObject.__table__.c
+S = AuditServed.__table__.c
 
 
 @dataclass
@@ -57,6 +64,28 @@ def _record_fields(row) -> dict:
     return dict(row._mapping)
 
 
+def _check_served(row, served_json: str | None, index_rows: list, indexed: bool) -> None:
+    """The record's served list against its digest, and its index rows against the list."""
+    seq = int(row.seq)
+    if served_json is None:
+        pairs = []
+        if row.served_count:
+            raise _Broken(seq, "the record's served list is missing")
+    else:
+        if hashlib.sha256(served_json.encode()).hexdigest() != row.served_digest:
+            raise _Broken(seq, "the served list does not match the record's served digest")
+        pairs = orjson.loads(served_json)
+        if len(pairs) != row.served_count:
+            raise _Broken(seq, "the served list does not match the record's served count")
+    if not indexed:
+        if index_rows:
+            raise _Broken(seq, "recipients index rows name a record the index has not reached")
+        return
+    if (sorted((o, v) for o, v, _ in index_rows) != [tuple(pair) for pair in pairs]
+            or any(n != row.recipient_nation for _, _, n in index_rows)):
+        raise _Broken(seq, "the recipients index does not match the record's served list")
+
+
 def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, end: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Verify records ``start``..``end`` (default: all, up to the head)."""
@@ -64,6 +93,7 @@ def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, 
         head = connection.execute(select(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)).first()
         head_seq, head_hash, head_mac = (int(head.seq), head.hash, head.mac) if head else (0, GENESIS_HASH, "")
         first, last = connection.execute(select(func.min(R.seq), func.max(R.seq))).one()
+        index_seq = connection.execute(select(AuditIndexHead.__table__.c.seq)).scalar() or 0
         checkpoints = {int(c.seq): c for c in connection.execute(select(C.seq, C.hash, C.mac).order_by(C.seq))}
         report = VerifyReport(ok=True, checked=0, first_seq=first, last_seq=last, head_seq=head_seq,
                               checkpoints_checked=0)
@@ -74,6 +104,8 @@ def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, 
                 raise _Broken(None, "the audit head row is missing")
             if head_seq > 0 and not signer.valid(head_seq, head_hash, head_mac):
                 raise _Broken(head_seq, "the head's HMAC is invalid (head edited or forged)")
+            if index_seq > head_seq:
+                raise _Broken(index_seq, f"the recipients index claims seq {index_seq}, beyond the head")
             for seq, cp in checkpoints.items():
                 if not signer.valid(seq, cp.hash, cp.mac):
                     raise _Broken(seq, f"checkpoint at seq {seq} has an invalid HMAC (forged or edited)")
@@ -103,13 +135,15 @@ def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, 
                 ).all()
                 if not rows:
                     raise _Broken(expected, f"records {expected}..{stop} are missing (tail truncated)")
-                served = defaultdict(list)
+                served = dict(connection.execute(select(S.record_seq, S.pairs).where(
+                    S.record_seq >= rows[0].seq, S.record_seq <= rows[-1].seq)).all())
+                index = defaultdict(list)
                 for d in connection.execute(
                     select(D.record_seq, O.object_id, D.version, D.nation)
                     .select_from(AuditDissemination.__table__.join(AuditObject.__table__, O.key == D.object_key))
                     .where(D.record_seq >= rows[0].seq, D.record_seq <= rows[-1].seq)
                 ):
-                    served[int(d.record_seq)].append((d.object_id, d.version, d.nation))
+                    index[int(d.record_seq)].append((d.object_id, d.version, d.nation))
                 for row in rows:
                     seq = int(row.seq)
                     if seq != expected:
@@ -119,11 +153,7 @@ def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, 
                     fields = _record_fields(row)
                     if record_hash(prev_hash, fields) != row.hash:
                         raise _Broken(seq, "content does not match its hash (edited)")
-                    given = served.get(seq, [])
-                    pairs = sorted((o, v) for o, v, _ in given)
-                    if (len(pairs) != row.served_count or served_digest(pairs) != row.served_digest
-                            or any(n != row.recipient_nation for _, _, n in given)):
-                        raise _Broken(seq, "dissemination rows do not match the record's served digest")
+                    _check_served(row, served.get(seq), index.get(seq, []), seq <= index_seq)
                     cp = checkpoints.get(seq)
                     if cp is not None:
                         if cp.hash != row.hash:
@@ -137,9 +167,10 @@ def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, 
             if to_tail and head_seq and prev_hash != head_hash:
                 raise _Broken(head_seq, "the last record does not match the head (tail altered)")
             if to_tail:
-                stray = connection.execute(select(func.min(D.record_seq)).where(D.record_seq > head_seq)).scalar()
-                if stray is not None:
-                    raise _Broken(int(stray), f"dissemination rows name record {stray}, beyond the head")
+                for table, column in (("served list", S.record_seq), ("recipients index row", D.record_seq)):
+                    stray = connection.execute(select(func.min(column)).where(column > head_seq)).scalar()
+                    if stray is not None:
+                        raise _Broken(int(stray), f"found a {table} of record {stray}, beyond the head")
         except _Broken as broken:
             report.ok, report.broken_seq, report.problem = False, broken.seq, broken.problem
         return report

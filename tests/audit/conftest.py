@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
+import orjson
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session
@@ -49,9 +50,9 @@ def records_for(engine, request_id: str) -> list[dict]:
         rows = [dict(r._mapping) for r in connection.execute(
             text("SELECT * FROM audit_record WHERE request_id = :r ORDER BY seq"), {"r": request_id})]
         for row in rows:
-            row["served"] = {(o, v) for o, v in connection.execute(
-                text("SELECT o.object_id, d.version FROM audit_dissemination d "
-                     "JOIN audit_object o ON o.key = d.object_key WHERE d.record_seq = :s"), {"s": row["seq"]})}
+            served = connection.execute(text("SELECT pairs FROM audit_served WHERE record_seq = :s"),
+                                        {"s": row["seq"]}).scalar()
+            row["served"] = {(o, v) for o, v in orjson.loads(served or "[]")}
     return rows
 
 
@@ -94,7 +95,8 @@ def module_url(template_url: str, tmp_path_factory) -> Iterator[str]:
         yield url
 
 
-AUDIT_RESET = ("DELETE FROM audit_dissemination", "DELETE FROM audit_object", "DELETE FROM audit_checkpoint", "DELETE FROM audit_record",
+AUDIT_RESET = ("DELETE FROM audit_dissemination", "DELETE FROM audit_object", "DELETE FROM audit_served",
+               "UPDATE audit_index_head SET seq = 0", "DELETE FROM audit_checkpoint", "DELETE FROM audit_record",
                f"UPDATE audit_head SET seq = 0, hash = '{'0' * 64}', mac = ''")
 
 

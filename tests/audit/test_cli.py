@@ -81,6 +81,7 @@ def test_checkpoint_then_archive_keeps_verification(fresh_engine, cli_env):
     _write(fresh_engine, 2)
     with fresh_engine.begin() as connection:  # the operator archives 1..3 (see README, Audit)
         connection.execute(text("DELETE FROM audit_dissemination WHERE record_seq <= 3"))
+        connection.execute(text("DELETE FROM audit_served WHERE record_seq <= 3"))
         connection.execute(text("DELETE FROM audit_record WHERE seq <= 3"))
     result = runner.invoke(cli.app, ["audit", "verify"], env=cli_env)
     assert result.exit_code == 0, result.output

@@ -5,19 +5,23 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from app.audit.index import index_pending
 from app.audit.service import AuditSigner, record_event, write_checkpoint
 from app.audit.verify import verify_chain
 
 RECORDS = 12  # checkpoints (every 5) at 5 and 10
 
 
-def _write(engine, count: int = RECORDS) -> None:
+def _write(engine, count: int = RECORDS, indexed: bool = True) -> None:
+    """Records 1..count, each serving two versions; by default their recipients index is built too."""
     for index in range(count):
         record_event(engine, request_id=f"req-{index}", subject=f"user-{index % 3}", nation="USA",
                      roles=["partner"], method="GET", route="/taxii2/api1/collections/c/objects/", status=200,
                      decision="allow", collection_id="c",
                      served=[(f"indicator--{index}", "2025-01-01T00:00:00.000Z"),
                              ("indicator--shared", f"2025-01-0{1 + index % 9}T00:00:00.000Z")])
+    if indexed:
+        index_pending(engine)
 
 
 def _sql(engine, statement: str, **params) -> None:
@@ -27,11 +31,13 @@ def _sql(engine, statement: str, **params) -> None:
 
 def _delete_record(engine, seq: int) -> None:
     _sql(engine, "DELETE FROM audit_dissemination WHERE record_seq = :s", s=seq)
+    _sql(engine, "DELETE FROM audit_served WHERE record_seq = :s", s=seq)
     _sql(engine, "DELETE FROM audit_record WHERE seq = :s", s=seq)
 
 
-def test_an_untouched_chain_verifies(fresh_engine, signer):
-    _write(fresh_engine)
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "index-behind"])
+def test_an_untouched_chain_verifies(fresh_engine, signer, indexed):
+    _write(fresh_engine, indexed=indexed)
     report = verify_chain(fresh_engine, signer)
     assert report.ok, report
     assert (report.checked, report.head_seq, report.checkpoints_checked) == (RECORDS, RECORDS, 2)
@@ -55,6 +61,7 @@ def test_a_deleted_record_is_found(fresh_engine, signer):
 def test_a_deleted_record_with_renumbered_successors_is_found(fresh_engine, signer):
     _write(fresh_engine, 4)
     _sql(fresh_engine, "DELETE FROM audit_dissemination WHERE record_seq >= 2")
+    _sql(fresh_engine, "DELETE FROM audit_served WHERE record_seq >= 2")
     _sql(fresh_engine, "DELETE FROM audit_record WHERE seq = 2")
     for seq in (3, 4):  # close the gap
         _sql(fresh_engine, "UPDATE audit_record SET seq = :n WHERE seq = :s", n=seq - 1, s=seq)
@@ -117,12 +124,18 @@ def test_a_checkpoint_moved_to_another_hash_is_found(fresh_engine, signer):
     assert verify_chain(fresh_engine, signer).broken_seq == 5
 
 
-def test_dissemination_rows_without_a_record_are_found(fresh_engine, signer):
+@pytest.mark.parametrize("forgery", [
+    "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
+    "SELECT key, 'v', 'USA', 99 FROM audit_object WHERE object_id = 'indicator--0'",
+    "INSERT INTO audit_served (record_seq, pairs) VALUES (99, '[[\"indicator--0\",\"v\"]]')",
+    "UPDATE audit_index_head SET seq = 99",
+], ids=["index-row", "served-list", "index-head"])
+def test_audit_rows_beyond_the_head_are_found(fresh_engine, signer, forgery):
     _write(fresh_engine)
-    _sql(fresh_engine, "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
-                       "SELECT key, 'v', 'USA', 99 FROM audit_object WHERE object_id = 'indicator--0'")
+    _sql(fresh_engine, forgery)
     report = verify_chain(fresh_engine, signer)
     assert (report.ok, report.broken_seq) == (False, 99)
+    assert "beyond the head" in report.problem
 
 
 def test_a_verification_key_other_than_the_writer_s_fails(fresh_engine):
@@ -139,12 +152,38 @@ def test_a_verification_key_other_than_the_writer_s_fails(fresh_engine):
     "UPDATE audit_object SET object_id = 'indicator--elsewhere' WHERE object_id = 'indicator--5'",
     "UPDATE audit_dissemination SET record_seq = 7 WHERE record_seq = 6",
 ])
-def test_altered_dissemination_rows_are_found(fresh_engine, signer, change):
+def test_an_altered_recipients_index_is_found(fresh_engine, signer, change):
     _write(fresh_engine)
     _sql(fresh_engine, change)
     report = verify_chain(fresh_engine, signer)
     assert (report.ok, report.broken_seq) == (False, 6)
-    assert "dissemination" in report.problem
+    assert "recipients index" in report.problem
+
+
+@pytest.mark.parametrize("change, problem", [
+    ("UPDATE audit_served SET pairs = '[[\"indicator--5\",\"2025-01-01T00:00:00.000Z\"]]' WHERE record_seq = 6",
+     "served digest"),
+    ("UPDATE audit_served SET pairs = REPLACE(pairs, 'indicator--5', 'indicator--6') WHERE record_seq = 6",
+     "served digest"),
+    ("DELETE FROM audit_served WHERE record_seq = 6", "missing"),
+    ("UPDATE audit_served SET record_seq = 99 WHERE record_seq = 6", "missing"),
+])
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "index-behind"])
+def test_an_altered_served_list_is_found(fresh_engine, signer, change, problem, indexed):
+    _write(fresh_engine, indexed=indexed)
+    _sql(fresh_engine, change)
+    report = verify_chain(fresh_engine, signer, end=RECORDS - 1)  # not to the tail: record 6 is the fault
+    assert (report.ok, report.broken_seq) == (False, 6)
+    assert problem in report.problem
+
+
+def test_index_rows_past_the_index_head_are_found(fresh_engine, signer):
+    """Rows for a record the index head says is not indexed yet: the head was moved back, or rows forged."""
+    _write(fresh_engine)
+    _sql(fresh_engine, "UPDATE audit_index_head SET seq = 5")
+    report = verify_chain(fresh_engine, signer)
+    assert (report.ok, report.broken_seq) == (False, 6)
+    assert "not reached" in report.problem
 
 
 def test_a_range_is_anchored_on_a_checkpoint_and_reports_within_it(fresh_engine, signer):
@@ -178,6 +217,7 @@ def test_dissemination_rows_for_new_known_and_repeated_ids(fresh_engine, signer)
     seqs = [record_event(fresh_engine, request_id=f"req-{i}", subject="usa-feed", nation=nation, roles=["partner"],
                          method="GET", route="/r", status=200, decision="allow", served=served)
             for i, (nation, served) in enumerate([("USA", first), ("GBR", second)])]
+    assert index_pending(fresh_engine) == 2 and index_pending(fresh_engine) == 0
     with fresh_engine.connect() as connection:
         rows = connection.execute(text(
             "SELECT d.record_seq, o.object_id, d.version, d.nation FROM audit_dissemination d "
