@@ -66,6 +66,8 @@ def test_peers_smoke_run_writes_consistent_results(tmp_path):
     assert tearline["labels_visible"] < tearline["labels_interned"]
     # Each page's server time is split out, and covers the audit write it includes.
     assert 0 < tearline["audit_ms_per_page_median"] < tearline["server_ms_per_page_median"]
+    # Each pull ends when the audit's recipients index has caught up; that time is measured.
+    assert tearline["index_drain_ms_per_pull_median"] >= 0
     # The HTTP floor serves the same pages, pre-rendered, with no server work at all.
     floor = run["http_floor"]
     assert floor["objects_per_pull"] == tearline["objects_per_pull"] and floor["objects_per_s"] > 0
