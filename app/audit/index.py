@@ -16,23 +16,20 @@ whose digests the chain covers.
 
 from __future__ import annotations
 
-import logging
 import threading
-from contextlib import asynccontextmanager
 
 import orjson
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 
-log = logging.getLogger(__name__)
+from app.background import BackgroundWorker, run_with_app
 
 # One transaction indexes records until it holds this many served versions: large enough to
 # share a commit and neighbouring index pages among pages of a pull, small enough that the
 # SQLite write lock (which record writers wait for) is held for milliseconds.
 BATCH_VERSIONS = 8000
 BATCH_RECORDS = 64
-IDLE_WAKE_S = 2.0
+IDLE_WAKE_S = 2.0  # for records other processes wrote, which send this thread no notice
 
 _LOCK_HEAD = "UPDATE audit_index_head SET seq = seq WHERE id = 1 RETURNING seq"
 _PENDING = ("SELECT s.record_seq, r.recipient_nation, s.pairs FROM audit_served s "
@@ -102,52 +99,18 @@ def index_pending(engine: Engine) -> int:
     return total
 
 
-class RecipientsIndexer:
+class RecipientsIndexer(BackgroundWorker):
     """A daemon thread that indexes served lists soon after their records are written."""
 
     def __init__(self, engine: Engine) -> None:
+        super().__init__("tearline-audit-index", self._index_all, IDLE_WAKE_S)
         self.engine = engine
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="tearline-audit-index", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def notify(self) -> None:
-        """A record with a served list was written."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Stop after the current batch (what is left is indexed by the next reader or start)."""
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(IDLE_WAKE_S)
-            self._wake.clear()
-            try:
-                while not self._stop.is_set() and index_batch(self.engine):
-                    pass
-            except SQLAlchemyError:  # e.g. the database is briefly unreachable: the next wake retries
-                log.exception("audit recipients index: batch failed")
+    def _index_all(self, stop: threading.Event) -> None:
+        while not stop.is_set() and index_batch(self.engine):
+            pass
 
 
 def install_indexer(app: FastAPI) -> None:
     """Run a :class:`RecipientsIndexer` on the app's audit engine for the app's lifetime."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application):
-        indexer = RecipientsIndexer(application.state.audit_engine)
-        indexer.start()
-        application.state.audit_indexer = indexer
-        try:
-            async with inner(application) as inner_state:
-                yield inner_state
-        finally:
-            indexer.stop()
-
-    app.router.lifespan_context = lifespan
+    run_with_app(app, "audit_indexer", lambda application: RecipientsIndexer(application.state.audit_engine))

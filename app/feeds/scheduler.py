@@ -9,19 +9,17 @@ lock keeps two instances from running the same feed at once, and the shared
 from __future__ import annotations
 
 import logging
-import threading
-from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlmodel import Session
 
+from app.background import BackgroundWorker, run_with_app
 from app.feeds.models import Feed
 from app.feeds.sync import FeedContext, run_feed
 from app.timestamps import now_us
 
 log = logging.getLogger(__name__)
-STOP_WAIT_S = 5
 
 
 def due_feeds(ctx: FeedContext, at_us: int) -> list[str]:
@@ -32,21 +30,12 @@ def due_feeds(ctx: FeedContext, at_us: int) -> list[str]:
                 if feed.last_attempt_us is None or at_us - feed.last_attempt_us >= feed.poll_interval_s * 1_000_000]
 
 
-class FeedScheduler:
+class FeedScheduler(BackgroundWorker):
     """A daemon thread that runs due feeds one after another until stopped."""
 
     def __init__(self, ctx: FeedContext) -> None:
+        super().__init__("tearline-feeds", lambda stop: self.run_due(), ctx.settings.feed_scheduler_tick_s)
         self.ctx = ctx
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="tearline-feeds", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the current feed; do not wait long for it (a run cut short is safe to repeat)."""
-        self._stop.set()
-        self._thread.join(timeout=STOP_WAIT_S)
 
     def run_due(self) -> list[str]:
         """Run every due feed once; return their names."""
@@ -60,32 +49,15 @@ class FeedScheduler:
                 log.exception("feed %s: unexpected error", name)
         return names
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.ctx.settings.feed_scheduler_tick_s):
-            try:
-                self.run_due()
-            except Exception:  # e.g. the database is briefly unreachable; try again next tick
-                log.exception("feed scheduler tick failed")
-
 
 def install_scheduler(app: FastAPI) -> None:
     """Run the scheduler for the app's lifetime when ``settings.feed_scheduler`` is on."""
-    settings = app.state.settings
-    if not settings.feed_scheduler:
+    if not app.state.settings.feed_scheduler:
         return
-    inner = app.router.lifespan_context
 
-    @asynccontextmanager
-    async def lifespan(application):
+    def build(application: FastAPI) -> FeedScheduler:
         state = application.state
-        scheduler = FeedScheduler(FeedContext(state.settings, state.engine, state.mappings, state.visibility,
-                                             state.role_rights, getattr(state, "metrics", None)))
-        scheduler.start()
-        application.state.feed_scheduler = scheduler
-        try:
-            async with inner(application) as inner_state:
-                yield inner_state
-        finally:
-            scheduler.stop()
+        return FeedScheduler(FeedContext(state.settings, state.engine, state.mappings, state.visibility,
+                                         state.role_rights, getattr(state, "metrics", None)))
 
-    app.router.lifespan_context = lifespan
+    run_with_app(app, "feed_scheduler", build)

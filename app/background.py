@@ -1,0 +1,69 @@
+"""Threads that live as long as the app: each runs its step after a notice or a period, until stopped."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+STOP_WAIT_S = 5
+
+
+class BackgroundWorker:
+    """A daemon thread that calls ``step(stop)`` after each :meth:`notify`, or every ``period_s`` without one.
+
+    ``step`` gets the stop event, so that a long step can end early; an exception in it is logged
+    and the next wake tries again (the database may be briefly unreachable).
+    """
+
+    def __init__(self, name: str, step: Callable[[threading.Event], object], period_s: float) -> None:
+        self.name, self.step, self.period_s = name, step, period_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        """Run the step soon, without waiting for the period."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop after the current step; do not wait long for it (a step cut short is safe to repeat)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=STOP_WAIT_S)
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self.period_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.step(self._stop)
+            except Exception:  # noqa: BLE001 - the thread must outlive one failed step
+                log.exception("%s: step failed", self.name)
+
+
+def run_with_app(app: FastAPI, attribute: str, build: Callable[[FastAPI], BackgroundWorker]) -> None:
+    """Start ``build(app)``'s worker when the app starts, as ``app.state.<attribute>``; stop it when the app stops."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application):
+        worker = build(application)
+        worker.start()
+        setattr(application.state, attribute, worker)
+        try:
+            async with inner(application) as inner_state:
+                yield inner_state
+        finally:
+            worker.stop()
+
+    app.router.lifespan_context = lifespan
