@@ -26,8 +26,8 @@ test: venv
 	$(VENV)/bin/python -m pytest -n 2 --dist loadscope
 
 # Peer benchmark (issue 7): Tearline on SQLite and PostgreSQL at N = 1k, 10k, 100k and 1M against the
-# raw-SQL limit, the HTTP floor and medallion; writes bench/results/peers.{json,md,png}. About 35
-# minutes on 2 cores; needs PostgreSQL at 127.0.0.1:5432 (or TEARLINE_TEST_PG_ADMIN_URL) and about
-# 6 GB of disk. BENCH_ARGS adds options, e.g. make bench BENCH_ARGS="--sizes 1000,10000".
+# raw-SQL limit, the HTTP floor and medallion; writes bench/results/peers.{json,md,png}. 20 to 40
+# minutes on 2 cores, by the machine; needs PostgreSQL at 127.0.0.1:5432 (or
+# TEARLINE_TEST_PG_ADMIN_URL) and about 6 GB of disk. BENCH_ARGS adds options, e.g. make bench BENCH_ARGS="--sizes 1000,10000".
 bench: venv
 	$(VENV)/bin/python bench/peers.py $(BENCH_ARGS)

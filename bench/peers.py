@@ -224,10 +224,13 @@ class RawSql:
 FLOOR_PAGES = 40
 
 
-def http_floor(kept: list[tuple[bytes, int]], repeats: int) -> dict:
+def http_floor(kept: list[tuple[bytes, int]], repeats: int, pages: int) -> dict:
     """The HTTP and client floor: taxii2client pulling the same pages, pre-rendered, from a bare ASGI app
     on the same uvicorn (no database, authentication, policy or audit). What a page costs before the
-    server does any work: the most any TAXII server in Python could reach with this client."""
+    server does any work: the most any TAXII server in Python could reach with this client.
+
+    A pull is as many pages as Tearline's (the kept pages served in turn), so that its start (the
+    collection request, the connection) weighs on its objects/s as much as on Tearline's."""
     from starlette.applications import Starlette
     from starlette.responses import Response
     from starlette.routing import Route
@@ -238,8 +241,8 @@ def http_floor(kept: list[tuple[bytes, int]], repeats: int) -> dict:
 
     def objects(request):
         index = int(request.query_params.get("next", "0"))
-        body, _ = kept[index]
-        more = index + 1 < len(kept)
+        body, _ = kept[index % len(kept)]
+        more = index + 1 < pages
         prefix = b'{"more":true,"next":"%d",' % (index + 1) if more else b'{"more":false,'
         return Response(prefix + body + b"}", media_type=TAXII)
 
@@ -329,7 +332,7 @@ def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_d
             warm.append(taxii_pull(collection_url, usa_token, visibility, clock, drain))
             limit.append(raw.pull(keep=FLOOR_PAGES if round_no == 0 else 0))
             log(f"  round {round_no + 1}/{repeats}: tearline {warm[-1]['pages'][0]['s'] * 1000:.1f} ms first page")
-        floor = http_floor(limit[0]["kept"], repeats) if limit[0]["kept"] else None
+        floor = http_floor(limit[0]["kept"], repeats, len(warm[0]["pages"])) if limit[0]["kept"] else None
         for pull in limit:
             pull.pop("kept")
         tearline, raw_sql = summarise(warm), summarise(limit)
