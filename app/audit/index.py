@@ -36,6 +36,11 @@ _PENDING = ("SELECT s.record_seq, r.recipient_nation, s.pairs FROM audit_served 
             "JOIN audit_record r ON r.seq = s.record_seq WHERE s.record_seq > :after "
             "ORDER BY s.record_seq LIMIT :limit")
 _ADVANCE = "UPDATE audit_index_head SET seq = :seq WHERE id = 1"
+# Read first: an idle wake or an auditor's query must not take the write lock (the database's, on
+# SQLite) or write a new head row version when there is nothing to index.
+_ANY_PENDING = ("SELECT EXISTS (SELECT 1 FROM audit_served s WHERE s.record_seq > h.seq) "
+                "FROM audit_index_head h WHERE h.id = 1")
+_MISSING_HEAD = "the audit index head row is missing"
 
 # The rows travel as one JSON text of [id, version, nation, record seq] and the database unpacks
 # them: no per-row statement or parameter binding. Ids never indexed before get a key, in order
@@ -75,10 +80,16 @@ def _index_rows(connection, rows: list) -> None:
 
 def index_batch(engine: Engine) -> int:
     """Index the next batch of served lists in one transaction; returns how many records it indexed."""
+    with engine.connect() as connection:
+        pending = connection.execute(text(_ANY_PENDING)).first()
+    if pending is None:
+        raise RuntimeError(_MISSING_HEAD)
+    if not pending[0]:
+        return 0
     with engine.begin() as connection:
         indexed = connection.execute(text(_LOCK_HEAD)).scalar()
         if indexed is None:
-            raise RuntimeError("the audit index head row is missing")
+            raise RuntimeError(_MISSING_HEAD)
         rows, last, records = [], indexed, 0
         for seq, nation, pairs in connection.execute(text(_PENDING), {"after": indexed, "limit": BATCH_RECORDS}):
             rows.extend([object_id, version, nation, seq] for object_id, version in orjson.loads(pairs))
