@@ -83,6 +83,10 @@ def _index_for(engine: Engine, flt: RecordFilter) -> None:
 def records_page(engine: Engine, flt: RecordFilter, *, after: int | None, limit: int) -> tuple[list[dict], int | None]:
     """Records in sequence order after ``after``; returns the page and the cursor of the next page."""
     _index_for(engine, flt)
+    return _records_page(engine, flt, after=after, limit=limit)
+
+
+def _records_page(engine: Engine, flt: RecordFilter, *, after: int | None, limit: int) -> tuple[list[dict], int | None]:
     query = select(*[R[c] for c in COLUMNS]).where(*flt.where())
     if after is not None:
         query = query.where(R.seq > after)
@@ -122,9 +126,10 @@ def recipients(engine: Engine, object_id: str) -> list[dict]:
 
 def iter_records(engine: Engine, flt: RecordFilter) -> Iterator[dict]:
     """Every matching record with its served versions, in batches (for exports)."""
+    _index_for(engine, flt)  # once: records written during the export are not part of it anyway
     after = None
     while True:
-        rows, _ = records_page(engine, flt, after=after, limit=EXPORT_BATCH)
+        rows, _ = _records_page(engine, flt, after=after, limit=EXPORT_BATCH)
         if not rows:
             return
         with engine.connect() as connection:
