@@ -129,6 +129,11 @@ def normalise_served(served: Iterable[tuple[str, str]]) -> list[tuple[str, str]]
     return sorted({(clean(str(object_id), 255), clean(str(version), 64)) for object_id, version in served})
 
 
+def served_digest(served_json: bytes) -> str:
+    """The record's ``served_digest``: SHA-256 of its served list's canonical JSON, as stored."""
+    return hashlib.sha256(served_json).hexdigest()
+
+
 def record_hash(prev_hash: str, fields: dict) -> str:
     """The chain hash of one record given its predecessor's hash."""
     body = canonical({name: fields.get(name) for name in HASHED_FIELDS})
@@ -161,7 +166,7 @@ def record_event(engine, *, request_id: str, subject: str, nation: str, roles: I
         "status": int(status),
         "recipient_nation": clean(recipient or "", 3),
         "served_count": len(pairs),
-        "served_digest": hashlib.sha256(served_json).hexdigest(),
+        "served_digest": served_digest(served_json),
     }
     try:
         with engine.begin() as connection:

@@ -17,7 +17,6 @@ record's versions and nation, and beyond it nothing.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,7 +26,7 @@ from sqlalchemy import Engine, func, select
 
 from app.audit.models import (GENESIS_HASH, AuditCheckpoint, AuditDissemination, AuditHead, AuditIndexHead,
                               AuditObject, AuditRecord, AuditServed)
-from app.audit.service import AuditSigner, record_hash
+from app.audit.service import AuditSigner, record_hash, served_digest
 
 BATCH = 2000
 R = AuditRecord.__table__.c
@@ -72,7 +71,7 @@ def _check_served(row, served_json: str | None, index_rows: list, indexed: bool)
         if row.served_count:
             raise _Broken(seq, "the record's served list is missing")
     else:
-        if hashlib.sha256(served_json.encode()).hexdigest() != row.served_digest:
+        if served_digest(served_json.encode()) != row.served_digest:
             raise _Broken(seq, "the served list does not match the record's served digest")
         pairs = orjson.loads(served_json)
         if len(pairs) != row.served_count:
