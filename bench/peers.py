@@ -316,11 +316,10 @@ def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_d
         collection_url = f"{base}/taxii2/api1/collections/{collection_id}/"
         visibility = app.state.visibility
         clock = ServerClock(app.state.metrics)
-        # Warm the process with another partner (its own Casbin decisions), so USA's cold pull pays only its own.
-        taxii_pull(collection_url, token_for("gbr-feed", "GBR", "partner"), visibility,
-                   drain=partial(index_pending, app.state.audit_engine))
-        usa_token = token_for("usa-feed", PULLER, "partner")
         drain = partial(index_pending, app.state.audit_engine)
+        # Warm the process with another partner (its own Casbin decisions), so USA's cold pull pays only its own.
+        taxii_pull(collection_url, token_for("gbr-feed", "GBR", "partner"), visibility, drain=drain)
+        usa_token = token_for("usa-feed", PULLER, "partner")
         cold = taxii_pull(collection_url, usa_token, visibility, clock, drain)
         usa = Principal(subject="usa-feed", nation=PULLER, roles=frozenset({"partner"}), clearance=3,
                         groups=frozenset({"FVEY", "NATO"}), is_home=False)
