@@ -14,8 +14,8 @@ import app.markings.models  # noqa: F401
 import app.partners.models  # noqa: F401
 import app.policy.models  # noqa: F401
 import app.taxii.models  # noqa: F401
-from app.config import Settings
-from app.db import make_engine
+from app.config.settings import Settings
+from app.db.engine import make_engine
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

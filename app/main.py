@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from app.audit.index import install_indexer
+from app.audit.middleware import AuditMiddleware
+from app.audit.routes import router as audit_router
+from app.audit.service import AuditSigner, bind_signer
 from app.auth.tokens import TokenVerifier
-from app.config import Settings
-from app.db import make_engine
-from app.errors import install_error_handlers
-from app.health import router as health_router
+from app.config.settings import Settings
+from app.console.routes import router as console_router
+from app.db.engine import make_engine
+from app.feeds.routes import router as feeds_router
+from app.feeds.scheduler import install_scheduler
+from app.http.errors import install_error_handlers
+from app.http.health import router as health_router
+from app.http.request_id import RequestIdMiddleware
+from app.http.security_headers import install_security_headers
+from app.items.routes import router as items_router
 from app.markings.mappings import load_mappings
+from app.observability.setup import install_observability
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
-from app.request_id import RequestIdMiddleware
-from app.observability import install_observability
-from app.security_headers import install_security_headers
-from app.taxii.routes import router as taxii_router
 from app.taxii.admin_routes import router as collections_router
-from app.items.routes import router as items_router
-from app.audit.index import install_indexer
-from app.audit.routes import router as audit_router
-from app.audit.middleware import AuditMiddleware
-from app.audit.service import AuditSigner, bind_signer
-from app.feeds.routes import router as feeds_router
-from app.console.routes import router as console_router
-from app.feeds.scheduler import install_scheduler
+from app.taxii.routes import router as taxii_router
 
 
 def _token_verifier(settings: Settings) -> TokenVerifier:

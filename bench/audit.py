@@ -53,8 +53,18 @@ from app.auth.keys import generate_key_pair  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.markings.mappings import load_mappings  # noqa: E402
-from bench.releasability import (DEFAULT_PG_ADMIN_URL, PARTNER, TAXII, Dataset, ServerThread, Store,  # noqa: E402
-                                 build_store, database, make_dataset, make_settings)
+from bench.releasability import (  # noqa: E402
+    DEFAULT_PG_ADMIN_URL,
+    PARTNER,
+    TAXII,
+    Dataset,
+    ServerThread,
+    Store,
+    build_store,
+    database,
+    make_dataset,
+    make_settings,
+)
 
 VARIANTS = ("full", "no_dissemination", "no_audit")
 

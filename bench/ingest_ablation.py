@@ -94,6 +94,7 @@ def _switch_off(variant: str) -> None:
         granular._copy = copy.deepcopy
     elif variant == "stix2-parse":
         import stix2
+
         from app.items import stix_validation
 
         def parse(obj: dict) -> None:
@@ -141,8 +142,8 @@ def run_one(variant: str, objects: int, seed: int) -> dict:
     _switch_off(variant)
     from sqlmodel import Session
 
-    from app import migrations
     from app.auth.keys import generate_key_pair
+    from app.db import migrations
     from app.main import create_app
     from app.markings import stix_markings
     from app.taxii import service

@@ -51,16 +51,16 @@ def measure(kind: str, objects: int, repeats: int, pg_admin_url: str) -> dict:
     from sqlmodel import Session
     from starlette.testclient import TestClient
 
-    from app import migrations
     from app.audit.service import record_event
     from app.auth.keys import generate_key_pair
     from app.auth.principal import Principal
     from app.auth.tokens import issue_token
+    from app.db import migrations
+    from app.db.timestamps import format_us
     from app.items.store import VersionFilter, read_page
     from app.main import create_app
     from app.partners.service import save_partner
     from app.taxii import service
-    from app.timestamps import format_us
     from bench.releasability import HOME, LOADER, database, make_settings
     from bench.workload import PARTNERS, PULLER, make_workload
 

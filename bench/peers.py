@@ -49,15 +49,17 @@ if str(REPO_ROOT) not in sys.path:
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.dialects import postgresql as pg_dialect, sqlite as sqlite_dialect  # noqa: E402
+from sqlalchemy.dialects import postgresql as pg_dialect  # noqa: E402
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlmodel import Session  # noqa: E402
-from taxii2client.v21 import Collection as TaxiiCollection, as_pages  # noqa: E402
+from taxii2client.v21 import Collection as TaxiiCollection  # noqa: E402
+from taxii2client.v21 import as_pages
 
-from app import migrations  # noqa: E402
 from app.audit.index import index_pending  # noqa: E402
 from app.auth.keys import generate_key_pair  # noqa: E402
 from app.auth.principal import Principal  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
+from app.db import migrations  # noqa: E402
 from app.feeds.client import BearerAuth  # noqa: E402
 from app.items.models import StixObject  # noqa: E402
 from app.items.store import VersionFilter, version_query  # noqa: E402
@@ -65,7 +67,13 @@ from app.main import create_app  # noqa: E402
 from app.markings.mappings import load_mappings  # noqa: E402
 from app.partners.service import save_partner  # noqa: E402
 from app.taxii import service  # noqa: E402
-from bench.releasability import DEFAULT_PG_ADMIN_URL, HOME, ServerThread, database, make_settings  # noqa: E402
+from bench.releasability import (  # noqa: E402
+    DEFAULT_PG_ADMIN_URL,
+    HOME,
+    ServerThread,
+    database,
+    make_settings,
+)
 from bench.workload import PARTNERS, PULLER, Workload, make_workload  # noqa: E402
 
 TAXII = "application/taxii+json;version=2.1"
@@ -395,9 +403,8 @@ def medallion_server(data: dict, workdir: Path) -> Iterator[str]:
     """medallion (memory backend) on a free 127.0.0.1 port; yields the collection URL."""
     import logging
 
-    from werkzeug.serving import make_server
-
     import medallion
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 

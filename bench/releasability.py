@@ -51,11 +51,11 @@ import uvicorn  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from app import migrations  # noqa: E402
 from app.auth.keys import generate_key_pair  # noqa: E402
 from app.auth.principal import Principal  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
-from app.config import Settings  # noqa: E402
+from app.config.settings import Settings  # noqa: E402
+from app.db import migrations  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.markings.labels import ALL, LabelSpec, label_marking_definition  # noqa: E402
 from app.markings.mappings import Mappings, load_mappings  # noqa: E402

@@ -28,8 +28,20 @@ if str(REPO_ROOT) not in sys.path:
 
 from app.markings.labels import LabelSpec, label_marking_definition  # noqa: E402
 from app.markings.mappings import Mappings  # noqa: E402
-from bench.releasability import (ACTIVITIES, IDENTITY, MALWARE, SECTORS, SOURCES, THREATS, TIME_BASE,  # noqa: E402
-                                 TIME_SPAN_MS, _ms, _word, make_indicator, make_labels)
+from bench.releasability import (  # noqa: E402
+    ACTIVITIES,
+    IDENTITY,
+    MALWARE,
+    SECTORS,
+    SOURCES,
+    THREATS,
+    TIME_BASE,
+    TIME_SPAN_MS,
+    _ms,
+    _word,
+    make_indicator,
+    make_labels,
+)
 
 PARTNERS = [  # (nation, clearance rank, groups): 10 partner nations, as in a real exchange
     ("USA", 3, ["FVEY", "NATO"]), ("GBR", 3, ["FVEY", "NATO"]), ("CAN", 2, ["FVEY", "NATO"]),
@@ -132,7 +144,7 @@ def _id(rng: random.Random, kind: str) -> str:
 
 
 def _ms_of(text: str) -> int:
-    from app.timestamps import parse_us
+    from app.db.timestamps import parse_us
     return parse_us(text) // 1000
 
 

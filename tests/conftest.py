@@ -19,10 +19,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app import migrations
 from app.auth.keys import generate_key_pair
 from app.auth.tokens import issue_token
-from app.config import Settings
+from app.config.settings import Settings
+from app.db import migrations
 from app.main import create_app
 from app.partners.service import save_partner
 from app.taxii import service as taxii_service

@@ -22,7 +22,7 @@ import orjson
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
-from app.background import BackgroundWorker, run_with_app
+from app.http.background import BackgroundWorker, run_with_app
 
 # One transaction indexes records until it holds this many served versions: large enough to
 # share a commit and neighbouring index pages among pages of a pull, small enough that the

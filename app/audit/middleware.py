@@ -11,9 +11,8 @@ served without a record (fail closed).
 from __future__ import annotations
 
 import logging
-from functools import partial
-
 import time
+from functools import partial
 
 import anyio
 import orjson
@@ -23,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.context import AuditContext, audit_context
 from app.audit.service import record_event
-from app.errors import error_response
+from app.http.errors import error_response
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from app.audit import query
 from app.audit.service import signer_for
 from app.audit.verify import verify_chain
 from app.auth.principal import Principal
-from app.dependencies import require_right
-from app.errors import ApiError
+from app.http.dependencies import require_right
+from app.http.errors import ApiError
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 Auditor = Annotated[Principal, Depends(require_right("audit", "read"))]

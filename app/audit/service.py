@@ -32,7 +32,7 @@ from sqlalchemy import Engine, insert, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit.models import AuditCheckpoint, AuditHead, AuditRecord, AuditServed
-from app.keyfiles import persistent_key
+from app.config.keyfiles import persistent_key
 
 KEY_FILE_NAME = "audit-hmac.key"
 DECISIONS = ("allow", "deny")
@@ -94,7 +94,7 @@ def signer_for(engine: Engine) -> AuditSigner:
     """The signer bound to ``engine``, else one from the environment's settings."""
     signer = _SIGNERS.get(engine)
     if signer is None:
-        from app.config import Settings
+        from app.config.settings import Settings
 
         signer = AuditSigner.from_settings(Settings())
         _SIGNERS[engine] = signer

@@ -24,8 +24,16 @@ from dataclasses import asdict, dataclass
 import orjson
 from sqlalchemy import Engine, func, select
 
-from app.audit.models import (GENESIS_HASH, AuditCheckpoint, AuditDissemination, AuditHead, AuditIndexHead,
-                              AuditObject, AuditRecord, AuditServed)
+from app.audit.models import (
+    GENESIS_HASH,
+    AuditCheckpoint,
+    AuditDissemination,
+    AuditHead,
+    AuditIndexHead,
+    AuditObject,
+    AuditRecord,
+    AuditServed,
+)
 from app.audit.service import AuditSigner, record_hash, served_digest
 
 BATCH = 2000

@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
-from app.errors import not_found
+from app.http.errors import not_found
 
 STATIC_DIR = Path(__file__).parent / "static"
 ASSETS = {

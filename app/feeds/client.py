@@ -20,7 +20,7 @@ from taxii2client.exceptions import AccessError, TAXIIServiceException, Validati
 from taxii2client.v21 import ApiRoot, Collection
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from app.config import Settings
+from app.config.settings import Settings
 
 T = TypeVar("T")
 PERMANENT_STATUSES = frozenset({401, 403, 404})

@@ -8,8 +8,17 @@ of the last version handed to the partner.
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Column, ForeignKey, Integer, PrimaryKeyConstraint, String,
-                        Text)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 DIRECTIONS = ("pull", "push")

@@ -15,20 +15,25 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import orjson
-
 from sqlmodel import Session
 from taxii2client.v21 import as_pages
 
-from app.feeds.client import FeedError, PermanentFeedError, connect
+from app.db.timestamps import format_us, parse_us
+from app.feeds.client import FeedError, connect
+from app.feeds.context import (
+    FeedContext,
+    Progress,
+    SyncResult,
+    audit,
+    feed_secret,
+    load,
+)
 from app.feeds.models import Feed
-from app.feeds.secrets import CredentialError, StoredSecret, read_secret
 from app.feeds.service import partner_principal
-from app.feeds.sync import FeedContext, Progress, SyncResult, audit
 from app.items import ingest
 from app.items.labeling import MARKING_DEFINITION
 from app.markings.labels import label_marking_definition, parse_banner
 from app.partners.models import Partner
-from app.timestamps import format_us, parse_us
 
 UNMAPPED_PROPERTY = "x_tearline_unmapped_markings"
 _MARKINGS_REFUSAL = "markings:"
@@ -100,31 +105,12 @@ def store_page(session: Session, ctx: FeedContext, feed: Feed, partner: Partner,
             result.refusals.append(f"{outcome.object_id}: {outcome.message}")
 
 
-def _secret(ctx: FeedContext, feed: Feed) -> str | None:
-    try:
-        return read_secret(ctx.settings, StoredSecret(feed.secret_ciphertext, feed.secret_env))
-    except CredentialError as exc:
-        raise PermanentFeedError(f"credential: {exc}") from None
-
-
-def load(ctx: FeedContext, name: str) -> tuple[Feed, Partner]:
-    """The feed and its partner, refusing an inactive or unregistered partner."""
-    with Session(ctx.engine) as session:
-        feed = session.get(Feed, name)
-        partner = session.get(Partner, feed.partner) if feed else None
-        if feed is None or partner is None or not partner.active:
-            raise PermanentFeedError(f"partner {feed.partner if feed else '?'} is not an active partner")
-        session.expunge(feed)
-        session.expunge(partner)
-        return feed, partner
-
-
 def pull(ctx: FeedContext, name: str, result: SyncResult, progress: Progress,
          on_page: Callable[[int], None] | None) -> None:
     """Pull every object the partner added after the feed's cursor."""
     feed, partner = load(ctx, name)
     remote = connect(ctx.settings, url=feed.url, collection_id=feed.remote_collection_id,
-                     auth_kind=feed.auth_kind, username=feed.username, secret=_secret(ctx, feed))
+                     auth_kind=feed.auth_kind, username=feed.username, secret=feed_secret(ctx, feed))
     progress.start(name, None)
     try:
         filters = {"version": "all"}

@@ -15,16 +15,22 @@ from collections.abc import Callable
 import orjson
 from sqlmodel import Session
 
+from app.db.timestamps import format_us
 from app.feeds.client import FeedError, PermanentFeedError, connect
+from app.feeds.context import (
+    FeedContext,
+    Progress,
+    SyncResult,
+    audit,
+    feed_secret,
+    load,
+)
 from app.feeds.models import Feed
-from app.feeds.pull import _secret, load
 from app.feeds.service import partner_principal
-from app.feeds.sync import FeedContext, Progress, SyncResult, audit
 from app.items.labeling import marking_refs
 from app.items.store import VersionFilter
 from app.taxii.models import Collection
 from app.taxii.service import ServedVersion, collection_access, versions_page
-from app.timestamps import format_us
 
 _ENVELOPE_OVERHEAD = len(b'{"objects":[]}')
 STATUS_TIMEOUT_S = 60
@@ -82,7 +88,7 @@ def push(ctx: FeedContext, name: str, result: SyncResult, progress: Progress,
             # What TAXII would not serve to this partner is not pushed to it either.
             raise PermanentFeedError(f"{partner.nation} may not read the local collection {feed.local_collection_id}")
     remote = connect(ctx.settings, url=feed.url, collection_id=feed.remote_collection_id,
-                     auth_kind=feed.auth_kind, username=feed.username, secret=_secret(ctx, feed))
+                     auth_kind=feed.auth_kind, username=feed.username, secret=feed_secret(ctx, feed))
     add_objects = remote.retrying(remote.collection.add_objects)
     limit = int(remote.api_root.max_content_length or ctx.settings.max_content_length)
     cursor = feed.cursor_us

@@ -13,12 +13,19 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from app.auth.principal import Principal
-from app.config import Settings
-from app.db import get_session
-from app.dependencies import get_mappings, get_principal, get_role_rights, get_settings, get_visibility
-from app.errors import ApiError, not_found
+from app.config.settings import Settings
+from app.db.engine import get_session
 from app.feeds import service
-from app.feeds.sync import FeedContext, run_feed
+from app.feeds.context import FeedContext
+from app.feeds.sync import run_feed
+from app.http.dependencies import (
+    get_mappings,
+    get_principal,
+    get_role_rights,
+    get_settings,
+    get_visibility,
+)
+from app.http.errors import ApiError, not_found
 from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache

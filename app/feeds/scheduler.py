@@ -14,10 +14,11 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlmodel import Session
 
-from app.background import BackgroundWorker, run_with_app
+from app.db.timestamps import now_us
+from app.feeds.context import FeedContext
 from app.feeds.models import Feed
-from app.feeds.sync import FeedContext, run_feed
-from app.timestamps import now_us
+from app.feeds.sync import run_feed
+from app.http.background import BackgroundWorker, run_with_app
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from app.config import Settings
-from app.keyfiles import persistent_key
+from app.config.keyfiles import persistent_key
+from app.config.settings import Settings
 
 KEY_FILE_NAME = "feed-secret.key"
 ENV_PREFIX = "env:"

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from app.auth.principal import Principal
-from app.config import Settings
+from app.config.settings import Settings
+from app.db.timestamps import format_us, now_us
 from app.feeds.models import AUTH_KINDS, DIRECTIONS, Feed
 from app.feeds.secrets import CredentialError, StoredSecret, store_secret
 from app.items.models import StixObject
@@ -24,7 +25,6 @@ from app.markings.mappings import Mappings
 from app.partners.models import Partner
 from app.policy.visibility import VisibilityCache
 from app.taxii.models import Collection
-from app.timestamps import format_us, now_us
 
 ORIGINATOR_ONLY = "originator-only"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")

@@ -10,70 +10,25 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from app.config import Settings
+from app.db.timestamps import now_us
 from app.feeds.client import FeedError, PermanentFeedError
+from app.feeds.context import FeedContext, Progress, SyncResult
 from app.feeds.models import Feed
-from app.markings.mappings import Mappings
-from app.policy.enforcer import RoleRights
-from app.policy.visibility import VisibilityCache
-from app.timestamps import now_us
+from app.feeds.pull import pull
+from app.feeds.push import push
 
 log = logging.getLogger(__name__)
 
 ADVISORY_LOCK_CLASS = 0x7EED  # first key of the two-key advisory lock: "feeds"
 _LOCAL_LOCKS: dict[str, threading.Lock] = {}
 _LOCAL_LOCKS_GUARD = threading.Lock()
-
-
-@dataclass(frozen=True)
-class FeedContext:
-    """What a feed run needs from the application: settings, database, tables, the decision cache and
-    the role rights (a push goes out only from a collection the partner could read over TAXII)."""
-
-    settings: Settings
-    engine: Engine
-    mappings: Mappings
-    visibility: VisibilityCache
-    rights: RoleRights
-    metrics: Any = None  # the app's Metrics (app/observability/metrics.py); the CLI runs without
-
-
-@dataclass
-class SyncResult:
-    """The outcome of one run of one feed."""
-
-    name: str
-    direction: str
-    status: str = "ok"  # ok | busy | error | stopped | disabled
-    pages: int = 0
-    received: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    unknown_markings: int = 0
-    refused: int = 0
-    sent: int = 0
-    message: str | None = None
-    refusals: list[str] = field(default_factory=list)
-
-
-class Progress:
-    """Receives progress of a run (the CLI draws a rich progress bar from it)."""
-
-    def start(self, name: str, total: int | None) -> None:
-        """A run of ``name`` begins; ``total`` objects expected if known."""
-
-    def advance(self, count: int) -> None:
-        """``count`` more objects handled."""
 
 
 @contextmanager
@@ -112,19 +67,6 @@ def _update(engine: Engine, name: str, **values) -> None:
         session.commit()
 
 
-def audit(ctx: FeedContext, feed: Feed, *, method: str, route: str, status: int, reason: str | None,
-          served: list[tuple[str, str]]) -> None:
-    """One audit record for a pulled page or a pushed envelope (DESIGN.md 6); raises if it cannot be written."""
-    from app.audit.service import AuditUnavailable, record_event
-
-    try:
-        record_event(ctx.engine, request_id=uuid.uuid4().hex, subject=f"feed:{feed.name}", nation=feed.partner,
-                     roles=["feed"], method=method, route=route, status=status, decision="allow", reason=reason,
-                     collection_id=feed.local_collection_id, served=served, recipient_nation=feed.partner)
-    except AuditUnavailable as exc:
-        raise FeedError(f"audit log unavailable: {exc}") from exc
-
-
 def run_feed(ctx: FeedContext, name: str, *, progress: Progress | None = None,
              on_page: Callable[[int], None] | None = None, force: bool = False) -> SyncResult:
     """Run one feed now (pull or push). ``on_page`` is called after each committed page (tests inject
@@ -150,9 +92,6 @@ def _observe(ctx: FeedContext, name: str, result: SyncResult) -> None:
 
 def _run_feed(ctx: FeedContext, name: str, *, progress: Progress | None,
               on_page: Callable[[int], None] | None, force: bool) -> SyncResult:
-    from app.feeds.pull import pull
-    from app.feeds.push import push
-
     with Session(ctx.engine) as session:
         feed = session.get(Feed, name)
         if feed is None:

@@ -17,14 +17,14 @@ import orjson
 from sqlalchemy import case, insert, select, update
 from sqlmodel import Session
 
+from app.db.timestamps import format_us, now_us, parse_us
 from app.items import patterns, provenance, stix_validation
-from app.items.labeling import LabeledObject, LabelRefused, Labeler, marking_refs
+from app.items.labeling import LabeledObject, Labeler, LabelRefused, marking_refs
 from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
 from app.markings.labels import LabelSpec
 from app.markings.mappings import Mappings
 from app.markings.service import intern_labels
 from app.taxii.models import Collection
-from app.timestamps import format_us, now_us, parse_us
 
 _STIX_ID = re.compile(r"^([a-z0-9][a-z0-9-]*[a-z0-9])--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Longest id the object_id column holds. STIX allows types of 250 characters (ids of 288), but an id

@@ -21,7 +21,7 @@ from app.markings.granular import redact
 from app.markings.labels import ALL, LabelSpec, UnknownToken
 from app.markings.mappings import Mappings
 from app.markings.models import Label
-from app.markings.tokens import split_codes
+from app.markings.service import label_spec
 from app.markings.stix_markings import definition_label, object_label
 
 MARKING_DEFINITION = "marking-definition"
@@ -58,10 +58,6 @@ def _within(new: LabelSpec, bound: LabelSpec, mappings: Mappings) -> bool:
     if bound_set is not None and (new_set is None or not new_set | {new.originator} <= bound_set | {bound.originator}):
         return False
     return new.rank >= bound.rank and new.caveats >= bound.caveats
-
-
-def _label_spec(row: Label) -> LabelSpec:
-    return LabelSpec(row.rank, split_codes(row.releasable_to), split_codes(row.caveats), row.originator or "")
 
 
 class Labeler:
@@ -150,7 +146,7 @@ class Labeler:
             .where(StixObject.object_id == object_id, StixObject.submitter == originator)
             .order_by(StixObject.version_us.desc()).limit(1)
         ).scalar_one_or_none()
-        return _label_spec(row) if row is not None else None
+        return label_spec(row) if row is not None else None
 
     def label(self, obj: dict) -> LabeledObject:
         """Label one object; raise LabelRefused naming what is wrong."""

@@ -1,7 +1,7 @@
 """Preview: which version of an item each registered partner would be served, and what it would lose.
 
 Nothing here decides anything of its own: each partner is turned into the Principal its
-token would give (as :func:`app.dependencies.principal_from_claims` builds a partner's, at
+token would give (as :func:`app.http.dependencies.principal_from_claims` builds a partner's, at
 the partner agreement's clearance), its collection access comes from
 :func:`app.taxii.service.collection_access`, its visible labels from the
 ``VisibilityCache``, and its versions from :func:`app.taxii.service.versions_page` (the
@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from app.auth.principal import Principal
-from app.errors import not_found
+from app.db.timestamps import format_us
+from app.http.errors import not_found
 from app.items.models import StixObject
 from app.items.service import ItemEnv, latest_version
 from app.items.store import VersionFilter
@@ -26,7 +27,6 @@ from app.partners.service import list_partners
 from app.policy.visibility import VisibilityCache
 from app.taxii import service as taxii_service
 from app.taxii.models import Collection
-from app.timestamps import format_us
 
 _PAGE = 500
 

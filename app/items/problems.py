@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 from pydantic import BaseModel, Field
 
-from app.errors import ApiError
+from app.http.errors import ApiError
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,7 @@ from app.items.problems import refuse
 from app.markings.labels import LabelSpec, canonical_banner
 from app.markings.mappings import Mappings
 from app.markings.models import Label
-from app.markings.tokens import split_codes
-
-
-def label_spec(label: Label) -> LabelSpec:
-    """The label row as a LabelSpec."""
-    return LabelSpec(label.rank, split_codes(label.releasable_to), split_codes(label.caveats),
-                     label.originator or "")
+from app.markings.service import label_spec
 
 
 def as_originator(spec: LabelSpec, originator: str, home_nation: str) -> LabelSpec:

@@ -7,15 +7,31 @@ from sqlmodel import Session
 
 from app.audit.context import note_collection, note_served
 from app.auth.principal import Principal
-from app.config import Settings
-from app.db import get_session
-from app.dependencies import get_mappings, get_principal, get_role_rights, get_settings, get_visibility
-from app.errors import ApiError
+from app.config.settings import Settings
+from app.db.engine import get_session
+from app.http.dependencies import (
+    get_mappings,
+    get_principal,
+    get_role_rights,
+    get_settings,
+    get_visibility,
+)
+from app.http.errors import ApiError
+from app.http.limits import structure_problem
 from app.items import preview, search, service, simple_form, tearline
 from app.items.problems import join_path, problem_responses, refuse
-from app.items.schemas import (HistoryOut, ItemVersionOut, PostResult, PreviewOut, RevokeRequest, SearchPage,
-                               StixSubmission, TearlineRequest, TearlineResult, UpdateRequest)
-from app.limits import structure_problem
+from app.items.schemas import (
+    HistoryOut,
+    ItemVersionOut,
+    PostResult,
+    PreviewOut,
+    RevokeRequest,
+    SearchPage,
+    StixSubmission,
+    TearlineRequest,
+    TearlineResult,
+    UpdateRequest,
+)
 from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache

@@ -18,18 +18,24 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from app.auth.principal import Principal
+from app.db.timestamps import parse_us
 from app.items.identity import home_identity_id
 from app.items.models import StixObject
 from app.items.problems import FieldError, ItemRefused
-from app.items.service import ROW_COLUMNS, ItemEnv, ItemVersion, to_versions, visible_clause
+from app.items.service import (
+    ROW_COLUMNS,
+    ItemEnv,
+    ItemVersion,
+    to_versions,
+    visible_clause,
+)
 from app.markings.labels import canonical_banner, parse_banner
 from app.markings.models import Label
 from app.markings.tokens import UnknownToken
 from app.partners.models import Partner
-from app.auth.principal import Principal
 from app.policy.visibility import VisibilityCache
 from app.taxii.paging import make_cursor, read_cursor
-from app.timestamps import parse_us
 
 _ENDPOINT = "api/v1/items"
 _TEXT_PROPERTIES = ("name", "description")

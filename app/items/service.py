@@ -16,22 +16,28 @@ from sqlalchemy import and_, exists, or_, select
 from sqlmodel import Session, SQLModel
 
 from app.auth.principal import Principal
-from app.errors import ApiError, not_found
+from app.db.timestamps import format_us, now_us, parse_us
+from app.http.errors import ApiError, not_found
 from app.items import ingest
 from app.items.identity import home_identity_id
 from app.items.models import ObjectWithhold, StixObject
-from app.items.provenance import check_within_partners, partner_bounds
 from app.items.problems import FieldError, ItemRefused, join_path, refuse
+from app.items.provenance import check_within_partners, partner_bounds
 from app.items.stix_checks import check_objects
 from app.markings.granular import redact
-from app.markings.labels import LABEL_CREATED, LabelSpec, canonical_banner, label_marking_definition, parse_banner
+from app.markings.labels import (
+    LABEL_CREATED,
+    LabelSpec,
+    canonical_banner,
+    label_marking_definition,
+    parse_banner,
+)
 from app.markings.mappings import Mappings
 from app.markings.models import Label
 from app.markings.tokens import UnknownToken
 from app.policy.enforcer import RoleRights
 from app.taxii import service as taxii_service
 from app.taxii.models import Collection
-from app.timestamps import format_us, now_us, parse_us
 
 UNMODIFIABLE = ("id", "type", "spec_version", "created", "created_by_ref", "modified")
 

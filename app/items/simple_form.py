@@ -15,12 +15,12 @@ import stix2
 from pydantic import BaseModel, ConfigDict, Field
 from stix2.registry import STIX2_OBJ_MAPS, class_for_type
 
+from app.db.timestamps import now_us
 from app.items.identity import home_identity
 from app.items.problems import FieldError, ItemRefused, refuse
 from app.items.service import created_by_home, granular_for, label_for, stix_timestamp
 from app.items.stix_checks import stix_errors
 from app.markings.mappings import Mappings
-from app.timestamps import now_us
 
 # Types an analyst may author; marking and extension definitions are the service's own business.
 _NOT_AUTHORED = frozenset({"marking-definition", "extension-definition", "language-content"})

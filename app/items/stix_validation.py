@@ -14,7 +14,7 @@ What a submitted object must pass is what stix2-validator checks, in two parts:
      (``modified >= created``, ``valid_until > valid_from`` ...) parse with ``dateutil`` and
      ``strptime``, which cost more than everything else together; here the validator's own
      tables of properties and comparisons (``stix2validator.v21.enums``) are read and the
-     timestamps parsed by :func:`app.timestamps.parse_us`, exact to the microsecond;
+     timestamps parsed by :func:`app.db.timestamps.parse_us`, exact to the microsecond;
    - ``patterns`` (STIX patterns parse) runs stix2-patterns through :mod:`app.items.patterns`,
      which caches the verdict per pattern shape.
 
@@ -50,8 +50,8 @@ from stix2.v21.common import GranularMarking
 from stix2validator import ValidationOptions
 from stix2validator.v21 import enums, musts
 
+from app.db.timestamps import parse_us
 from app.items import patterns
-from app.timestamps import parse_us
 
 SCHEMA_ROOT = Path(stix2validator.__file__).parent / "schemas-2.1" / "schemas"
 # Top-level objects whose schema lives beside the shared definitions.

@@ -13,7 +13,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import orjson
-from sqlalchemy import ARRAY, Integer, Select, all_, and_, any_, bindparam, exists, false, func, or_, select
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    Select,
+    all_,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 

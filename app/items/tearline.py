@@ -24,18 +24,30 @@ import orjson
 from sqlalchemy import select
 from sqlmodel import Session
 
-from app.errors import not_found
+from app.db.timestamps import now_us, parse_us
+from app.http.errors import not_found
 from app.items.identity import home_identity, home_identity_id
 from app.items.labeling import _within
 from app.items.models import ItemDerivation, StixObject
 from app.items.problems import refuse
-from app.items.provenance import as_originator, check_within_partners, label_spec, partner_bounds
-from app.items.service import (ItemEnv, ItemVersion, item_versions, label_for, stix_timestamp, store_objects,
-                               writable_collection)
+from app.items.provenance import (
+    as_originator,
+    check_within_partners,
+    partner_bounds,
+)
+from app.items.service import (
+    ItemEnv,
+    ItemVersion,
+    item_versions,
+    label_for,
+    stix_timestamp,
+    store_objects,
+    writable_collection,
+)
 from app.markings.granular import redact, required_properties
 from app.markings.labels import label_marking_definition
 from app.markings.models import Label
-from app.timestamps import now_us, parse_us
+from app.markings.service import label_spec
 
 # Properties of the original that describe the original itself, not its content.
 _NOT_CARRIED = ("id", "created", "modified", "created_by_ref", "revoked", "object_marking_refs",

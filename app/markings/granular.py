@@ -13,7 +13,6 @@ import copy
 import re
 
 import orjson
-
 from stix2.registry import class_for_type
 
 from app.items import stix_validation

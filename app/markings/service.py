@@ -12,6 +12,12 @@ from sqlmodel import Session
 from app.markings.labels import LabelSpec, canonical_banner, label_marking_id
 from app.markings.mappings import Mappings
 from app.markings.models import Label
+from app.markings.tokens import split_codes
+
+
+def label_spec(row: Label) -> LabelSpec:
+    """The label row as a LabelSpec (the legacy label keeps its missing originator)."""
+    return LabelSpec(row.rank, split_codes(row.releasable_to), split_codes(row.caveats), row.originator)
 
 
 def label_values(spec: LabelSpec, mappings: Mappings) -> dict:

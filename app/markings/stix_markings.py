@@ -14,7 +14,13 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
-from app.markings.labels import ALL, LabelSpec, UnknownToken, most_restrictive, parse_banner
+from app.markings.labels import (
+    ALL,
+    LabelSpec,
+    UnknownToken,
+    most_restrictive,
+    parse_banner,
+)
 from app.markings.mappings import Mappings
 from app.markings.tokens import normalise_code
 

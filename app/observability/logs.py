@@ -40,7 +40,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_") and key not in document:
                 document[key] = value
         if record.exc_info:
-            # Server-side only: clients never see this (app/errors.py answers a bare 500).
+            # Server-side only: clients never see this (app/http/errors.py answers a bare 500).
             document["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(document, default=str).decode()
 

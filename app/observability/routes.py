@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from app.errors import ApiError
+from app.http.errors import ApiError
 
 router = APIRouter(tags=["operations"])
 

@@ -10,11 +10,16 @@ from sqlmodel import Session
 
 from app.auth.principal import Principal
 from app.markings.classification import TOP_RANK
-from app.markings.labels import LabelSpec, canonical_banner, label_marking_id, parse_banner
+from app.markings.labels import (
+    LabelSpec,
+    canonical_banner,
+    label_marking_id,
+    parse_banner,
+)
 from app.markings.mappings import Mappings
 from app.partners.models import Partner
 from app.partners.service import effective_groups, list_partners
-from app.policy.releasability import LabelFacts, ReleasabilityPolicy
+from app.policy.releasability import ReleasabilityPolicy
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,6 @@ def _policy(session: Session, policies_dir: Path, mappings: Mappings, home_natio
     return ReleasabilityPolicy(policies_dir, current, home_nation)
 
 
-def _facts(spec: LabelSpec) -> LabelFacts:
-    return LabelFacts(spec.rank, spec.releasable_to, spec.caveats, spec.originator)
-
-
 def partner_principal(partner: Partner, clearance: int | None = None) -> Principal:
     """The principal a partner's token would give, at its agreed clearance or a lower one."""
     rank = partner.clearance if clearance is None else min(clearance, partner.clearance)
@@ -58,7 +59,7 @@ def check_label(session: Session, banner: str, *, originator: str, home_nation: 
     canonical = canonical_banner(spec, mappings)
     policy = _policy(session, policies_dir, mappings, home_nation)
     seeing = [p.nation for p in list_partners(session)
-              if p.active and policy.allows(partner_principal(p), _facts(spec))]
+              if p.active and policy.allows(partner_principal(p), spec)]
     return LabelReport(canonical, label_marking_id(canonical), spec, seeing)
 
 
@@ -75,4 +76,4 @@ def check_policy(session: Session, *, nation: str, banner: str, home_nation: str
             return Decision(False, [("registered, active partner", False)])
         principal = partner_principal(partner, clearance)
     policy = _policy(session, policies_dir, mappings, home_nation)
-    return Decision(policy.allows(principal, _facts(spec)), policy.explain(principal, _facts(spec)))
+    return Decision(policy.allows(principal, spec), policy.explain(principal, spec))

@@ -10,25 +10,15 @@ matcher reads like the contract.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import casbin
 
 from app.auth.principal import Principal
+from app.markings.labels import LabelSpec
 from app.markings.mappings import Mappings
 
 RULE = "releasability"
-
-
-@dataclass(frozen=True)
-class LabelFacts:
-    """What the decision sees of one label. ``originator`` None marks a legacy home-only label."""
-
-    rank: int
-    releasable_to: frozenset[str]
-    caveats: frozenset[str]
-    originator: str | None
 
 
 def _in_release(nation: str, codes: frozenset[str], originator: str | None, mappings: Mappings) -> bool:
@@ -38,12 +28,12 @@ def _in_release(nation: str, codes: frozenset[str], originator: str | None, mapp
     return expanded is None or nation in expanded
 
 
-def released_to(principal: Principal, label: LabelFacts, mappings: Mappings) -> bool:
+def released_to(principal: Principal, label: LabelSpec, mappings: Mappings) -> bool:
     """Clause b: the home nation, or a nation in the expanded releasable-to set (the originator is in it)."""
     return principal.is_home or _in_release(principal.nation, label.releasable_to, label.originator, mappings)
 
 
-def caveats_permit(principal: Principal, label: LabelFacts, mappings: Mappings) -> bool:
+def caveats_permit(principal: Principal, label: LabelSpec, mappings: Mappings) -> bool:
     """Clause c: no caveat excludes the nation.
 
     ``home_only`` (NOFORN) is the one rule type; a caveat without a known rule is treated the
@@ -54,7 +44,7 @@ def caveats_permit(principal: Principal, label: LabelFacts, mappings: Mappings) 
     return not any(mappings.caveats.get(caveat, "home_only") == "home_only" for caveat in label.caveats)
 
 
-def third_party(principal: Principal, label: LabelFacts, mappings: Mappings, home_nation: str) -> bool:
+def third_party(principal: Principal, label: LabelSpec, mappings: Mappings, home_nation: str) -> bool:
     """Clause d: a partner-originated version reaches another nation only inside its originator's release.
 
     A label's releasable-to set is the originator's own for versions the originator sent, and is
@@ -82,12 +72,12 @@ class ReleasabilityPolicy:
         # which on CPython 3.11 fails under concurrent threads (seen as a 500 under load).
         self._lock = threading.Lock()
 
-    def allows(self, principal: Principal, label: LabelFacts) -> bool:
+    def allows(self, principal: Principal, label: LabelSpec) -> bool:
         """Casbin's decision for one (principal, label) pair."""
         with self._lock:
             return bool(self._enforcer.enforce(self._context, principal, label))
 
-    def explain(self, principal: Principal, label: LabelFacts) -> list[tuple[str, bool]]:
+    def explain(self, principal: Principal, label: LabelSpec) -> list[tuple[str, bool]]:
         """Each clause of section 2 with its outcome, for operators (`tearline policy check`)."""
         return [
             ("a. classification within clearance", label.rank <= principal.clearance),

@@ -19,17 +19,13 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from app.auth.principal import Principal
+from app.markings.labels import LabelSpec
 from app.markings.mappings import Mappings
 from app.markings.models import Label
-from app.markings.tokens import split_codes
+from app.markings.service import label_spec
 from app.partners.service import effective_groups
 from app.policy.models import PolicyState
-from app.policy.releasability import LabelFacts, ReleasabilityPolicy
-
-
-def label_facts(label: Label) -> LabelFacts:
-    """The decision's view of a label row."""
-    return LabelFacts(label.rank, split_codes(label.releasable_to), split_codes(label.caveats), label.originator)
+from app.policy.releasability import ReleasabilityPolicy
 
 
 def _principal_key(principal: Principal) -> tuple:
@@ -53,7 +49,7 @@ class VisibilityCache:
         self._epoch: int | None = None
         self._stamp: tuple = ()
         self._policy: ReleasabilityPolicy | None = None
-        self._facts: dict[int, LabelFacts] = {}
+        self._facts: dict[int, LabelSpec] = {}
         self._decided: dict[tuple, tuple[set[int], set[int]]] = {}
         self.evaluations = 0
         """Casbin evaluations so far; benchmarks read it to show the cost is per label, not per object."""
@@ -80,7 +76,7 @@ class VisibilityCache:
         missing = set(session.execute(select(Label.id)).scalars()) - self._facts.keys()
         if missing:
             for label in session.execute(select(Label).where(Label.id.in_(missing))).scalars():
-                self._facts[label.id] = label_facts(label)
+                self._facts[label.id] = label_spec(label)
 
     def visible_label_ids(self, session: Session, principal: Principal) -> list[int]:
         """The ids of every label ``principal`` may see, evaluating only labels not yet decided for it."""

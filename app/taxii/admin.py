@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from app.auth.principal import ROLES
-from app.errors import ApiError, not_found
+from app.http.errors import ApiError, not_found
 from app.items.problems import FieldError, ItemRefused
 from app.partners.models import Partner
 from app.taxii.models import Collection

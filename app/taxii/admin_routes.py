@@ -7,9 +7,9 @@ from sqlmodel import Session
 
 from app.audit.context import note_collection
 from app.auth.principal import Principal
-from app.db import get_session
-from app.dependencies import get_principal, get_role_rights
-from app.errors import ApiError
+from app.db.engine import get_session
+from app.http.dependencies import get_principal, get_role_rights
+from app.http.errors import ApiError
 from app.items.problems import problem_responses
 from app.policy.enforcer import RoleRights
 from app.taxii import admin

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from app.config import Settings
-from app.errors import ApiError
+from app.config.settings import Settings
+from app.db.timestamps import parse_us
+from app.http.errors import ApiError
 from app.items.store import VERSION_KEYWORDS, VersionFilter
-from app.timestamps import parse_us
 
 # Filters each TAXII endpoint takes (TAXII 2.1 sections 5.3-5.8); anything else is refused.
 ENDPOINT_FILTERS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
-from app.errors import TAXII_MEDIA_TYPE, ApiError
+from app.http.errors import TAXII_MEDIA_TYPE, ApiError
 
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
 # Real clients send loose Accept headers; all of these get a TAXII 2.1 answer.

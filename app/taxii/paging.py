@@ -18,8 +18,7 @@ from jose import jwe
 from jose.exceptions import JWEError
 
 from app.auth.principal import Principal
-from app.errors import ApiError
-
+from app.http.errors import ApiError
 
 
 def _key(secret: str) -> bytes:

@@ -7,25 +7,35 @@ from dataclasses import dataclass, replace
 
 import orjson
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.audit.context import note_collection, note_served
 from app.auth.principal import Principal
-from app.config import Settings
-from app.db import get_session
-from app.dependencies import get_mappings, get_principal, get_role_rights, get_settings, get_visibility
-from app.errors import ApiError, not_found
-from app.limits import check_envelope
+from app.config.settings import Settings
+from app.db.engine import get_session
+from app.db.timestamps import format_us
+from app.http.dependencies import (
+    get_mappings,
+    get_principal,
+    get_role_rights,
+    get_settings,
+    get_visibility,
+)
+from app.http.errors import ApiError, not_found
+from app.http.limits import check_envelope
 from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
 from app.taxii import service
-from app.taxii.service import ServedPage
 from app.taxii.filters import parse_page_request
-from app.taxii.media import TaxiiResponse, require_taxii_accept, require_taxii_content_type
+from app.taxii.media import (
+    TaxiiResponse,
+    require_taxii_accept,
+    require_taxii_content_type,
+)
 from app.taxii.paging import make_cursor, read_cursor
-from app.timestamps import format_us
+from app.taxii.service import ServedPage
 
 
 async def _no_nul_in_path(request: Request) -> None:

@@ -16,16 +16,21 @@ from sqlalchemy import case, delete, select
 from sqlmodel import Session
 
 from app.auth.principal import Principal
-from app.errors import ApiError, not_found
+from app.db.timestamps import format_us, now_us
+from app.http.errors import ApiError, not_found
 from app.items import ingest
 from app.items.models import StixObject
+from app.items.store import (
+    VersionFilter,
+    has_visible_version,
+    read_page,
+    version_query,
+)
 from app.markings.granular import redact
 from app.markings.mappings import Mappings
-from app.items.store import Page, VersionFilter, has_visible_version, read_page, version_query
 from app.policy.enforcer import RoleRights
 from app.taxii.media import STIX_MEDIA_TYPE
 from app.taxii.models import Collection, StatusResource
-from app.timestamps import format_us, now_us
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import psycopg
 import orjson
+import psycopg
 import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
 from app.audit.service import AuditSigner, bind_signer
-from app.db import make_engine
+from app.db.engine import make_engine
 from app.main import create_app
 from app.partners.service import save_partner
 from tests.conftest import HOME, PARTNERS, PG_ADMIN_URL, TAXII, migrated_database

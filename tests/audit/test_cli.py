@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from app import cli
 from app.audit.service import record_event
+from app.cli import main as cli
 from tests.audit.conftest import TEST_KEY
 
 runner = CliRunner()

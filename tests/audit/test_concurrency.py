@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from app.audit.service import record_event
 from app.audit.verify import verify_chain
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
 from tests.audit.conftest import TEST_KEY
 
 THREADS, PER_THREAD = 6, 15
@@ -44,7 +44,7 @@ def test_threads_keep_one_valid_chain(fresh_engine, signer):
 _WRITER = textwrap.dedent("""
     import sys
     from app.audit.service import AuditSigner, bind_signer, record_event
-    from app.db import make_engine
+    from app.db.engine import make_engine
     url, worker, count, key = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     engine = make_engine(url)
     bind_signer(engine, AuditSigner(key=key.encode(), checkpoint_interval=5))

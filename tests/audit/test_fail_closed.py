@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from sqlmodel import Session
 
 from app.audit.service import signer_for
 from app.audit.verify import verify_chain
-from app.db import make_engine
+from app.db.engine import make_engine
 from app.taxii import service as taxii_service
-from sqlmodel import Session
 from tests.audit.conftest import labelled_indicator, post_objects, records_for
 from tests.conftest import TAXII
 

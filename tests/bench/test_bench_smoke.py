@@ -15,7 +15,7 @@ from collections import Counter
 import orjson
 import pytest
 
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -21,10 +21,10 @@ import requests
 from sqlalchemy import text
 from sqlmodel import Session
 
-from app import migrations
 from app.auth.tokens import issue_token
-from app.config import Settings
-from app.db import make_engine
+from app.config.settings import Settings
+from app.db import migrations
+from app.db.engine import make_engine
 from app.partners.service import save_partner
 from app.taxii import service as taxii_service
 from tests.audit.conftest import labelled_indicator

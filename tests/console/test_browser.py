@@ -15,7 +15,7 @@ from selenium.webdriver.support import expected_conditions as visible
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import text
 
-from app.db import make_engine
+from app.db.engine import make_engine
 from tests.console.conftest import POLLS, WAIT_S, Seeded
 
 pytestmark = pytest.mark.e2e

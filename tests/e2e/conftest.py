@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.config import REPO_ROOT, Settings
+from app.config.settings import REPO_ROOT, Settings
 
 STARTUP_LIMIT_S = 60  # only a guard against a server that never comes up
 SERVER_LOG_TAIL = 4000
@@ -45,8 +45,8 @@ def _server_environment(settings: Settings) -> dict[str, str]:
 
 
 def _serve_command(port: int) -> list[str]:
-    if (REPO_ROOT / "app" / "cli.py").exists():
-        return [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if (REPO_ROOT / "app" / "cli" / "main.py").exists():
+        return [sys.executable, "-m", "app.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
     return [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
             "--log-level", "warning"]
 

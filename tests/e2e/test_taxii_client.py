@@ -24,11 +24,12 @@ from taxii2client.v21 import ApiRoot, Collection, Server, Status, as_pages
 
 from app.auth.keys import generate_key_pair
 from app.auth.tokens import issue_token
+from app.db.timestamps import parse_us
+
 # The analyst authenticates with Bearer, the partner with taxii2-client's own TokenAuth ("Token"),
 # so both schemes are covered.
 from app.feeds.client import BearerAuth
 from app.taxii import service as taxii_service
-from app.timestamps import parse_us
 
 pytestmark = pytest.mark.e2e
 

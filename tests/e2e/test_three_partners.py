@@ -19,12 +19,12 @@ from sqlmodel import Session
 from taxii2client.common import TokenAuth
 from taxii2client.v21 import ApiRoot, Server, as_pages
 
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
+from app.db.timestamps import parse_us
 from app.feeds.client import BearerAuth
 from app.markings.labels import LabelSpec, label_marking_definition
 from app.markings.mappings import load_mappings
 from app.taxii import service as taxii_service
-from app.timestamps import parse_us
 from tests.policy import oracle
 from tests.policy.oracle import HOME, Marking, Principal, VersionSpec
 

@@ -25,12 +25,12 @@ import uvicorn
 from sqlmodel import Session
 from werkzeug.serving import make_server
 
-from app import migrations
 from app.auth.keys import generate_key_pair
 from app.auth.principal import Principal
 from app.auth.tokens import issue_token
-from app.config import Settings
-from app.feeds.sync import FeedContext
+from app.config.settings import Settings
+from app.db import migrations
+from app.feeds.context import FeedContext
 from app.main import create_app
 from app.partners.service import save_partner
 from app.taxii import service as taxii_service

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app import cli
+from app.cli import main as cli
+from app.db.timestamps import now_us
 from app.feeds import service
 from app.feeds.models import Feed
 from app.feeds.scheduler import FeedScheduler, due_feeds
@@ -18,8 +19,12 @@ from app.feeds.secrets import StoredSecret, read_secret
 from app.feeds.service import FeedSpec
 from app.feeds.sync import feed_lock, run_feed
 from app.taxii.models import DEFAULT_COLLECTION_ID
-from app.timestamps import now_us
-from tests.feeds.conftest import MEDALLION_PARTNER, MEDALLION_PASSWORD, MEDALLION_PULL_COLLECTION, MEDALLION_USER
+from tests.feeds.conftest import (
+    MEDALLION_PARTNER,
+    MEDALLION_PASSWORD,
+    MEDALLION_PULL_COLLECTION,
+    MEDALLION_USER,
+)
 
 SECRET = "very-secret-partner-token-1234"
 FEEDS = "/api/v1/feeds"
@@ -236,7 +241,7 @@ def test_sync_through_the_api_then_state_shows_the_outcome(medallion, client, ad
 
 
 def test_production_needs_the_feed_key_to_store_a_credential(tmp_path):
-    from app.config import Settings
+    from app.config.settings import Settings
     from app.feeds.secrets import CredentialError, store_secret
 
     production = Settings(env="production", data_dir=tmp_path)
@@ -249,7 +254,7 @@ def test_production_needs_the_feed_key_to_store_a_credential(tmp_path):
 def test_a_credential_from_another_key_is_refused_not_guessed(tmp_path):
     from cryptography.fernet import Fernet
 
-    from app.config import Settings
+    from app.config.settings import Settings
     from app.feeds.secrets import CredentialError, store_secret
 
     first = Settings(data_dir=tmp_path, feed_secret_key=Fernet.generate_key().decode())

@@ -17,8 +17,14 @@ from app.feeds.service import FeedSpec
 from app.feeds.sync import run_feed
 from app.items.models import StixObject
 from app.markings.models import Label
-from tests.feeds.conftest import (MEDALLION_PARTNER, MEDALLION_PASSWORD, MEDALLION_PULL_COLLECTION, MEDALLION_USER,
-                                  PEER_HOME, TLP_GREEN)
+from tests.feeds.conftest import (
+    MEDALLION_PARTNER,
+    MEDALLION_PASSWORD,
+    MEDALLION_PULL_COLLECTION,
+    MEDALLION_USER,
+    PEER_HOME,
+    TLP_GREEN,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,15 @@ from app.feeds.service import FeedSpec
 from app.feeds.sync import run_feed
 from app.taxii import service as taxii_service
 from tests.conftest import HOME
-from tests.feeds.conftest import (MEDALLION_PARTNER, MEDALLION_PASSWORD, MEDALLION_USER, PEER_HOME, TLP_GREEN,
-                                  indicator, statement)
+from tests.feeds.conftest import (
+    MEDALLION_PARTNER,
+    MEDALLION_PASSWORD,
+    MEDALLION_USER,
+    PEER_HOME,
+    TLP_GREEN,
+    indicator,
+    statement,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, inspect, select, table
 from sqlalchemy.engine import Engine
 
-from app.config import REPO_ROOT, Settings
+from app.config.settings import REPO_ROOT, Settings
 from tests.conftest import memoised
-from tests.e2e.conftest import _free_port, _serve_command, _server_environment, _wait_until_healthy
+from tests.e2e.conftest import (
+    _free_port,
+    _serve_command,
+    _server_environment,
+    _wait_until_healthy,
+)
 from tests.hardening import tally
 
 # Tables that legitimately grow on a refused request (refusals are audited) or hold no data.

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 import httpx
 import typer
 
-from tests.policy.oracle import Marking, Principal, VersionSpec, build_markings, may_see_version
+from tests.policy.oracle import (
+    Marking,
+    Principal,
+    VersionSpec,
+    build_markings,
+    may_see_version,
+)
 from tests.taxii.helpers import indicator
 
 TAXII = "application/taxii+json;version=2.1"

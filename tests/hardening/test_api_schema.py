@@ -10,15 +10,14 @@ leaves every data table's row count unchanged.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from tests.conftest import HOME, TAXII
+from tests.conftest import TAXII
 from tests.hardening import tally
 from tests.hardening.conftest import row_counts
 from tests.taxii.helpers import LEAKS

@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
 
-from app import migrations
+from app.db import migrations
 from app.items.models import StixObject
 from app.main import create_app
 from app.partners.service import save_partner

@@ -13,7 +13,8 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from app.main import create_app
@@ -21,8 +22,18 @@ from app.taxii import service as taxii_service
 from tests.conftest import TAXII
 from tests.hardening import tally
 from tests.hardening.conftest import row_counts
-from tests.taxii.helpers import (LEAKS, assert_taxii_error, check_status_document, indicator, malware,
-                                 manifest_url, objects_url, post_ok, status_url, versions_url)
+from tests.taxii.helpers import (
+    LEAKS,
+    assert_taxii_error,
+    check_status_document,
+    indicator,
+    malware,
+    manifest_url,
+    objects_url,
+    post_ok,
+    status_url,
+    versions_url,
+)
 
 EXAMPLES = 40
 FUZZ = hsettings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,

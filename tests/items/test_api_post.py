@@ -9,7 +9,13 @@ import pytest
 from app.items.identity import home_identity_id
 from app.markings.labels import canonical_banner, label_marking_id, parse_banner
 from tests.conftest import HOME
-from tests.items.api_helpers import assert_problem, assert_valid_stix, counts, post_simple, statement
+from tests.items.api_helpers import (
+    assert_problem,
+    assert_valid_stix,
+    counts,
+    post_simple,
+    statement,
+)
 
 SOME_ID = "malware--2c37eae4-1907-4eea-afae-d6856a135def"
 SIMPLE_FORMS = {

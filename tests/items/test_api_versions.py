@@ -6,8 +6,14 @@ import json
 import uuid
 
 from tests.conftest import TAXII
-from tests.items.api_helpers import (assert_problem, assert_valid_stix, counts, post_simple, statement,
-                                    taxii_objects)
+from tests.items.api_helpers import (
+    assert_problem,
+    assert_valid_stix,
+    counts,
+    post_simple,
+    statement,
+    taxii_objects,
+)
 
 
 def _history(client, headers, object_id, **params) -> list[dict]:

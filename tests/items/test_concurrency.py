@@ -27,11 +27,10 @@ from sqlalchemy import event, select, text
 from sqlmodel import Session
 
 from app.auth.principal import Principal
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
 from app.items.models import StixObject
 from app.items.store import VersionFilter
 from app.markings.classification import TOP_RANK
-from app.config import REPO_ROOT
 from app.markings.mappings import load_mappings
 from app.taxii import service
 from app.taxii.models import Collection
@@ -214,7 +213,7 @@ _PROCESS_WRITER = """
 import json, random, sys, time
 from sqlalchemy import text
 from sqlmodel import Session
-from app.db import make_engine
+from app.db.engine import make_engine
 from app.items import ingest
 from tests.items.test_concurrency import add_recording_commit_order, indicator
 

@@ -27,10 +27,10 @@ import stix2
 import stix2.v21.sdo
 from stix2patterns.validator import run_validator as stix2_patterns_validator
 
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
+from app.db.timestamps import parse_us
 from app.items import ingest
 from app.items.stix_validation import StixInvalid, check
-from app.timestamps import parse_us
 from tests.taxii.helpers import indicator, ipv4, malware, stix_time, to_dict
 
 FIXTURES = Path(__file__).parent.parent / "markings" / "fixtures"  # copies of shared/stix-fixtures

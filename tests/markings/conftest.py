@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
 from app.markings.mappings import Mappings, load_mappings
 
 MAPPINGS_DIR = REPO_ROOT / "stix_mappings"

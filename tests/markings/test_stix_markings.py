@@ -7,7 +7,13 @@ import copy
 import pytest
 import stix2
 
-from app.markings.labels import ALL, LabelSpec, UnknownToken, label_marking_definition, parse_banner
+from app.markings.labels import (
+    ALL,
+    LabelSpec,
+    UnknownToken,
+    label_marking_definition,
+    parse_banner,
+)
 from app.markings.stix_markings import definition_label, object_label
 from tests.markings.conftest import HOME, load_fixture
 

@@ -10,7 +10,12 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from app.audit.models import AuditRecord
-from app.observability.logs import ACCESS_LOGGER, JsonFormatter, TextFormatter, logging_config
+from app.observability.logs import (
+    ACCESS_LOGGER,
+    JsonFormatter,
+    TextFormatter,
+    logging_config,
+)
 from tests.observability.conftest import indicator, post_objects
 
 OBJECTS_ROUTE = "/taxii2/{api_root}/collections/{collection_id}/objects/"

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from app.audit.context import audit_context, note_served
 from app.auth.principal import Principal
-from app.errors import ApiError
+from app.http.errors import ApiError
 from app.items.models import StixObject
 from app.main import create_app
 from tests.observability.conftest import indicator, post_objects

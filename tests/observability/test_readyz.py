@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app import migrations
-from app.config import Settings
-from app.health import schema_head
+from app.config.settings import Settings
+from app.db import migrations
+from app.http.health import schema_head
 from app.main import create_app
 
 LEAKS = ("Traceback", "sqlalchemy", "psycopg", "sqlite3", "SELECT", "alembic_version", "127.0.0.1", "/tmp")

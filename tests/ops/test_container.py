@@ -21,7 +21,7 @@ import yaml
 
 from app.auth.keys import generate_key_pair
 from app.auth.tokens import issue_token
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
 from tests.conftest import postgres_database
 
 ENTRYPOINT = REPO_ROOT / "docker" / "entrypoint.sh"

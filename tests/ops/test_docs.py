@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from app.cli import app as cli_app
-from app.config import REPO_ROOT, Settings
+from app.cli.main import app as cli_app
+from app.config.settings import REPO_ROOT, Settings
 
 DOCS = sorted((REPO_ROOT / "docs").rglob("*.md"))
 PAGES = [*DOCS, REPO_ROOT / "README.md"]

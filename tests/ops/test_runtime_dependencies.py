@@ -10,7 +10,7 @@ import sys
 import tomllib
 from importlib.metadata import PackageNotFoundError, packages_distributions, requires
 
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
 
 APP = REPO_ROOT / "app"
 

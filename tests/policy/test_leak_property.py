@@ -44,16 +44,33 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
 from app.markings.labels import LabelSpec, label_marking_definition
 from app.markings.mappings import load_mappings
 from app.taxii import service as taxii_service
 from tests.conftest import PARTNERS, TAXII
 from tests.policy import oracle
-from tests.policy.oracle import (CANONICAL_NAMES, CLASSIFICATION_NAMES, GROUPS, HOME, TLP_LEVELS, TRIGRAPHS,
-                                 Marking, Principal, VersionSpec)
-from tests.taxii.helpers import (DATE_ADDED_FIRST, DATE_ADDED_LAST, assert_taxii_error, check_taxii_200,
-                                 manifest_url, objects_url, taxii_time, versions_url)
+from tests.policy.oracle import (
+    CANONICAL_NAMES,
+    CLASSIFICATION_NAMES,
+    GROUPS,
+    HOME,
+    TLP_LEVELS,
+    TRIGRAPHS,
+    Marking,
+    Principal,
+    VersionSpec,
+)
+from tests.taxii.helpers import (
+    DATE_ADDED_FIRST,
+    DATE_ADDED_LAST,
+    assert_taxii_error,
+    check_taxii_200,
+    manifest_url,
+    objects_url,
+    taxii_time,
+    versions_url,
+)
 
 # Sized for CI (every request now also writes an audit record); nightly: TEARLINE_LEAK_EXAMPLES=200.
 EXAMPLES = int(os.environ.get("TEARLINE_LEAK_EXAMPLES", "10"))

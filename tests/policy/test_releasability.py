@@ -10,12 +10,12 @@ import pytest
 from sqlmodel import Session
 
 from app.auth.principal import Principal
-from app.config import REPO_ROOT
-from app.markings.labels import ALL
+from app.config.settings import REPO_ROOT
+from app.markings.labels import ALL, LabelSpec
 from app.markings.mappings import load_mappings
 from app.markings.models import Label
 from app.partners.service import save_partner, set_group
-from app.policy.releasability import LabelFacts, ReleasabilityPolicy
+from app.policy.releasability import ReleasabilityPolicy
 from app.policy.visibility import VisibilityCache
 from tests.conftest import HOME
 
@@ -31,8 +31,8 @@ def home(clearance: int = 4) -> Principal:
     return Principal("analyst", HOME, frozenset({"analyst"}), clearance, frozenset(), is_home=True)
 
 
-def label(rank: int, *codes: str, caveats: tuple[str, ...] = (), originator: str = HOME) -> LabelFacts:
-    return LabelFacts(rank, frozenset(codes), frozenset(caveats), originator)
+def label(rank: int, *codes: str, caveats: tuple[str, ...] = (), originator: str = HOME) -> LabelSpec:
+    return LabelSpec(rank, frozenset(codes), frozenset(caveats), originator)
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +64,8 @@ def policy() -> ReleasabilityPolicy:
     (partner("USA"), label(3, originator="USA"), True),  # the originator sees its own
     (home(), label(3, originator="USA"), True),
     # legacy foundation label: no originator, no release: home only
-    (partner("USA"), LabelFacts(0, frozenset(), frozenset(), None), False),
-    (home(), LabelFacts(0, frozenset(), frozenset(), None), True),
+    (partner("USA"), LabelSpec(0, frozenset(), frozenset(), None), False),
+    (home(), LabelSpec(0, frozenset(), frozenset(), None), True),
 ])
 def test_decision_table(policy, principal, facts, expected):
     assert policy.allows(principal, facts) is expected

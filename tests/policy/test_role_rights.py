@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from app.config import REPO_ROOT
+from app.config.settings import REPO_ROOT
 from app.policy.enforcer import RoleRights
 
 

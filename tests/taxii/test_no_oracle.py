@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import and_, or_, select, update
 
+from app.db.timestamps import parse_us
 from app.items.models import StixObject
 from app.markings.models import Label
-from app.timestamps import parse_us
 from tests.taxii.helpers import (
     DATE_ADDED_FIRST,
     DATE_ADDED_LAST,

@@ -15,7 +15,6 @@ from sqlmodel import Session
 
 from app.taxii import service as taxii_service
 from app.taxii.models import Collection
-
 from tests.taxii.helpers import (
     DATE_ADDED_FIRST,
     DATE_ADDED_LAST,

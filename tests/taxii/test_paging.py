@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.config import Settings
+from app.config.settings import Settings
 from app.main import create_app
 from app.taxii import service as taxii_service
 from tests.taxii.helpers import (

@@ -11,8 +11,17 @@ from sqlalchemy import func, select
 from app.items.models import StixObject
 from app.taxii import service as taxii_service
 from tests.taxii.helpers import (
-    assert_valid_stix, get_ok, ids, indicator, manifest_url, new_version, objects_url, post_envelope, post_ok,
-    versions_url, walk,
+    assert_valid_stix,
+    get_ok,
+    ids,
+    indicator,
+    manifest_url,
+    new_version,
+    objects_url,
+    post_envelope,
+    post_ok,
+    versions_url,
+    walk,
 )
 
 PARTNERS = {"usa": ("USA", "usa-feed"), "gbr": ("GBR", "gbr-feed"), "fra": ("FRA", "fra-feed"),

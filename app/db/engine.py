@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fastapi import Request
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_S = 30

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from app.cli.common import UNUSABLE, database, fail, load_settings
 
 audit_app = typer.Typer(help="Audit log: verify the hash chain, export records.", no_args_is_help=True)
 BROKEN = 3
@@ -33,15 +41,13 @@ def _progress() -> Progress:
 
 
 def _engine_and_signer():
-    from app.audit.service import AuditSigner, AuditUnavailable, bind_signer
-    from app.cli import _database, _fail, _settings  # the CLI's shared helpers; imported late to avoid a cycle
-
-    settings = _settings()
+    from app.audit.service import AuditSigner, AuditUnavailable
+    settings = load_settings()
     try:
         signer = AuditSigner.from_settings(settings)
     except AuditUnavailable as exc:
-        _fail(str(exc), 1)
-    return settings, signer, _database, _fail, bind_signer
+        fail(str(exc), UNUSABLE)
+    return settings, signer
 
 
 @audit_app.command("verify")
@@ -52,7 +58,7 @@ def verify(
     """Recompute every record's hash and check links, dissemination rows, checkpoints and the head."""
     from app.audit.verify import verify_chain
 
-    settings, signer, database, _, _ = _engine_and_signer()
+    settings, signer = _engine_and_signer()
     with database(settings) as session:
         engine = session.get_bind()
         with _progress() as progress:
@@ -77,7 +83,7 @@ def export(
     """Write matching records, each with the exact versions it served."""
     from app.audit import query
 
-    settings, _, database, fail, _ = _engine_and_signer()
+    settings, _ = _engine_and_signer()
     if since and until and since >= until:
         fail("--since must be before --until")
     flt = query.RecordFilter(since=since, until=until)
@@ -109,11 +115,11 @@ def export(
 @audit_app.command("checkpoint")
 def checkpoint() -> None:
     """Checkpoint the chain head now (do this before archiving a range; see README, Audit)."""
-    from app.audit.service import write_checkpoint
+    from app.audit.service import bind_signer, write_checkpoint
 
-    settings, signer, database, _, bind = _engine_and_signer()
+    settings, signer = _engine_and_signer()
     with database(settings) as session:
         engine = session.get_bind()
-        bind(engine, signer)
+        bind_signer(engine, signer)
         seq = write_checkpoint(engine)
     typer.echo("no records yet" if seq is None else f"checkpoint at seq {seq}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import ConfigurationError, Settings
+from app.config.settings import ConfigurationError, Settings
 from app.main import create_app
 
 

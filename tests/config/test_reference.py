@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from app.cli import app as cli
-from app.config import Settings
-from app.observability.config_reference import DEFAULT_OUTPUT, render
+from app.cli.main import app as cli
+from app.config.reference import DEFAULT_OUTPUT, render
+from app.config.settings import Settings
 
 
 def test_committed_reference_matches_the_settings_class():

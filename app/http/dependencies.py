@@ -9,13 +9,13 @@ from sqlmodel import Session
 from app.audit.context import audit_context
 from app.auth.principal import HOME_ROLES, ROLES, Principal
 from app.auth.tokens import TokenError, TokenVerifier
-from app.config import Settings
-from app.db import get_session
-from app.errors import ApiError
+from app.config.settings import Settings
+from app.db.engine import get_session
+from app.http.errors import ApiError
 from app.markings.classification import TOP_RANK
+from app.markings.mappings import Mappings
 from app.markings.tokens import UnknownToken
 from app.partners.models import Partner
-from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.timestamps import format_us, parse_us
+from app.db.timestamps import format_us, parse_us
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

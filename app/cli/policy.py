@@ -1,4 +1,4 @@
-"""CLI commands for labels, releasability decisions and groups (registered by :mod:`app.cli`)."""
+"""CLI commands for labels, releasability decisions and groups (registered by :mod:`app.cli.main`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-from app.markings.mappings import MappingError, load_mappings
+from app.cli.common import database, fail, load_cli_mappings, load_settings
+from app.config.settings import Settings
+from app.markings.mappings import Mappings
 from app.markings.tokens import UnknownToken
 
 label_app = typer.Typer(help="Labels: canonical banners and who may see them.", no_args_is_help=True)
@@ -14,15 +16,9 @@ policy_app = typer.Typer(help="Releasability decisions, explained.", no_args_is_
 group_app = typer.Typer(help="Group codes (FVEY, NATO, ...) and their members.", no_args_is_help=True)
 
 
-def _context():
-    from app.cli import _database, _fail, _settings  # the CLI's shared helpers; imported late to avoid a cycle
-
-    settings = _settings()
-    try:
-        mappings = load_mappings(settings.mappings_dir)
-    except MappingError as exc:
-        _fail(str(exc), 1)
-    return settings, mappings, _database, _fail
+def _context() -> tuple[Settings, Mappings]:
+    settings = load_settings()
+    return settings, load_cli_mappings(settings)
 
 
 @label_app.command("check")
@@ -33,7 +29,7 @@ def label_check(
     """Print the canonical banner, its marking-definition id and the partners that may see it."""
     from app.policy.checks import check_label
 
-    settings, mappings, database, fail = _context()
+    settings, mappings = _context()
     with database(settings) as session:
         try:
             report = check_label(session, banner, originator=(originator or settings.home_nation).upper(),
@@ -56,7 +52,7 @@ def policy_check(
     """Print whether ``nation`` may see ``banner`` and which clause of the rule decides."""
     from app.policy.checks import check_policy
 
-    settings, mappings, database, fail = _context()
+    settings, mappings = _context()
     try:
         rank = None if clearance is None else mappings.rank_of(clearance)
     except UnknownToken as exc:
@@ -81,7 +77,7 @@ def group_set(
     """Replace a group's members (overrides stix_mappings/codes/groups.json)."""
     from app.partners.service import InvalidPartner, set_group
 
-    settings, mappings, database, fail = _context()
+    settings, mappings = _context()
     with database(settings) as session:
         try:
             group = set_group(session, code, members.split(","), mappings)
@@ -95,7 +91,7 @@ def group_list() -> None:
     """Show every group with the members decisions use."""
     from app.partners.service import effective_groups
 
-    settings, mappings, database, _ = _context()
+    settings, mappings = _context()
     with database(settings) as session:
         groups = effective_groups(session, mappings)
     for code in sorted(groups):

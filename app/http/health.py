@@ -18,8 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import Response
 
-from app import migrations
-from app.errors import PROBLEM_MEDIA_TYPE
+from app.db import migrations
+from app.http.errors import PROBLEM_MEDIA_TYPE
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)

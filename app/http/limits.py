@@ -9,8 +9,8 @@ input built to exhaust them, and stores nothing.
 
 from __future__ import annotations
 
-from app.config import Settings
-from app.errors import ApiError
+from app.config.settings import Settings
+from app.http.errors import ApiError
 
 
 def check_envelope(objects: list, settings: Settings) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from alembic import command
 from alembic.config import Config
 
-from app.config import REPO_ROOT
+from alembic import command
+from app.config.settings import REPO_ROOT
 
 
 def alembic_config(database_url: str) -> Config:

@@ -10,6 +10,14 @@ from typing import Annotated
 
 import typer
 
+from app.cli.common import (
+    UNUSABLE,
+    database,
+    fail,
+    load_cli_mappings,
+    load_settings,
+    table,
+)
 from app.taxii.models import DEFAULT_COLLECTION_ID
 
 feed_app = typer.Typer(help="Partner TAXII feeds: add, list, remove, sync.", no_args_is_help=True)
@@ -20,7 +28,7 @@ _COLUMNS = ("NAME", "PARTNER", "DIR", "STATE", "CURSOR", "IN", "OUT", "UNKNOWN",
 
 def _context(settings, engine):
     from app.audit.service import AuditSigner, bind_signer
-    from app.feeds.sync import FeedContext
+    from app.feeds.context import FeedContext
     from app.markings.mappings import load_mappings
     from app.policy.enforcer import RoleRights
     from app.policy.visibility import VisibilityCache
@@ -49,21 +57,20 @@ def feed_add(
         help="Banner for unmarked incoming objects [default: originator-only].")] = None,
 ) -> None:
     """Add a feed (pull or push) for a registered partner."""
-    from app.cli import _database, _fail, _mappings, _settings
     from app.feeds.service import FeedSpec, InvalidFeed, add_feed, credential_kind
 
     if auth in ("basic", "bearer") and not credential:
         credential = typer.prompt("credential (password or token, or env:NAME)", hide_input=True)
-    settings = _settings()
-    mappings = _mappings(settings)
-    with _database(settings) as session:
+    settings = load_settings()
+    mappings = load_cli_mappings(settings)
+    with database(settings) as session:
         try:
             feed = add_feed(session, settings, mappings, FeedSpec(
                 name=name, partner=partner, direction=direction, url=url, collection_id=collection,
                 local_collection_id=local_collection, auth_kind=auth, username=username, credential=credential,
                 poll_interval_s=poll_interval, default_label=default_label))
         except InvalidFeed as exc:
-            _fail(str(exc))
+            fail(str(exc))
         typer.echo(f"feed {feed.name} added: {feed.direction} {feed.partner} {feed.url} "
                    f"collection {feed.remote_collection_id}, credential {credential_kind(feed)}")
 
@@ -71,11 +78,10 @@ def feed_add(
 @feed_app.command("list")
 def feed_list() -> None:
     """Show every feed with its cursor, counters and last outcome (never a credential)."""
-    from app.cli import _database, _settings, _table
     from app.feeds.service import feed_view, list_feeds
 
-    settings = _settings()
-    with _database(settings) as session:
+    settings = load_settings()
+    with database(settings) as session:
         views = [feed_view(feed) for feed in list_feeds(session)]
     if not views:
         typer.echo("no feeds")
@@ -83,21 +89,20 @@ def feed_list() -> None:
     rows = [(v["name"], v["partner"], v["direction"], "active" if v["enabled"] else f"stopped: {v['stopped_reason']}",
              v["cursor"] or "-", str(v["objects_in"]), str(v["objects_out"]), str(v["unknown_markings"]),
              str(v["refused"]), v["last_success"] or "-", v["last_error"] or "-") for v in views]
-    typer.echo(_table(_COLUMNS, rows))
+    typer.echo(table(_COLUMNS, rows))
 
 
 @feed_app.command("remove")
 def feed_remove(name: Annotated[str, typer.Argument(help="Feed name.")]) -> None:
     """Remove a feed and its cursor (objects it brought in stay)."""
-    from app.cli import _database, _fail, _settings
     from app.feeds.service import NoSuchFeed, remove_feed
 
-    settings = _settings()
-    with _database(settings) as session:
+    settings = load_settings()
+    with database(settings) as session:
         try:
             remove_feed(session, name)
         except NoSuchFeed:
-            _fail(f"no feed named {name!r}")
+            fail(f"no feed named {name!r}")
     typer.echo(f"feed {name} removed")
 
 
@@ -120,19 +125,25 @@ def feed_sync(
     name: Annotated[str | None, typer.Argument(help="Feed to run [default: every enabled feed].")] = None,
 ) -> None:
     """Run one feed, or every enabled feed, now. A stopped feed named here is resumed if the run succeeds."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    from app.cli import UNUSABLE, _database, _fail, _settings
     from app.feeds.service import list_feeds
     from app.feeds.sync import run_feed
 
-    settings = _settings()
-    with _database(settings) as session:
+    settings = load_settings()
+    with database(settings) as session:
         feeds = list_feeds(session)
         names = [f.name for f in feeds if f.enabled] if name is None else [f.name for f in feeds if f.name == name]
         engine = session.get_bind()
         if name is not None and not names:
-            _fail(f"no feed named {name!r}")
+            fail(f"no feed named {name!r}")
         ctx = _context(settings, engine)
         failed = False
         columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

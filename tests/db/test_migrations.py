@@ -10,11 +10,17 @@ from collections.abc import Iterator
 
 import pytest
 import sqlmodel
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import CheckConstraint, ForeignKeyConstraint, UniqueConstraint, inspect, select, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKeyConstraint,
+    UniqueConstraint,
+    inspect,
+    select,
+    text,
+)
 
 import app.audit.models  # noqa: F401
 import app.feeds.models  # noqa: F401
@@ -23,8 +29,9 @@ import app.markings.models  # noqa: F401
 import app.partners.models  # noqa: F401
 import app.policy.models  # noqa: F401
 import app.taxii.models  # noqa: F401
-from app import migrations
-from app.db import make_engine
+from alembic import command
+from app.db import migrations
+from app.db.engine import make_engine
 from app.markings.models import UNRESTRICTED_LABEL_ID, UNRESTRICTED_LABEL_KEY, Label
 from app.taxii.models import DEFAULT_COLLECTION_ID, Collection
 from tests.conftest import postgres_database

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from app import cli, demo
 from app.auth.tokens import TokenVerifier
-from app.config import Settings
+from app.cli import main as cli
+from app.cli import server as cli_server
+from app.config.settings import Settings
+from app.demo import seed as demo
 from app.taxii.models import DEFAULT_COLLECTION_ID
 
 runner = CliRunner()
@@ -187,7 +189,7 @@ def test_token_issue_refuses_tokens_the_server_would_refuse(keys, args):
 
 
 def test_serve_refuses_production_without_secrets(env, monkeypatch):
-    monkeypatch.setattr(cli, "_run_server", lambda *a, **k: pytest.fail("the server must not start"))
+    monkeypatch.setattr(cli_server, "run_server", lambda *a, **k: pytest.fail("the server must not start"))
     result = refused("serve", code=1, env={"TEARLINE_ENV": "production"})
     assert "TEARLINE_SECRET_KEY is required in production" in result.stderr
     assert "TEARLINE_JWT_PUBLIC_KEY_FILE" in result.stderr
@@ -195,19 +197,19 @@ def test_serve_refuses_production_without_secrets(env, monkeypatch):
 
 
 def test_serve_refuses_an_invalid_setting(env, monkeypatch):
-    monkeypatch.setattr(cli, "_run_server", lambda *a, **k: pytest.fail("the server must not start"))
+    monkeypatch.setattr(cli_server, "run_server", lambda *a, **k: pytest.fail("the server must not start"))
     result = refused("serve", code=1, env={"TEARLINE_HOME_NATION": "Holland"})
     assert "TEARLINE_HOME_NATION" in result.stderr
 
 
 def test_serve_refuses_a_database_without_schema(keys, monkeypatch):
-    monkeypatch.setattr(cli, "_run_server", lambda *a, **k: pytest.fail("the server must not start"))
+    monkeypatch.setattr(cli_server, "run_server", lambda *a, **k: pytest.fail("the server must not start"))
     assert "tearline db upgrade" in refused("serve", code=1).stderr
 
 
 def test_serve_runs_the_configured_app(migrated, keys, monkeypatch):
     started = {}
-    monkeypatch.setattr(cli, "_run_server", lambda app, host, port, key, cert: started.update(
+    monkeypatch.setattr(cli_server, "run_server", lambda app, host, port, key, cert: started.update(
         app=app, host=host, port=port, key=key, cert=cert))
     ok("serve", "--port", "9123", env={"TEARLINE_HOST": "0.0.0.0"})
     assert (started["host"], started["port"], started["key"]) == ("0.0.0.0", 9123, None)

@@ -1,0 +1,1 @@
+"""The ``tearline`` command line: ``main`` assembles the command groups defined beside it."""

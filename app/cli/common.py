@@ -1,0 +1,120 @@
+"""Helpers every ``tearline`` command shares: settings, the database, refusals, tables.
+
+Settings are read when a command runs, never at import, so the environment a
+command sees is the one it was started with. Refused input (unknown names,
+invalid partners) exits with status 2, an unusable configuration or database
+with status 1; both print one line on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from pydantic import ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from app.auth.principal import ROLES
+from app.config.settings import Settings
+from app.db import migrations
+from app.db.engine import make_engine
+from app.markings.mappings import MappingError, Mappings, load_mappings
+from app.markings.tokens import UnknownToken
+
+REFUSED = 2
+UNUSABLE = 1
+
+
+def fail(message: str, code: int = REFUSED) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(factory: Callable[[], Settings] = Settings) -> Settings:
+    try:
+        return factory()
+    except ValidationError as exc:
+        problems = "; ".join(
+            (f"TEARLINE_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "") + err["msg"]
+            for err in exc.errors()
+        )
+        fail(f"invalid configuration: {problems}", UNUSABLE)
+
+
+def display_url(database_url: str) -> str:
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+def split_codes(values: str) -> list[str]:
+    return [v.strip() for v in values.split(",") if v.strip()]
+
+
+def parse_roles(values: str, option: str) -> list[str]:
+    roles = split_codes(values)
+    unknown = sorted(set(roles) - ROLES)
+    if unknown:
+        fail(f"{option}: unknown role(s) {', '.join(unknown)}; known roles: {', '.join(sorted(ROLES))}")
+    return roles
+
+
+def load_cli_mappings(settings: Settings) -> Mappings:
+    try:
+        return load_mappings(settings.mappings_dir)
+    except MappingError as exc:
+        fail(str(exc), UNUSABLE)
+
+
+def parse_rank(mappings: Mappings, name: str) -> int:
+    if name.strip().isdigit() and 0 <= int(name) < len(mappings.rank_names):
+        return int(name)
+    try:
+        return mappings.rank_of(name)
+    except UnknownToken:
+        names = ", ".join(mappings.rank_names)
+        fail(f"unknown classification {name!r}; use one of {names}, a national or NATO name, "
+              "an abbreviation or a rank 0-4")
+
+
+def schema_problem(engine: Engine, database_url: str) -> str | None:
+    """Why the database cannot be used by this code yet, or None."""
+    head = ScriptDirectory.from_config(migrations.alembic_config(database_url)).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current is None:
+        return f"the database {display_url(database_url)} has no schema: run `tearline db upgrade` first"
+    if current != head:
+        return (f"the database {display_url(database_url)} is at revision {current}, this version needs {head}: "
+                "run `tearline db upgrade`")
+    return None
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Session]:
+    """A session on a reachable database whose schema is current; anything else is a one-line error."""
+    engine = make_engine(settings.database_url)
+    try:
+        try:
+            problem = schema_problem(engine, settings.database_url)
+        except OperationalError as exc:
+            fail(f"cannot open the database {display_url(settings.database_url)}: "
+                  f"{str(exc.orig).strip().splitlines()[0]}", UNUSABLE)
+        if problem:
+            fail(problem, UNUSABLE)
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    lines = [headers, ["-" * w for w in widths], *rows]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+

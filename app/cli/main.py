@@ -1,0 +1,44 @@
+"""The ``tearline`` command: assembles the command groups defined in this package."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli.audit import audit_app
+from app.cli.config import config_app
+from app.cli.demo import demo
+from app.cli.feeds import feed_app
+from app.cli.policy import group_app, label_app, policy_app
+from app.cli.registry import collection_app, partner_app, token_app
+from app.cli.server import db_app, keys_app, serve
+
+app = typer.Typer(
+    name="tearline",
+    help="Tearline intelligence-sharing exchange: STIX 2.1 store and TAXII 2.1 server.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals in a traceback could show keys and tokens.
+    pretty_exceptions_show_locals=False,
+)
+app.command()(serve)
+app.command()(demo)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(partner_app, name="partner")
+app.add_typer(collection_app, name="collection")
+app.add_typer(token_app, name="token")
+app.add_typer(label_app, name="label")
+app.add_typer(policy_app, name="policy")
+app.add_typer(group_app, name="group")
+app.add_typer(audit_app, name="audit")
+app.add_typer(feed_app, name="feed")
+app.add_typer(config_app, name="config")
+
+
+def main() -> None:
+    """Entry point of the ``tearline`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Settings: the one pydantic-settings class, and key files kept under the data folder."""

@@ -1,0 +1,1 @@
+"""The database: engines and sessions, Alembic migrations, and the microsecond timestamps stored."""

@@ -1,0 +1,1 @@
+"""The demo instance: a seeded local Tearline for a first look."""
