@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from logging.config import fileConfig
 
-from alembic import context
 from sqlmodel import SQLModel
 
-import app.audit.models  # noqa: F401
-import app.feeds.models  # noqa: F401
-import app.items.models  # noqa: F401  (each import registers its tables on SQLModel.metadata)
-import app.markings.models  # noqa: F401
-import app.partners.models  # noqa: F401
-import app.policy.models  # noqa: F401
+import app.audit.models
+import app.feeds.models
+import app.items.models
+import app.markings.models
+import app.partners.models
+import app.policy.models
 import app.taxii.models  # noqa: F401
+from alembic import context
 from app.config.settings import Settings
 from app.db.engine import make_engine
 
@@ -32,8 +32,9 @@ def _database_url() -> str:
 
 def run_migrations_offline() -> None:
     """Emit SQL to stdout instead of running it."""
-    context.configure(url=_database_url(), target_metadata=target_metadata, literal_binds=True,
-                      dialect_opts={"paramstyle": "named"})
+    context.configure(
+        url=_database_url(), target_metadata=target_metadata, literal_binds=True, dialect_opts={"paramstyle": "named"}
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -43,8 +44,11 @@ def run_migrations_online() -> None:
     engine = make_engine(_database_url())
     try:
         with engine.connect() as connection:
-            context.configure(connection=connection, target_metadata=target_metadata,
-                              render_as_batch=connection.dialect.name == "sqlite")
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=connection.dialect.name == "sqlite",
+            )
             with context.begin_transaction():
                 context.run_migrations()
     finally:

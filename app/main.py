@@ -57,8 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.token_verifier = _token_verifier(settings)
     # Audit records get a pool of their own: a request holds its session's connection while its
     # record is written, so sharing one pool lets concurrent requests starve each other's audit.
-    app.state.audit_engine = make_engine(settings.database_url, pool_size=4, max_overflow=4,
-                                         sqlite_cache_mib=settings.sqlite_cache_mib)
+    app.state.audit_engine = make_engine(
+        settings.database_url, pool_size=4, max_overflow=4, sqlite_cache_mib=settings.sqlite_cache_mib
+    )
     # Checkpoints must verify after a restart: the key comes from settings or a persistent file.
     signer = AuditSigner.from_settings(settings)
     bind_signer(app.state.engine, signer)

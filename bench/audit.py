@@ -40,20 +40,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import httpx  # noqa: E402
-import orjson  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from starlette.middleware import Middleware  # noqa: E402
+import httpx
+import orjson
+from sqlalchemy import text
+from starlette.middleware import Middleware
 
-from app.audit.index import index_pending  # noqa: E402
-from app.audit.middleware import AuditMiddleware  # noqa: E402
-from app.audit.service import signer_for  # noqa: E402
-from app.audit.verify import verify_chain  # noqa: E402
-from app.auth.keys import generate_key_pair  # noqa: E402
-from app.auth.tokens import issue_token  # noqa: E402
-from app.main import create_app  # noqa: E402
-from app.markings.mappings import load_mappings  # noqa: E402
-from bench.releasability import (  # noqa: E402
+from app.audit.index import index_pending
+from app.audit.middleware import AuditMiddleware
+from app.audit.service import signer_for
+from app.audit.verify import verify_chain
+from app.auth.keys import generate_key_pair
+from app.auth.tokens import issue_token
+from app.main import create_app
+from app.markings.mappings import load_mappings
+from bench.releasability import (
     DEFAULT_PG_ADMIN_URL,
     PARTNER,
     TAXII,
@@ -118,38 +118,50 @@ def full_pull(client: httpx.Client, collection_id: str, page_size: int, engine) 
 
 def audit_counts(engine) -> dict:
     with engine.connect() as connection:
-        return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-                for table in ("audit_record", "audit_served", "audit_object", "audit_dissemination",
-                              "audit_checkpoint")}
+        return {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("audit_record", "audit_served", "audit_object", "audit_dissemination", "audit_checkpoint")
+        }
 
 
 def markdown(result: dict) -> str:
-    lines = [f"# Audit overhead: full pull of {result['objects_served']:,} objects ({result['database']})", "",
-             f"Command: `{result['command']}`", "",
-             "| variant | median s | min s | max s | pages | objects/s (median) |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Audit overhead: full pull of {result['objects_served']:,} objects ({result['database']})",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        "| variant | median s | min s | max s | pages | objects/s (median) |",
+        "|---|---|---|---|---|---|",
+    ]
     for variant in VARIANTS:
         s = result["variants"][variant]
-        lines.append(f"| {variant} | {s['median_s']:.2f} | {s['min_s']:.2f} | {s['max_s']:.2f} | {s['pages']} | "
-                     f"{s['objects_per_s']:,.0f} |")
-    lines += ["", f"- **overhead of dissemination records** (full vs no_dissemination): "
-                  f"**{result['overhead_vs_no_dissemination']:+.1%}** (goal < 25%)",
-              f"- overhead of the whole audit (full vs no_audit): {result['overhead_vs_no_audit']:+.1%}",
-              f"- first pull, objects never disseminated before (one sample each, full vs no_dissemination): "
-              f"{result['first_pull_s']['full']:.2f} s vs {result['first_pull_s']['no_dissemination']:.2f} s, "
-              f"{result['first_pull_overhead_vs_no_dissemination']:+.1%}",
-              f"- audit rows written by the run: {result['audit_rows']}",
-              f"- verify of the whole chain: {result['verify']['seconds']} s, ok={result['verify']['ok']}, "
-              f"{result['verify']['records']} records, "
-              f"{result['verify']['dissemination_rows_per_s']:,.0f} dissemination rows/s",
-              f"- load: {result['load']['objects_stored']:,} objects in {result['load']['seconds']} s "
-              f"({result['load']['objects_per_s']} objects/s)",
-              f"- machine: {result['machine']}, load average before the pulls {result['load_average']}"]
+        lines.append(
+            f"| {variant} | {s['median_s']:.2f} | {s['min_s']:.2f} | {s['max_s']:.2f} | {s['pages']} | "
+            f"{s['objects_per_s']:,.0f} |"
+        )
+    lines += [
+        "",
+        f"- **overhead of dissemination records** (full vs no_dissemination): "
+        f"**{result['overhead_vs_no_dissemination']:+.1%}** (goal < 25%)",
+        f"- overhead of the whole audit (full vs no_audit): {result['overhead_vs_no_audit']:+.1%}",
+        f"- first pull, objects never disseminated before (one sample each, full vs no_dissemination): "
+        f"{result['first_pull_s']['full']:.2f} s vs {result['first_pull_s']['no_dissemination']:.2f} s, "
+        f"{result['first_pull_overhead_vs_no_dissemination']:+.1%}",
+        f"- audit rows written by the run: {result['audit_rows']}",
+        f"- verify of the whole chain: {result['verify']['seconds']} s, ok={result['verify']['ok']}, "
+        f"{result['verify']['records']} records, "
+        f"{result['verify']['dissemination_rows_per_s']:,.0f} dissemination rows/s",
+        f"- load: {result['load']['objects_stored']:,} objects in {result['load']['seconds']} s "
+        f"({result['load']['objects_per_s']} objects/s)",
+        f"- machine: {result['machine']}, load average before the pulls {result['load_average']}",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--objects", type=int, default=100_000, help="indicators in the store (all visible to USA)")
     parser.add_argument("--labels", type=int, default=20, help="distinct labels, all releasable to USA")
     parser.add_argument("--page-size", type=int, default=1000, help="limit= of each page")
@@ -157,8 +169,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
     parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--out", default="bench/results/audit-{database}",
-                        help="results base path: .json and .md are written; relative to the repository root")
+    parser.add_argument(
+        "--out",
+        default="bench/results/audit-{database}",
+        help="results base path: .json and .md are written; relative to the repository root",
+    )
     args = parser.parse_args(argv)
     if args.objects < 1 or args.repeats < 1 or args.page_size < 1:
         parser.error("--objects, --repeats and --page-size must be >= 1")
@@ -189,18 +204,29 @@ def main(argv=None) -> int:
         stack.callback(store.app.state.engine.dispose)
         log(f"  loaded {store.load['objects_stored']:,} objects in {store.load['seconds']} s")
 
-        token = issue_token(key=(key_dir / "jwt-private.pem").read_text(), algorithm="RS256",
-                            issuer=settings.jwt_issuer, audience=settings.jwt_audience, subject="usa-feed",
-                            nation=PARTNER, roles=["partner"], lifetime_s=24 * 3600)
+        token = issue_token(
+            key=(key_dir / "jwt-private.pem").read_text(),
+            algorithm="RS256",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            subject="usa-feed",
+            nation=PARTNER,
+            roles=["partner"],
+            lifetime_s=24 * 3600,
+        )
         apps = {v: variant_app(settings, v) for v in VARIANTS}
         for app in apps.values():
             stack.callback(app.state.engine.dispose)
         clients = {}
         for variant, app in apps.items():
             server = stack.enter_context(ServerThread(app))
-            clients[variant] = stack.enter_context(httpx.Client(
-                base_url=f"http://127.0.0.1:{server.port}", timeout=600,
-                headers={"Authorization": f"Bearer {token}", "Accept": TAXII}))
+            clients[variant] = stack.enter_context(
+                httpx.Client(
+                    base_url=f"http://127.0.0.1:{server.port}",
+                    timeout=600,
+                    headers={"Authorization": f"Bearer {token}", "Accept": TAXII},
+                )
+            )
         # Warm-up (imports, statement caches, policy decisions), the full variant last so that its
         # pull, the first that disseminates these objects (every id gets its key), runs as warm
         # as the baseline's: that pair is reported as "first pull".
@@ -216,8 +242,10 @@ def main(argv=None) -> int:
             for variant in VARIANTS:
                 result = full_pull(clients[variant], store.collection_id, args.page_size, store.app.state.engine)
                 runs[variant].append(result)
-                log(f"  round {round_no + 1} {variant}: {result['seconds']:.2f} s, {result['objects']:,} objects, "
-                    f"{result['pages']} pages")
+                log(
+                    f"  round {round_no + 1} {variant}: {result['seconds']:.2f} s, {result['objects']:,} objects, "
+                    f"{result['pages']} pages"
+                )
         index_pending(store.app.state.engine)  # the index rows the servers' threads had not written yet
         after = audit_counts(store.app.state.engine)
 
@@ -232,21 +260,35 @@ def main(argv=None) -> int:
         seconds = [r["seconds"] for r in results]
         if any(r["objects"] != served for r in results):
             raise SystemExit(f"{variant} served a different number of objects: {[r['objects'] for r in results]}")
-        summary[variant] = {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds),
-                            "runs_s": [round(s, 3) for s in seconds], "pages": results[0]["pages"],
-                            "objects_per_s": served / statistics.median(seconds)}
+        summary[variant] = {
+            "median_s": statistics.median(seconds),
+            "min_s": min(seconds),
+            "max_s": max(seconds),
+            "runs_s": [round(s, 3) for s in seconds],
+            "pages": results[0]["pages"],
+            "objects_per_s": served / statistics.median(seconds),
+        }
     result = {
         "command": "python bench/audit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "database": args.database, "objects_stored": args.objects, "objects_served": served,
-        "page_size": args.page_size, "repeats": args.repeats, "variants": summary,
+        "database": args.database,
+        "objects_stored": args.objects,
+        "objects_served": served,
+        "page_size": args.page_size,
+        "repeats": args.repeats,
+        "variants": summary,
         "overhead_vs_no_dissemination": summary["full"]["median_s"] / summary["no_dissemination"]["median_s"] - 1,
         "overhead_vs_no_audit": summary["full"]["median_s"] / summary["no_audit"]["median_s"] - 1,
         "first_pull_s": {v: round(r["seconds"], 3) for v, r in first.items()},
         "first_pull_overhead_vs_no_dissemination": first["full"]["seconds"] / first["no_dissemination"]["seconds"] - 1,
         "audit_rows": {table: after[table] - before[table] for table in after},
-        "verify": {"ok": report.ok, "records": report.checked, "seconds": round(verify_s, 2),
-                   "dissemination_rows_per_s": after["audit_dissemination"] / verify_s},
-        "load": store.load, "load_average": load_average,
+        "verify": {
+            "ok": report.ok,
+            "records": report.checked,
+            "seconds": round(verify_s, 2),
+            "dissemination_rows_per_s": after["audit_dissemination"] / verify_s,
+        },
+        "load": store.load,
+        "load_average": load_average,
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
     }
     out.with_suffix(".json").write_text(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -46,8 +46,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-VARIANTS = ["all", "no-pattern-cache", "no-label-memo", "no-stored-definition-skip", "no-batch-labels",
-            "no-orjson-copy", "stix2-parse", "no-core-insert", "no-timestamp-cache", "sqlite-cache-2mib"]
+VARIANTS = [
+    "all",
+    "no-pattern-cache",
+    "no-label-memo",
+    "no-stored-definition-skip",
+    "no-batch-labels",
+    "no-orjson-copy",
+    "stix2-parse",
+    "no-core-insert",
+    "no-timestamp-cache",
+    "sqlite-cache-2mib",
+]
 SQLITE_CACHE_MIB = {"sqlite-cache-2mib": 2}
 
 
@@ -60,6 +70,7 @@ def _switch_off(variant: str) -> None:
         from stix2patterns.validator import run_validator
 
         from app.items import patterns
+
         stix2.v21.sdo.run_validator = run_validator  # the analyst API's stix2.parse
         patterns.run_validator = run_validator  # app.items.stix_validation, every stored object
     elif variant == "no-label-memo":
@@ -71,26 +82,36 @@ def _switch_off(variant: str) -> None:
                 pass
 
         def refs_label(self, refs, originator):
-            return stix_markings.object_label({"object_marking_refs": refs}, originator=originator,
-                                              definitions=self.definitions, mappings=self.mappings,
-                                              home_nation=self.home_nation)
+            return stix_markings.object_label(
+                {"object_marking_refs": refs},
+                originator=originator,
+                definitions=self.definitions,
+                mappings=self.mappings,
+                home_nation=self.home_nation,
+            )
+
         Labeler._refs_label = refs_label
         stix_markings._NO_MEMO = NoMemo  # read by _load below
     elif variant == "no-stored-definition-skip":
         from app.items.labeling import Labeler
+
         prepare = Labeler.prepare
 
         def prepare_and_forget(self, objects):
             prepare(self, objects)
             self.stored_definitions = set()
+
         Labeler.prepare = prepare_and_forget
     elif variant == "no-batch-labels":
         from app.items import ingest
         from app.markings.service import intern_label
+
         ingest.intern_labels = lambda session, specs, mappings: {
-            spec: intern_label(session, spec, mappings) for spec in dict.fromkeys(specs)}
+            spec: intern_label(session, spec, mappings) for spec in dict.fromkeys(specs)
+        }
     elif variant == "no-orjson-copy":
         from app.markings import granular
+
         granular._copy = copy.deepcopy
     elif variant == "stix2-parse":
         import stix2
@@ -102,6 +123,7 @@ def _switch_off(variant: str) -> None:
                 stix2.parse(obj, allow_custom=True, version="2.1")
             except Exception as exc:  # noqa: BLE001 - as the ingest of session 2 did
                 raise stix_validation.StixInvalid(str(exc)) from None
+
         stix_validation.check = parse
     elif variant == "no-core-insert":
         from app.items import ingest
@@ -114,8 +136,10 @@ def _switch_off(variant: str) -> None:
 
             def execute(self, statement, rows):
                 from sqlalchemy import insert
-                model = {m.__table__: m for m in (ingest.StixObject, ingest.ObjectMarkingRef,
-                                                  ingest.ObjectWithhold)}[statement.table]
+
+                model = {m.__table__: m for m in (ingest.StixObject, ingest.ObjectMarkingRef, ingest.ObjectWithhold)}[
+                    statement.table
+                ]
                 return self.session.execute(insert(model), rows)
 
         class OrmSession:
@@ -132,6 +156,7 @@ def _switch_off(variant: str) -> None:
         ingest.store = lambda session, *a, **k: store(OrmSession(session), *a, **k)
     elif variant == "no-timestamp-cache":
         from app import timestamps
+
         timestamps._parse_text = timestamps._parse_text.__wrapped__
     elif variant != "all" and variant not in SQLITE_CACHE_MIB:
         raise SystemExit(f"unknown variant {variant}")
@@ -163,21 +188,29 @@ def run_one(variant: str, objects: int, seed: int) -> dict:
             object.__setattr__(app.state.mappings, "definition_labels", stix_markings._NO_MEMO())
         envelopes = list(make_workload(seed, 200, app.state.mappings).envelopes(objects))
         with Session(app.state.engine) as session:
-            collection_id = service.create_collection(session, title="ablation", read_roles={"partner"},
-                                                      write_roles={"analyst"}).id
+            collection_id = service.create_collection(
+                session, title="ablation", read_roles={"partner"}, write_roles={"analyst"}
+            ).id
             stored, wall, cpu = 0, 0.0, 0.0
             for envelope in envelopes:
                 t0, c0 = time.perf_counter(), time.process_time()
-                status = service.add_objects(session, collection_id, LOADER, envelope,
-                                             mappings=app.state.mappings, home_nation=HOME)
+                status = service.add_objects(
+                    session, collection_id, LOADER, envelope, mappings=app.state.mappings, home_nation=HOME
+                )
                 wall += time.perf_counter() - t0
                 cpu += time.process_time() - c0
                 if status.failure_count:
                     raise SystemExit(f"{variant}: {status.failure_count} objects refused")
                 stored += status.success_count
         app.state.engine.dispose()
-    return {"variant": variant, "objects": stored, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-            "objects_per_s": round(stored / wall), "objects_per_cpu_s": round(stored / cpu)}
+    return {
+        "variant": variant,
+        "objects": stored,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "objects_per_s": round(stored / wall),
+        "objects_per_cpu_s": round(stored / cpu),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,17 +231,39 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict]] = {variant: [] for variant in chosen}
     for round_no in range(args.repeats):  # rounds interleave the variants, so drift hits all alike
         for variant in chosen:
-            done = subprocess.run([sys.executable, __file__, "--variant", variant, "--objects", str(args.objects),
-                                   "--seed", str(args.seed)], capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--variant",
+                    variant,
+                    "--objects",
+                    str(args.objects),
+                    "--seed",
+                    str(args.seed),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs[variant].append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"round {round_no + 1} {variant:28} {runs[variant][-1]['objects_per_cpu_s']:>6} objects/CPU-s  "
-                  f"{runs[variant][-1]['objects_per_s']:>6} objects/s wall", file=sys.stderr, flush=True)
+            print(
+                f"round {round_no + 1} {variant:28} {runs[variant][-1]['objects_per_cpu_s']:>6} objects/CPU-s  "
+                f"{runs[variant][-1]['objects_per_s']:>6} objects/s wall",
+                file=sys.stderr,
+                flush=True,
+            )
     results = []
     for variant, measured in runs.items():
-        results.append({"variant": variant, "objects": measured[0]["objects"],
-                        "objects_per_cpu_s": statistics.median(r["objects_per_cpu_s"] for r in measured),
-                        "objects_per_s": statistics.median(r["objects_per_s"] for r in measured),
-                        "runs": measured})
+        results.append(
+            {
+                "variant": variant,
+                "objects": measured[0]["objects"],
+                "objects_per_cpu_s": statistics.median(r["objects_per_cpu_s"] for r in measured),
+                "objects_per_s": statistics.median(r["objects_per_s"] for r in measured),
+                "runs": measured,
+            }
+        )
     out = Path(args.out) if Path(args.out).is_absolute() else REPO_ROOT / args.out
     out.write_text(json.dumps({"objects": args.objects, "repeats": args.repeats, "variants": results}, indent=2) + "\n")
     return 0

@@ -75,37 +75,72 @@ def measure(kind: str, objects: int, repeats: int, pg_admin_url: str) -> dict:
         with Session(app.state.engine) as session:
             for nation, clearance, groups in PARTNERS:
                 save_partner(session, nation=nation, clearance=clearance, groups=groups, home_nation=HOME)
-            collection_id = service.create_collection(session, title="phases", read_roles={"partner"},
-                                                      write_roles={"analyst"}).id
+            collection_id = service.create_collection(
+                session, title="phases", read_roles={"partner"}, write_roles={"analyst"}
+            ).id
             for envelope in make_workload(20240603, 200, app.state.mappings).envelopes(objects):
-                service.add_objects(session, collection_id, LOADER, envelope, mappings=app.state.mappings,
-                                    home_nation=HOME)
+                service.add_objects(
+                    session, collection_id, LOADER, envelope, mappings=app.state.mappings, home_nation=HOME
+                )
         if kind == "postgresql":
             with app.state.engine.begin() as connection:
                 connection.exec_driver_sql("ANALYZE")
-        usa = Principal(subject="usa-feed", nation=PULLER, roles=frozenset({"partner"}), clearance=3,
-                        groups=frozenset({"FVEY", "NATO"}), is_home=False)
+        usa = Principal(
+            subject="usa-feed",
+            nation=PULLER,
+            roles=frozenset({"partner"}),
+            clearance=3,
+            groups=frozenset({"FVEY", "NATO"}),
+            is_home=False,
+        )
         visibility, flt = app.state.visibility, VersionFilter()
         columns = service._PAGE_COLUMNS[True]
         figures: dict[str, float] = {}
         with Session(app.state.engine) as session:
             visible = visibility.visible_label_ids(session, usa)
             figures["visibility_ms"] = _median_ms(lambda: visibility.visible_label_ids(session, usa), repeats)
-            figures["read_page_ms"] = _median_ms(lambda: read_page(
-                session, collection_id, visible, flt, after_us=None, limit=PAGE, columns=columns), repeats)
-            page = service.versions_page(session, collection_id, visible, flt, after_us=None, limit=PAGE,
-                                         with_body=True)
-            figures["versions_page_ms"] = _median_ms(lambda: service.versions_page(
-                session, collection_id, visible, flt, after_us=None, limit=PAGE, with_body=True), repeats)
+            figures["read_page_ms"] = _median_ms(
+                lambda: read_page(session, collection_id, visible, flt, after_us=None, limit=PAGE, columns=columns),
+                repeats,
+            )
+            page = service.versions_page(
+                session, collection_id, visible, flt, after_us=None, limit=PAGE, with_body=True
+            )
+            figures["versions_page_ms"] = _median_ms(
+                lambda: service.versions_page(
+                    session, collection_id, visible, flt, after_us=None, limit=PAGE, with_body=True
+                ),
+                repeats,
+            )
         figures["served_list_ms"] = _median_ms(
-            lambda: [(row.object_id, format_us(row.version_us)) for row in page.rows], repeats)
+            lambda: [(row.object_id, format_us(row.version_us)) for row in page.rows], repeats
+        )
         served = [(row.object_id, format_us(row.version_us)) for row in page.rows]
-        figures["audit_record_ms"] = _median_ms(lambda: record_event(
-            app.state.audit_engine, request_id="phases", subject="usa-feed", nation=PULLER, roles=["partner"],
-            method="GET", route="/phases", status=200, decision="allow", served=served), repeats)
-        token = issue_token(key=(work / "keys" / "jwt-private.pem").read_text(), algorithm="RS256",
-                            issuer=settings.jwt_issuer, audience=settings.jwt_audience, subject="usa-feed",
-                            nation=PULLER, roles=["partner"], lifetime_s=3600)
+        figures["audit_record_ms"] = _median_ms(
+            lambda: record_event(
+                app.state.audit_engine,
+                request_id="phases",
+                subject="usa-feed",
+                nation=PULLER,
+                roles=["partner"],
+                method="GET",
+                route="/phases",
+                status=200,
+                decision="allow",
+                served=served,
+            ),
+            repeats,
+        )
+        token = issue_token(
+            key=(work / "keys" / "jwt-private.pem").read_text(),
+            algorithm="RS256",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            subject="usa-feed",
+            nation=PULLER,
+            roles=["partner"],
+            lifetime_s=3600,
+        )
         with TestClient(app) as client:
             url_path = f"/taxii2/{settings.api_root}/collections/{collection_id}/objects/?limit={PAGE}"
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/taxii+json;version=2.1"}
@@ -113,9 +148,16 @@ def measure(kind: str, objects: int, repeats: int, pg_admin_url: str) -> dict:
             def request() -> None:
                 response = client.get(url_path, headers=headers)
                 assert response.status_code == 200, response.text[:300]
+
             figures["request_in_process_ms"] = _median_ms(request, repeats)
-        return {"database": kind, "objects": objects, "page_objects": len(page.rows), "repeats": repeats,
-                "code": str(Path(sys.modules["app"].__file__).parent.parent), **figures}
+        return {
+            "database": kind,
+            "objects": objects,
+            "page_objects": len(page.rows),
+            "repeats": repeats,
+            "code": str(Path(sys.modules["app"].__file__).parent.parent),
+            **figures,
+        }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,35 +46,35 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import httpx  # noqa: E402
-import orjson  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.dialects import postgresql as pg_dialect  # noqa: E402
+import httpx
+import orjson
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlmodel import Session  # noqa: E402
-from taxii2client.v21 import Collection as TaxiiCollection  # noqa: E402
+from sqlmodel import Session
+from taxii2client.v21 import Collection as TaxiiCollection
 from taxii2client.v21 import as_pages
 
-from app.audit.index import index_pending  # noqa: E402
-from app.auth.keys import generate_key_pair  # noqa: E402
-from app.auth.principal import Principal  # noqa: E402
-from app.auth.tokens import issue_token  # noqa: E402
-from app.db import migrations  # noqa: E402
-from app.feeds.client import BearerAuth  # noqa: E402
-from app.items.models import StixObject  # noqa: E402
-from app.items.store import VersionFilter, version_query  # noqa: E402
-from app.main import create_app  # noqa: E402
-from app.markings.mappings import load_mappings  # noqa: E402
-from app.partners.service import save_partner  # noqa: E402
-from app.taxii import service  # noqa: E402
-from bench.releasability import (  # noqa: E402
+from app.audit.index import index_pending
+from app.auth.keys import generate_key_pair
+from app.auth.principal import Principal
+from app.auth.tokens import issue_token
+from app.db import migrations
+from app.feeds.client import BearerAuth
+from app.items.models import StixObject
+from app.items.store import VersionFilter, version_query
+from app.main import create_app
+from app.markings.mappings import load_mappings
+from app.partners.service import save_partner
+from app.taxii import service
+from bench.releasability import (
     DEFAULT_PG_ADMIN_URL,
     HOME,
     ServerThread,
     database,
     make_settings,
 )
-from bench.workload import PARTNERS, PULLER, Workload, make_workload  # noqa: E402
+from bench.workload import PARTNERS, PULLER, Workload, make_workload
 
 TAXII = "application/taxii+json;version=2.1"
 PAGE = 1000
@@ -104,9 +104,17 @@ def _tokens(settings, key_dir: Path) -> Callable[[str, str, str], str]:
     private_key = (key_dir / "jwt-private.pem").read_text()
 
     def token_for(subject: str, nation: str, role: str) -> str:
-        return issue_token(key=private_key, algorithm="RS256", issuer=settings.jwt_issuer,
-                           audience=settings.jwt_audience, subject=subject, nation=nation, roles=[role],
-                           lifetime_s=24 * 3600)
+        return issue_token(
+            key=private_key,
+            algorithm="RS256",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            subject=subject,
+            nation=nation,
+            roles=[role],
+            lifetime_s=24 * 3600,
+        )
+
     return token_for
 
 
@@ -131,9 +139,15 @@ def ingest(base_url: str, collection_id: str, token: str, workload: Workload, co
             stored += status["success_count"]
             envelopes += 1
     sizes.sort()
-    return {"objects": stored, "envelopes": envelopes, "seconds": round(seconds, 3),
-            "objects_per_s": round(stored / seconds, 1), "cpu_seconds": round(cpu, 3),
-            "objects_per_cpu_s": round(stored / cpu, 1), "median_object_bytes": sizes[len(sizes) // 2]}
+    return {
+        "objects": stored,
+        "envelopes": envelopes,
+        "seconds": round(seconds, 3),
+        "objects_per_s": round(stored / seconds, 1),
+        "cpu_seconds": round(cpu, 3),
+        "objects_per_cpu_s": round(stored / cpu, 1),
+        "median_object_bytes": sizes[len(sizes) // 2],
+    }
 
 
 class ServerClock:
@@ -145,15 +159,24 @@ class ServerClock:
         self.registry = metrics.registry
 
     def read(self) -> tuple[float, float]:
-        handled = sum(sample.value for metric in self.registry.collect()
-                      if metric.name == "tearline_http_request_duration_seconds"
-                      for sample in metric.samples if sample.name.endswith("_sum"))
+        handled = sum(
+            sample.value
+            for metric in self.registry.collect()
+            if metric.name == "tearline_http_request_duration_seconds"
+            for sample in metric.samples
+            if sample.name.endswith("_sum")
+        )
         audit = self.registry.get_sample_value("tearline_audit_write_duration_seconds_sum") or 0.0
         return handled, audit
 
 
-def taxii_pull(collection_url: str, token: str, visibility, clock: ServerClock | None = None,
-               drain: Callable[[], object] | None = None) -> dict:
+def taxii_pull(
+    collection_url: str,
+    token: str,
+    visibility,
+    clock: ServerClock | None = None,
+    drain: Callable[[], object] | None = None,
+) -> dict:
     """One full pull with taxii2client in pages of 1,000, each page timed and its decision cost read.
 
     ``drain`` finishes the server's background work the pull caused (the audit's recipients index);
@@ -172,12 +195,19 @@ def taxii_pull(collection_url: str, token: str, visibility, clock: ServerClock |
             break
         elapsed = time.perf_counter() - t0
         handled_after, audit_after = clock.read() if clock else (0.0, 0.0)
-        pages.append({"s": elapsed, "objects": len(envelope.get("objects", [])),
-                      "server_s": handled_after - handled, "audit_s": audit_after - audit,
-                      "evaluations": visibility.evaluations - evaluations,
-                      "decision_s": visibility.decision_seconds - decision,
-                      "labels": len({ref for o in envelope.get("objects", [])
-                                     for ref in (o.get("object_marking_refs") or [o["id"]])})})
+        pages.append(
+            {
+                "s": elapsed,
+                "objects": len(envelope.get("objects", [])),
+                "server_s": handled_after - handled,
+                "audit_s": audit_after - audit,
+                "evaluations": visibility.evaluations - evaluations,
+                "decision_s": visibility.decision_seconds - decision,
+                "labels": len(
+                    {ref for o in envelope.get("objects", []) for ref in (o.get("object_marking_refs") or [o["id"]])}
+                ),
+            }
+        )
     t0 = time.perf_counter()
     if drain is not None:
         drain()
@@ -190,8 +220,7 @@ class RawSql:
 
     def __init__(self, engine, collection_id: str, visible: list[int]) -> None:
         self.engine = engine
-        query = version_query(collection_id, visible, VersionFilter(),
-                              (StixObject.date_added_us, StixObject.body))
+        query = version_query(collection_id, visible, VersionFilter(), (StixObject.date_added_us, StixObject.body))
         after = query.where(StixObject.date_added_us > -1).limit(PAGE + 1)
         first = query.limit(PAGE + 1)
         dialect = pg_dialect.dialect() if engine.dialect.name == "postgresql" else sqlite_dialect.dialect()
@@ -215,11 +244,16 @@ class RawSql:
                     cursor.execute(self.after_sql, (after,))
                 rows = cursor.fetchall()
                 page, more = rows[:PAGE], len(rows) > PAGE
-                envelope = (b'{"more":' + (b"true" if more else b"false") + b',"objects":['
-                            + ",".join(row[1] for row in page).encode() + b"]}")
+                envelope = (
+                    b'{"more":'
+                    + (b"true" if more else b"false")
+                    + b',"objects":['
+                    + ",".join(row[1] for row in page).encode()
+                    + b"]}"
+                )
                 pages.append({"s": time.perf_counter() - t0, "objects": len(page), "bytes": len(envelope)})
                 if len(kept) < keep:
-                    kept.append((envelope[envelope.index(b'"objects":'):-1], len(page)))
+                    kept.append((envelope[envelope.index(b'"objects":') : -1], len(page)))
                 if not more:
                     break
                 after = page[-1][0]
@@ -244,8 +278,18 @@ def http_floor(kept: list[tuple[bytes, int]], repeats: int, pages: int) -> dict:
     from starlette.routing import Route
 
     def collection(_request):
-        return Response(orjson.dumps({"id": "floor", "title": "floor", "can_read": True, "can_write": False,
-                                      "media_types": ["application/stix+json;version=2.1"]}), media_type=TAXII)
+        return Response(
+            orjson.dumps(
+                {
+                    "id": "floor",
+                    "title": "floor",
+                    "can_read": True,
+                    "can_write": False,
+                    "media_types": ["application/stix+json;version=2.1"],
+                }
+            ),
+            media_type=TAXII,
+        )
 
     def objects(request):
         index = int(request.query_params.get("next", "0"))
@@ -254,8 +298,7 @@ def http_floor(kept: list[tuple[bytes, int]], repeats: int, pages: int) -> dict:
         prefix = b'{"more":true,"next":"%d",' % (index + 1) if more else b'{"more":false,'
         return Response(prefix + body + b"}", media_type=TAXII)
 
-    app = Starlette(routes=[Route("/collections/floor/", collection),
-                            Route("/collections/floor/objects/", objects)])
+    app = Starlette(routes=[Route("/collections/floor/", collection), Route("/collections/floor/objects/", objects)])
 
     class NoVisibility:
         evaluations, decision_seconds = 0, 0.0
@@ -264,21 +307,31 @@ def http_floor(kept: list[tuple[bytes, int]], repeats: int, pages: int) -> dict:
         url = f"http://127.0.0.1:{server.port}/collections/floor/"
         pulls = [taxii_pull(url, "no-token", NoVisibility) for _ in range(repeats)]
     summary = summarise(pulls)
-    return {key: summary[key] for key in ("pulls", "pages_per_pull", "objects_per_pull", "p50_page_ms",
-                                           "p95_page_ms", "objects_per_s")}
+    return {
+        key: summary[key]
+        for key in ("pulls", "pages_per_pull", "objects_per_pull", "p50_page_ms", "p95_page_ms", "objects_per_s")
+    }
 
 
 def summarise(pulls: list[dict]) -> dict:
     """Median over pulls of first-page latency and objects/s; p50/p95 over every full page of every pull."""
     firsts = [p["pages"][0]["s"] for p in pulls]
-    rates = [sum(pg["objects"] for pg in p["pages"]) / (sum(pg["s"] for pg in p["pages"]) + p.get("drain_s", 0.0))
-             for p in pulls]
-    full = [pg["s"] for p in pulls for pg in p["pages"] if pg["objects"] == PAGE] or \
-        [pg["s"] for p in pulls for pg in p["pages"]]
-    out = {"pulls": len(pulls), "pages_per_pull": len(pulls[0]["pages"]),
-           "objects_per_pull": sum(pg["objects"] for pg in pulls[0]["pages"]),
-           "first_page_ms": ms(statistics.median(firsts)), "p50_page_ms": ms(percentile(full, 50)),
-           "p95_page_ms": ms(percentile(full, 95)), "objects_per_s": round(statistics.median(rates), 1)}
+    rates = [
+        sum(pg["objects"] for pg in p["pages"]) / (sum(pg["s"] for pg in p["pages"]) + p.get("drain_s", 0.0))
+        for p in pulls
+    ]
+    full = [pg["s"] for p in pulls for pg in p["pages"] if pg["objects"] == PAGE] or [
+        pg["s"] for p in pulls for pg in p["pages"]
+    ]
+    out = {
+        "pulls": len(pulls),
+        "pages_per_pull": len(pulls[0]["pages"]),
+        "objects_per_pull": sum(pg["objects"] for pg in pulls[0]["pages"]),
+        "first_page_ms": ms(statistics.median(firsts)),
+        "p50_page_ms": ms(percentile(full, 50)),
+        "p95_page_ms": ms(percentile(full, 95)),
+        "objects_per_s": round(statistics.median(rates), 1),
+    }
     if "drain_s" in pulls[0]:
         out["index_drain_ms_per_pull_median"] = ms(statistics.median(p["drain_s"] for p in pulls))
     if "evaluations" in pulls[0]["pages"][0]:
@@ -295,8 +348,9 @@ def summarise(pulls: list[dict]) -> dict:
     return out
 
 
-def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_dir: Path, pg_admin_url: str,
-                 repeats: int) -> dict:
+def run_tearline(
+    kind: str, count: int, workload: Workload, workdir: Path, key_dir: Path, pg_admin_url: str, repeats: int
+) -> dict:
     """Build, load and pull one store; return its figures."""
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(database(kind, workdir, f"n{count}", pg_admin_url))
@@ -307,9 +361,9 @@ def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_d
         with Session(app.state.engine) as session:
             for nation, clearance, groups in PARTNERS:
                 save_partner(session, nation=nation, clearance=clearance, groups=groups, home_nation=HOME)
-            collection_id = service.create_collection(session, title=f"bench {count}",
-                                                      read_roles={"partner", "analyst"},
-                                                      write_roles={"analyst"}).id
+            collection_id = service.create_collection(
+                session, title=f"bench {count}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+            ).id
         token_for = _tokens(settings, key_dir)
         server = stack.enter_context(ServerThread(app))
         base = f"http://127.0.0.1:{server.port}"
@@ -329,8 +383,14 @@ def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_d
         taxii_pull(collection_url, token_for("gbr-feed", "GBR", "partner"), visibility, drain=drain)
         usa_token = token_for("usa-feed", PULLER, "partner")
         cold = taxii_pull(collection_url, usa_token, visibility, clock, drain)
-        usa = Principal(subject="usa-feed", nation=PULLER, roles=frozenset({"partner"}), clearance=3,
-                        groups=frozenset({"FVEY", "NATO"}), is_home=False)
+        usa = Principal(
+            subject="usa-feed",
+            nation=PULLER,
+            roles=frozenset({"partner"}),
+            clearance=3,
+            groups=frozenset({"FVEY", "NATO"}),
+            is_home=False,
+        )
         with Session(app.state.engine) as session:
             visible = visibility.visible_label_ids(session, usa)
         raw = RawSql(app.state.engine, collection_id, visible)
@@ -344,17 +404,23 @@ def run_tearline(kind: str, count: int, workload: Workload, workdir: Path, key_d
             pull.pop("kept")
         tearline, raw_sql = summarise(warm), summarise(limit)
         if raw_sql["objects_per_pull"] != tearline["objects_per_pull"]:
-            raise SystemExit(f"raw SQL returned {raw_sql['objects_per_pull']} objects, Tearline "
-                             f"{tearline['objects_per_pull']}: they must serve the same pages")
+            raise SystemExit(
+                f"raw SQL returned {raw_sql['objects_per_pull']} objects, Tearline "
+                f"{tearline['objects_per_pull']}: they must serve the same pages"
+            )
         cold_pages = cold["pages"]
         return {
-            "database": kind, "n": count, "load": load,
-            "tearline": tearline | {
+            "database": kind,
+            "n": count,
+            "load": load,
+            "tearline": tearline
+            | {
                 "cold_first_page_ms": ms(cold_pages[0]["s"]),
                 "cold_casbin_evaluations_first_request": cold_pages[0]["evaluations"],
                 "cold_casbin_evaluations_later_requests": sum(p["evaluations"] for p in cold_pages[1:]),
                 "labels_visible": len(visible),
-                "labels_interned": _label_count(app.state.engine)},
+                "labels_interned": _label_count(app.state.engine),
+            },
             "raw_sql": raw_sql,
             "http_floor": floor,
             "database_bytes": _database_bytes(url, app.state.engine),
@@ -384,18 +450,40 @@ def medallion_data(workload: Workload, count: int) -> dict:
     objects, manifest = [], []
     base_us = int(time.time() * 1_000_000) - count - 10_000
     for index, obj in enumerate(list(workload.definitions) + list(workload.objects(count))):
-        added = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((base_us + index) // 1_000_000)) + \
-            f".{(base_us + index) % 1_000_000:06d}Z"
+        added = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((base_us + index) // 1_000_000))
+            + f".{(base_us + index) % 1_000_000:06d}Z"
+        )
         objects.append(obj | {"_date_added": added})
-        manifest.append({"id": obj["id"], "date_added": added, "version": obj.get("modified", obj.get("created")),
-                         "media_type": "application/stix+json;version=2.1"})
-    collection = {"id": "91a7b528-80eb-42ed-a74d-c6fbd5a26116", "title": "bench", "can_read": True,
-                  "can_write": False, "media_types": ["application/stix+json;version=2.1"],
-                  "objects": objects, "manifest": manifest}
-    return {"/discovery": {"title": "medallion bench", "api_roots": ["http://127.0.0.1/api1/"]},
-            "api1": {"information": {"title": "api1", "versions": ["application/taxii+json;version=2.1"],
-                                     "max_content_length": 104857600},
-                     "status": [], "collections": [collection]}}
+        manifest.append(
+            {
+                "id": obj["id"],
+                "date_added": added,
+                "version": obj.get("modified", obj.get("created")),
+                "media_type": "application/stix+json;version=2.1",
+            }
+        )
+    collection = {
+        "id": "91a7b528-80eb-42ed-a74d-c6fbd5a26116",
+        "title": "bench",
+        "can_read": True,
+        "can_write": False,
+        "media_types": ["application/stix+json;version=2.1"],
+        "objects": objects,
+        "manifest": manifest,
+    }
+    return {
+        "/discovery": {"title": "medallion bench", "api_roots": ["http://127.0.0.1/api1/"]},
+        "api1": {
+            "information": {
+                "title": "api1",
+                "versions": ["application/taxii+json;version=2.1"],
+                "max_content_length": 104857600,
+            },
+            "status": [],
+            "collections": [collection],
+        },
+    }
 
 
 @contextlib.contextmanager
@@ -410,9 +498,15 @@ def medallion_server(data: dict, workdir: Path) -> Iterator[str]:
 
     data_file = workdir / "medallion-data.json"
     data_file.write_text(json.dumps(data))
-    config = {"backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                          "filename": str(data_file)},
-              "users": {"bench": "bench"}, "taxii": {"max_page_size": PAGE}}
+    config = {
+        "backend": {
+            "module": "medallion.backends.memory_backend",
+            "module_class": "MemoryBackend",
+            "filename": str(data_file),
+        },
+        "users": {"bench": "bench"},
+        "taxii": {"max_page_size": PAGE},
+    }
     config_file = workdir / "medallion.json"
     config_file.write_text(json.dumps(config))
     flask_app = medallion.application_instance
@@ -468,10 +562,12 @@ def run_medallion(count: int, workload: Workload, workdir: Path, repeats: int, b
 
 
 def markdown(result: dict) -> str:
-    lines = ["| store | N | ingest obj/s (per CPU-s) | first page ms (cold) | first page ms | p50 page ms | p95 page ms | "
-             "pull obj/s | raw-SQL obj/s | pull / raw-SQL | Casbin evals/request (max) | labels/page | "
-             "decision ms/page | server ms/page (audit) | index drain ms/pull |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| store | N | ingest obj/s (per CPU-s) | first page ms (cold) | first page ms | p50 page ms | p95 page ms | "
+        "pull obj/s | raw-SQL obj/s | pull / raw-SQL | Casbin evals/request (max) | labels/page | "
+        "decision ms/page | server ms/page (audit) | index drain ms/pull |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for run in result["runs"]:
         t, r = run["tearline"], run["raw_sql"]
         lines.append(
@@ -482,22 +578,29 @@ def markdown(result: dict) -> str:
             f"{t['casbin_evaluations_per_request']} ({t['casbin_evaluations_max_per_request']}) | "
             f"{t['distinct_labels_per_page_mean']} | {t['decision_ms_per_page_median']} | "
             f"{t.get('server_ms_per_page_median', '')} ({t.get('audit_ms_per_page_median', '')}) | "
-            f"{t.get('index_drain_ms_per_pull_median', '')} |")
+            f"{t.get('index_drain_ms_per_pull_median', '')} |"
+        )
     for run in result["runs"]:
         r = run["raw_sql"]
-        lines.append(f"| raw SQL {run['database']} | {run['n']:,} | | | {r['first_page_ms']} | {r['p50_page_ms']} | "
-                     f"{r['p95_page_ms']} | {r['objects_per_s']:,.0f} | | | | | | |")
+        lines.append(
+            f"| raw SQL {run['database']} | {run['n']:,} | | | {r['first_page_ms']} | {r['p50_page_ms']} | "
+            f"{r['p95_page_ms']} | {r['objects_per_s']:,.0f} | | | | | | |"
+        )
     for run in result["runs"]:
         f = run.get("http_floor")
         if f:
-            lines.append(f"| HTTP floor ({run['database']} pages) | {run['n']:,} | | | | {f['p50_page_ms']} | "
-                         f"{f['p95_page_ms']} | {f['objects_per_s']:,.0f} | | {f['objects_per_s'] / run['raw_sql']['objects_per_s']:.2f} "
-                         f"| | | | |")
+            lines.append(
+                f"| HTTP floor ({run['database']} pages) | {run['n']:,} | | | | {f['p50_page_ms']} | "
+                f"{f['p95_page_ms']} | {f['objects_per_s']:,.0f} | | {f['objects_per_s'] / run['raw_sql']['objects_per_s']:.2f} "
+                f"| | | | |"
+            )
     for run in result["medallion"]:
         m = run["medallion"]
         note = "" if m["complete_pulls"] else f" (first {m['pages_per_pull']} pages)"
-        lines.append(f"| medallion memory | {run['n']:,} | | | {m['first_page_ms']} | {m['p50_page_ms']} | "
-                     f"{m['p95_page_ms']} | {m['objects_per_s']:,.0f}{note} | | | | | | |")
+        lines.append(
+            f"| medallion memory | {run['n']:,} | | | {m['first_page_ms']} | {m['p50_page_ms']} | "
+            f"{m['p95_page_ms']} | {m['objects_per_s']:,.0f}{note} | | | | | | |"
+        )
     lines.append("")
     lines.extend(f"- {line}" for line in result["goals"])
     return "\n".join(lines) + "\n"
@@ -515,34 +618,43 @@ def goals(result: dict) -> list[str]:
         small = next((r for r in runs if r["n"] == 10_000), runs[0])
         for large in (r for r in runs if r["n"] > small["n"]):
             ratio = large["tearline"]["first_page_ms"] / small["tearline"]["first_page_ms"]
-            out.append(f"{kind}: first page at N={large['n']:,} is {ratio:.2f}x its value at N={small['n']:,} "
-                       f"(goal <= 1.5x at 1M vs 10k)")
+            out.append(
+                f"{kind}: first page at N={large['n']:,} is {ratio:.2f}x its value at N={small['n']:,} "
+                f"(goal <= 1.5x at 1M vs 10k)"
+            )
         for run in runs:
             share = run["tearline"]["objects_per_s"] / run["raw_sql"]["objects_per_s"]
-            out.append(f"{kind} N={run['n']:,}: pull {run['tearline']['objects_per_s']:,.0f} obj/s = "
-                       f"{share:.0%} of the raw-SQL limit (goal >= 50%); ingest "
-                       f"{run['load']['objects_per_s']:,.0f} obj/s wall, {run['load']['objects_per_cpu_s']:,.0f} per CPU-second "
-                       f"(goal >= 5,000 per core); "
-                       f"Casbin evaluations per warm request {run['tearline']['casbin_evaluations_per_request']} "
-                       f"(max {run['tearline']['casbin_evaluations_max_per_request']}) vs "
-                       f"{run['tearline']['distinct_labels_per_page_mean']} distinct labels per page")
+            out.append(
+                f"{kind} N={run['n']:,}: pull {run['tearline']['objects_per_s']:,.0f} obj/s = "
+                f"{share:.0%} of the raw-SQL limit (goal >= 50%); ingest "
+                f"{run['load']['objects_per_s']:,.0f} obj/s wall, {run['load']['objects_per_cpu_s']:,.0f} per CPU-second "
+                f"(goal >= 5,000 per core); "
+                f"Casbin evaluations per warm request {run['tearline']['casbin_evaluations_per_request']} "
+                f"(max {run['tearline']['casbin_evaluations_max_per_request']}) vs "
+                f"{run['tearline']['distinct_labels_per_page_mean']} distinct labels per page"
+            )
             floor = run.get("http_floor")
             if floor:
-                out.append(f"{kind} N={run['n']:,}: the HTTP and client floor (the same pages, pre-rendered, from a bare "
-                           f"app) is {floor['objects_per_s'] / run['raw_sql']['objects_per_s']:.0%} of the raw-SQL limit; "
-                           f"Tearline reaches {run['tearline']['objects_per_s'] / floor['objects_per_s']:.0%} of that floor")
+                out.append(
+                    f"{kind} N={run['n']:,}: the HTTP and client floor (the same pages, pre-rendered, from a bare "
+                    f"app) is {floor['objects_per_s'] / run['raw_sql']['objects_per_s']:.0%} of the raw-SQL limit; "
+                    f"Tearline reaches {run['tearline']['objects_per_s'] / floor['objects_per_s']:.0%} of that floor"
+                )
     for med in result["medallion"]:
         peers = [r for r in result["runs"] if r["n"] == med["n"]]
         for run in peers:
             m = med["medallion"]
-            out.append(f"N={med['n']:,} vs medallion: Tearline {run['database']} first page "
-                       f"{m['first_page_ms'] / run['tearline']['first_page_ms']:.0f}x faster, "
-                       f"pull {run['tearline']['objects_per_s'] / m['objects_per_s']:.1f}x medallion's objects/s")
+            out.append(
+                f"N={med['n']:,} vs medallion: Tearline {run['database']} first page "
+                f"{m['first_page_ms'] / run['tearline']['first_page_ms']:.0f}x faster, "
+                f"pull {run['tearline']['objects_per_s'] / m['objects_per_s']:.1f}x medallion's objects/s"
+            )
     return out
 
 
 def plot(result: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -553,14 +665,20 @@ def plot(result: dict, path: Path) -> None:
         series.setdefault(f"raw SQL {run['database']}", []).append((run["n"], run["raw_sql"]["p50_page_ms"]))
         if run.get("http_floor"):
             series.setdefault(f"HTTP floor ({run['database']} pages)", []).append(
-                (run["n"], run["http_floor"]["p50_page_ms"]))
+                (run["n"], run["http_floor"]["p50_page_ms"])
+            )
     for run in result["medallion"]:
         # Its first page: later pages of a pull can be much faster (cached), so its p50 misleads.
         series.setdefault("medallion (memory), first page", []).append((run["n"], run["medallion"]["first_page_ms"]))
     for name, points in series.items():
         points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                linestyle="--" if name.startswith("raw") else ":" if name.startswith("HTTP") else "-", label=name)
+        ax.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            marker="o",
+            linestyle="--" if name.startswith("raw") else ":" if name.startswith("HTTP") else "-",
+            label=name,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("objects stored (N)")
@@ -584,13 +702,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="warm pulls (and raw-SQL pulls) per store")
     parser.add_argument("--labels", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20240603)
-    parser.add_argument("--medallion-sizes", default="1000,2000,4000",
-                        help="N for medallion, ascending; it stops at the first whose first page exceeds the limit")
+    parser.add_argument(
+        "--medallion-sizes",
+        default="1000,2000,4000",
+        help="N for medallion, ascending; it stops at the first whose first page exceeds the limit",
+    )
     parser.add_argument("--medallion-repeats", type=int, default=2)
-    parser.add_argument("--medallion-page-limit", type=float, default=60.0,
-                        help="stop growing medallion's N once its first page takes longer (seconds)")
-    parser.add_argument("--medallion-budget", type=float, default=120.0,
-                        help="seconds per medallion pull; a longer pull is cut and its pages reported")
+    parser.add_argument(
+        "--medallion-page-limit",
+        type=float,
+        default=60.0,
+        help="stop growing medallion's N once its first page takes longer (seconds)",
+    )
+    parser.add_argument(
+        "--medallion-budget",
+        type=float,
+        default=120.0,
+        help="seconds per medallion pull; a longer pull is cut and its pages reported",
+    )
     parser.add_argument("--no-medallion", action="store_true")
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
     parser.add_argument("--out", default="bench/results/peers", help="prefix of the .json, .md and .png written")
@@ -618,21 +747,34 @@ def main(argv: list[str] | None = None) -> int:
     pg_only = [int(s) for s in args.pg_only_sizes.split(",") if s]
     kinds = [k for k in args.databases.split(",") if k]
     workload = make_workload(args.seed, args.labels, load_mappings(REPO_ROOT / "stix_mappings"))
-    result: dict = {"benchmark": "peers", "runs": [], "medallion": [],
-                    "config": {"sizes": sizes, "pg_only_sizes": pg_only, "databases": kinds,
-                               "medallion_sizes": args.medallion_sizes,
-                               "medallion_page_limit_s": args.medallion_page_limit,
-                               "repeats": args.repeats, "labels": args.labels, "seed": args.seed,
-                               "page_size": PAGE, "envelope": ENVELOPE, "partners": [p[0] for p in PARTNERS],
-                               "puller": PULLER}}
+    result: dict = {
+        "benchmark": "peers",
+        "runs": [],
+        "medallion": [],
+        "config": {
+            "sizes": sizes,
+            "pg_only_sizes": pg_only,
+            "databases": kinds,
+            "medallion_sizes": args.medallion_sizes,
+            "medallion_page_limit_s": args.medallion_page_limit,
+            "repeats": args.repeats,
+            "labels": args.labels,
+            "seed": args.seed,
+            "page_size": PAGE,
+            "envelope": ENVELOPE,
+            "partners": [p[0] for p in PARTNERS],
+            "puller": PULLER,
+        },
+    }
     with tempfile.TemporaryDirectory(prefix="tearline-peers-") as tmp:
         workdir = Path(tmp)
         key_dir = workdir / "keys"
         generate_key_pair(key_dir / "jwt-private.pem", key_dir / "jwt-public.pem")
         for kind in kinds:
             for count in sizes + (pg_only if kind == "postgresql" else []):
-                result["runs"].append(run_tearline(kind, count, workload, workdir, key_dir, args.pg_admin_url,
-                                                   args.repeats))
+                result["runs"].append(
+                    run_tearline(kind, count, workload, workdir, key_dir, args.pg_admin_url, args.repeats)
+                )
                 _write(result, out, args, started, load_at_start, final=False)
         if not args.no_medallion:
             for count in sorted({int(n) for n in args.medallion_sizes.split(",") if n}):
@@ -650,10 +792,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write(result: dict, out: Path, args, started: float, load_at_start: list[float], *, final: bool) -> None:
     result["goals"] = goals(result)
-    result["environment"] = {"python": platform.python_version(), "platform": platform.platform(),
-                             "cpus": os.cpu_count(), "sqlite": sqlite3.sqlite_version,
-                             "load_average_at_start": load_at_start,
-                             "load_average_now": [round(x, 2) for x in os.getloadavg()]}
+    result["environment"] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "sqlite": sqlite3.sqlite_version,
+        "load_average_at_start": load_at_start,
+        "load_average_now": [round(x, 2) for x in os.getloadavg()],
+    }
     result["runtime_s"] = round(time.perf_counter() - started, 1)
     out.with_suffix(".json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     out.with_suffix(".md").write_text(markdown(result))

@@ -45,30 +45,34 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-import httpx  # noqa: E402
-import orjson  # noqa: E402
-import uvicorn  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlmodel import Session  # noqa: E402
+import httpx
+import orjson
+import uvicorn
+from sqlalchemy import text
+from sqlmodel import Session
 
-from app.auth.keys import generate_key_pair  # noqa: E402
-from app.auth.principal import Principal  # noqa: E402
-from app.auth.tokens import issue_token  # noqa: E402
-from app.config.settings import Settings  # noqa: E402
-from app.db import migrations  # noqa: E402
-from app.main import create_app  # noqa: E402
-from app.markings.labels import ALL, LabelSpec, label_marking_definition  # noqa: E402
-from app.markings.mappings import Mappings, load_mappings  # noqa: E402
-from app.partners.service import save_partner  # noqa: E402
-from app.taxii import service  # noqa: E402
+from app.auth.keys import generate_key_pair
+from app.auth.principal import Principal
+from app.auth.tokens import issue_token
+from app.config.settings import Settings
+from app.db import migrations
+from app.main import create_app
+from app.markings.labels import ALL, LabelSpec, label_marking_definition
+from app.markings.mappings import Mappings, load_mappings
+from app.partners.service import save_partner
+from app.taxii import service
 
 HOME = "NLD"
 PARTNER = "USA"
 PARTNER_CLEARANCE = 3  # SECRET
 PARTNER_GROUPS = ["FVEY", "NATO"]
 # Other partners registered beside USA, as a real exchange would have them (they pull nothing here).
-OTHER_PARTNERS = [("GBR", 3, ["FVEY", "NATO"]), ("FRA", 2, ["NATO", "EU"]), ("DEU", 2, ["NATO", "EU"]),
-                  ("CAN", 1, ["FVEY", "NATO"])]
+OTHER_PARTNERS = [
+    ("GBR", 3, ["FVEY", "NATO"]),
+    ("FRA", 2, ["NATO", "EU"]),
+    ("DEU", 2, ["NATO", "EU"]),
+    ("CAN", 1, ["FVEY", "NATO"]),
+]
 WARMUP_PARTNER = "GBR"
 ENVELOPE = 1000
 TAXII = "application/taxii+json;version=2.1"
@@ -77,32 +81,120 @@ DEFAULT_PG_ADMIN_URL = os.environ.get("TEARLINE_TEST_PG_ADMIN_URL", "postgresql:
 # --- synthetic data ----------------------------------------------------------------------------
 
 # Codes a label's releasable-to list is drawn from: partners inside and outside USA's groups.
-REL_COUNTRIES = ["USA", "GBR", "CAN", "AUS", "NZL", "FRA", "DEU", "ITA", "ESP", "POL", "NOR", "DNK", "BEL",
-                 "SWE", "FIN", "EST", "JPN", "KOR", "ISR", "UKR"]
+REL_COUNTRIES = [
+    "USA",
+    "GBR",
+    "CAN",
+    "AUS",
+    "NZL",
+    "FRA",
+    "DEU",
+    "ITA",
+    "ESP",
+    "POL",
+    "NOR",
+    "DNK",
+    "BEL",
+    "SWE",
+    "FIN",
+    "EST",
+    "JPN",
+    "KOR",
+    "ISR",
+    "UKR",
+]
 REL_GROUPS = ["FVEY", "NATO", "EU", "ACGU"]
 
-THREATS = ["APT28", "APT29", "Sandworm", "Turla", "Lazarus Group", "Kimsuky", "FIN7", "Wizard Spider",
-           "TA505", "Gamaredon", "MuddyWater", "OilRig", "Volt Typhoon", "Scattered Spider", "LockBit"]
-MALWARE = ["Cobalt Strike", "Emotet", "QakBot", "IcedID", "AgentTesla", "Sliver", "PlugX", "ShadowPad",
-           "Industroyer2", "BlackCat", "Royal", "DarkGate", "Pikabot", "SocGholish", "RedLine"]
-SECTORS = ["energy", "defence", "telecommunications", "government", "finance", "healthcare", "maritime",
-           "aviation", "water utilities", "research"]
-ACTIVITIES = ["command and control", "initial access", "credential harvesting", "data exfiltration",
-              "payload staging", "phishing delivery", "lateral movement", "ransomware deployment"]
-SOURCES = ["national CERT", "partner liaison", "malware analysis", "incident response", "SIGINT-derived tip",
-           "open source", "sensor network", "honeypot"]
-TAGS = ["apt", "ransomware", "phishing", "c2", "botnet", "espionage", "infostealer", "loader",
-        "critical-infrastructure", "supply-chain", "zero-day", "wiper"]
+THREATS = [
+    "APT28",
+    "APT29",
+    "Sandworm",
+    "Turla",
+    "Lazarus Group",
+    "Kimsuky",
+    "FIN7",
+    "Wizard Spider",
+    "TA505",
+    "Gamaredon",
+    "MuddyWater",
+    "OilRig",
+    "Volt Typhoon",
+    "Scattered Spider",
+    "LockBit",
+]
+MALWARE = [
+    "Cobalt Strike",
+    "Emotet",
+    "QakBot",
+    "IcedID",
+    "AgentTesla",
+    "Sliver",
+    "PlugX",
+    "ShadowPad",
+    "Industroyer2",
+    "BlackCat",
+    "Royal",
+    "DarkGate",
+    "Pikabot",
+    "SocGholish",
+    "RedLine",
+]
+SECTORS = [
+    "energy",
+    "defence",
+    "telecommunications",
+    "government",
+    "finance",
+    "healthcare",
+    "maritime",
+    "aviation",
+    "water utilities",
+    "research",
+]
+ACTIVITIES = [
+    "command and control",
+    "initial access",
+    "credential harvesting",
+    "data exfiltration",
+    "payload staging",
+    "phishing delivery",
+    "lateral movement",
+    "ransomware deployment",
+]
+SOURCES = [
+    "national CERT",
+    "partner liaison",
+    "malware analysis",
+    "incident response",
+    "SIGINT-derived tip",
+    "open source",
+    "sensor network",
+    "honeypot",
+]
+TAGS = [
+    "apt",
+    "ransomware",
+    "phishing",
+    "c2",
+    "botnet",
+    "espionage",
+    "infostealer",
+    "loader",
+    "critical-infrastructure",
+    "supply-chain",
+    "zero-day",
+    "wiper",
+]
 INDICATOR_TYPES = ["malicious-activity", "attribution", "compromised", "anomalous-activity"]
 TLDS = ["com", "net", "org", "info", "ru", "cn", "io", "biz", "top", "xyz"]
 SYLLABLES = ["ka", "lo", "mi", "zen", "tor", "vex", "nu", "ra", "sol", "qui", "dex", "mar", "fi", "on"]
 IDENTITY = "identity--5f5f0c4e-8a3a-4d0b-9a71-5a1d0b8e9c10"
-TIME_BASE = int(dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
+TIME_BASE = int(dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
 TIME_SPAN_MS = 2 * 365 * 86400 * 1000
 
 
 def _ms(ms: int) -> str:
-    moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
@@ -114,8 +206,10 @@ def _observable(rng: random.Random) -> tuple[str, str, str]:
     """(kind, value, pattern) for one indicator."""
     kind = rng.choice(["ipv4", "domain", "url", "sha256", "email"])
     if kind == "ipv4":
-        value = f"{rng.choice([45, 77, 91, 103, 146, 185, 193, 194])}.{rng.randrange(256)}.{rng.randrange(256)}." \
-                f"{rng.randrange(1, 255)}"
+        value = (
+            f"{rng.choice([45, 77, 91, 103, 146, 185, 193, 194])}.{rng.randrange(256)}.{rng.randrange(256)}."
+            f"{rng.randrange(1, 255)}"
+        )
         return kind, value, f"[ipv4-addr:value = '{value}']"
     domain = f"{_word(rng, 3)}-{_word(rng, 2)}.{rng.choice(TLDS)}"
     if kind == "domain":
@@ -132,7 +226,7 @@ def _observable(rng: random.Random) -> tuple[str, str, str]:
 
 def make_indicator(rng: random.Random, marking_ref: str) -> dict:
     """A realistic STIX 2.1 indicator (about 700 bytes serialised) marked with one label."""
-    kind, value, pattern = _observable(rng)
+    kind, _value, pattern = _observable(rng)
     threat, malware, sector = rng.choice(THREATS), rng.choice(MALWARE), rng.choice(SECTORS)
     created = TIME_BASE + rng.randrange(TIME_SPAN_MS)
     modified = created + rng.choice([0, 0, 0, rng.randrange(30 * 86400 * 1000)])
@@ -156,10 +250,12 @@ def make_indicator(rng: random.Random, marking_ref: str) -> dict:
         "pattern_type": "stix",
         "valid_from": _ms(created),
         "labels": sorted(rng.sample(TAGS, rng.randint(1, 2))),
-        "external_references": [{
-            "source_name": "tearline-bench",
-            "url": f"https://intel.example.org/r/{reference:06x}",
-        }],
+        "external_references": [
+            {
+                "source_name": "tearline-bench",
+                "url": f"https://intel.example.org/r/{reference:06x}",
+            }
+        ],
         "object_marking_refs": [marking_ref],
     }
 
@@ -186,12 +282,14 @@ def make_labels(rng: random.Random, count: int, mappings: Mappings) -> list[tupl
         elif roll < 0.10:
             releasable = frozenset()  # originator only
         else:
-            releasable = frozenset(rng.sample(REL_COUNTRIES, rng.randint(1, 6))
-                                   + rng.sample(REL_GROUPS, rng.choice([0, 0, 1, 1, 2])))
+            releasable = frozenset(
+                rng.sample(REL_COUNTRIES, rng.randint(1, 6)) + rng.sample(REL_GROUPS, rng.choice([0, 0, 1, 1, 2]))
+            )
         caveats = frozenset({"NOFORN"}) if rng.random() < 0.08 else frozenset()
         spec = LabelSpec(rank, releasable, caveats, HOME)
-        bucket, limit = (visible, want_visible) if _visible_to_partner(spec, mappings) else \
-            (hidden, count - want_visible)
+        bucket, limit = (
+            (visible, want_visible) if _visible_to_partner(spec, mappings) else (hidden, count - want_visible)
+        )
         if spec not in visible and spec not in hidden and len(bucket) < limit:
             bucket[spec] = None
     labels = [(spec, True) for spec in visible] + [(spec, False) for spec in hidden]
@@ -286,8 +384,9 @@ def make_settings(url: str, workdir: Path, key_dir: Path, page_size: int) -> Set
     )
 
 
-LOADER = Principal(subject="bench-loader", nation=HOME, roles=frozenset({"analyst"}), clearance=4,
-                   groups=frozenset(), is_home=True)
+LOADER = Principal(
+    subject="bench-loader", nation=HOME, roles=frozenset({"analyst"}), clearance=4, groups=frozenset(), is_home=True
+)
 
 
 STATS_TABLES = ("stix_object", "object_withhold", "label")
@@ -312,8 +411,9 @@ def build_store(store: Store, dataset: Dataset, settings: Settings, log, *, anal
         save_partner(session, nation=PARTNER, clearance=PARTNER_CLEARANCE, groups=PARTNER_GROUPS, home_nation=HOME)
         for nation, clearance, groups in OTHER_PARTNERS:
             save_partner(session, nation=nation, clearance=clearance, groups=groups, home_nation=HOME)
-        collection = service.create_collection(session, title=f"bench {store.name}",
-                                               read_roles={"partner", "analyst"}, write_roles={"analyst"})
+        collection = service.create_collection(
+            session, title=f"bench {store.name}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+        )
         store.collection_id = collection.id
     setup_s = time.perf_counter() - started
 
@@ -328,8 +428,9 @@ def build_store(store: Store, dataset: Dataset, settings: Settings, log, *, anal
             if len(sizes) < 2000:
                 sizes.extend(len(orjson.dumps(o)) for o in batch if o["type"] == "indicator")
             t0 = time.perf_counter()
-            status = service.add_objects(session, store.collection_id, LOADER, batch,
-                                         mappings=app.state.mappings, home_nation=HOME)
+            status = service.add_objects(
+                session, store.collection_id, LOADER, batch, mappings=app.state.mappings, home_nation=HOME
+            )
             load_s += time.perf_counter() - t0
             if status.failure_count:
                 failures = orjson.loads(status.details)["failures"][:3]
@@ -370,11 +471,15 @@ def statistics_state(store: Store) -> dict:
     with store.app.state.engine.connect() as conn:
         if store.url.startswith("sqlite"):
             has = conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar_one()
-            rows = conn.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'stix_object'")).scalar_one() \
-                if has else 0
+            rows = (
+                conn.execute(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'stix_object'")).scalar_one()
+                if has
+                else 0
+            )
             return {"sqlite_stat1_rows_for_stix_object": rows}
-        row = conn.execute(text("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
-                                "WHERE relname = 'stix_object'")).one()
+        row = conn.execute(
+            text("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables WHERE relname = 'stix_object'")
+        ).one()
         return {"last_analyze": row[0] and row[0].isoformat(), "last_autoanalyze": row[1] and row[1].isoformat()}
 
 
@@ -404,12 +509,13 @@ class ServerThread:
         self.port = self.sock.getsockname()[1]
         # Lifespan on, as under `tearline serve`: the app's background work (the audit's recipients
         # index) runs beside the requests it follows and is part of what is measured.
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -462,8 +568,10 @@ def pull(client: httpx.Client, store: Store, page_size: int, label_of_ref: dict[
         document = orjson.loads(response.content)
         objects = document.get("objects", [])
         # A label definition counts as its own label; an indicator as the label it references.
-        labels = {label_of_ref[o["id"]] if o["type"] == "marking-definition" else
-                  label_of_ref[o["object_marking_refs"][0]] for o in objects}
+        labels = {
+            label_of_ref[o["id"]] if o["type"] == "marking-definition" else label_of_ref[o["object_marking_refs"][0]]
+            for o in objects
+        }
         for obj in objects:
             result.kinds[obj["type"]] += 1
         result.latencies.append(elapsed)
@@ -482,11 +590,13 @@ def check_complete(store: Store, result: Pull) -> None:
     visible labels (all of them, or only those a stored indicator references)."""
     indicators, definitions = result.kinds["indicator"], result.kinds["marking-definition"]
     if indicators != store.visible_indicators or not (
-            store.referenced_visible_definitions <= definitions <= store.visible_definitions):
+        store.referenced_visible_definitions <= definitions <= store.visible_definitions
+    ):
         raise SystemExit(
             f"{store.name}: USA pulled {indicators} indicators and {definitions} definitions; expected "
             f"{store.visible_indicators} and {store.referenced_visible_definitions}-{store.visible_definitions}: "
-            "the releasability filter and the label mix disagree")
+            "the releasability filter and the label mix disagree"
+        )
     store.served = sum(result.objects)
 
 
@@ -501,8 +611,11 @@ def _ms_round(seconds: float) -> float:
 
 
 def summarise(store: Store, cold: Pull, warm: list[Pull], visible_labels: int, page_size: int) -> dict:
-    pages = [(lat, n, labels, size, ev) for p in warm for lat, n, labels, size, ev in
-             zip(p.latencies, p.objects, p.distinct_labels, p.bytes, p.evaluations)]
+    pages = [
+        (lat, n, labels, size, ev)
+        for p in warm
+        for lat, n, labels, size, ev in zip(p.latencies, p.objects, p.distinct_labels, p.bytes, p.evaluations)
+    ]
     # Page-time statistics use full pages only: a store's last page is short, and the small store
     # has proportionally more of them. A run too small to fill a page falls back to every page.
     full = [page for page in pages if page[1] == page_size]
@@ -540,8 +653,11 @@ def summarise(store: Store, cold: Pull, warm: list[Pull], visible_labels: int, p
             "page_bytes_median": int(percentile([page[3] for page in timed], 50)),
             "casbin_evaluations": evaluations,
             "casbin_evaluations_per_request": round(evaluations / len(pages), 3),
-            "distinct_labels_per_page": {"mean": round(sum(distinct) / len(distinct), 1), "min": min(distinct),
-                                         "max": max(distinct)},
+            "distinct_labels_per_page": {
+                "mean": round(sum(distinct) / len(distinct), 1),
+                "min": min(distinct),
+                "max": max(distinct),
+            },
             "page_ms_by_pull": [[round(x * 1000, 1) for x in p.latencies] for p in warm],
         },
     }
@@ -566,8 +682,9 @@ def profile_pull(store: Store, token: str, page_size: int, out_base: Path, log) 
 
     async def run() -> int:
         transport = httpx.ASGITransport(app=store.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench",
-                                     headers={"Authorization": f"Bearer {token}", "Accept": TAXII}) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers={"Authorization": f"Bearer {token}", "Accept": TAXII}
+        ) as client:
             path = f"/taxii2/api1/collections/{store.collection_id}/objects/"
             params, pages = {"limit": str(page_size)}, 0
             while True:
@@ -601,56 +718,91 @@ def markdown(result: dict) -> str:
     s_n, l_n = f"{small['objects_stored']:,} stored", f"{large['objects_stored']:,} stored"
     rows = [
         ("objects visible to USA", small["objects_visible_to_partner"], large["objects_visible_to_partner"], ""),
-        ("labels visible to USA (of all)", f"{small['labels_visible_to_partner']} / {result['labels']['interned']}",
-         f"{large['labels_visible_to_partner']} / {result['labels']['interned']}", ""),
+        (
+            "labels visible to USA (of all)",
+            f"{small['labels_visible_to_partner']} / {result['labels']['interned']}",
+            f"{large['labels_visible_to_partner']} / {result['labels']['interned']}",
+            "",
+        ),
         ("database size (MB)", _mb(small["load"]["database_bytes"]), _mb(large["load"]["database_bytes"]), ""),
         ("load: objects/s (add_objects)", small["load"]["objects_per_s"], large["load"]["objects_per_s"], ""),
         ("load: seconds", small["load"]["seconds"], large["load"]["seconds"], ""),
-        ("USA's first request: page ms", small["cold_pull"]["first_page_ms"],
-         large["cold_pull"]["first_page_ms"], ""),
-        ("USA's first pull: Casbin evaluations, first request / rest",
-         f"{small['cold_pull']['casbin_evaluations_first_request']} / "
-         f"{small['cold_pull']['casbin_evaluations_later_requests']}",
-         f"{large['cold_pull']['casbin_evaluations_first_request']} / "
-         f"{large['cold_pull']['casbin_evaluations_later_requests']}", ""),
+        ("USA's first request: page ms", small["cold_pull"]["first_page_ms"], large["cold_pull"]["first_page_ms"], ""),
+        (
+            "USA's first pull: Casbin evaluations, first request / rest",
+            f"{small['cold_pull']['casbin_evaluations_first_request']} / "
+            f"{small['cold_pull']['casbin_evaluations_later_requests']}",
+            f"{large['cold_pull']['casbin_evaluations_first_request']} / "
+            f"{large['cold_pull']['casbin_evaluations_later_requests']}",
+            "",
+        ),
     ]
     sw, lw = small["warm_pulls"], large["warm_pulls"]
     rows += [
-        ("warm: pulls x requests per pull", f"{sw['pulls']} x {sw['pages_per_pull']}",
-         f"{lw['pulls']} x {lw['pages_per_pull']}", ""),
+        (
+            "warm: pulls x requests per pull",
+            f"{sw['pulls']} x {sw['pages_per_pull']}",
+            f"{lw['pulls']} x {lw['pages_per_pull']}",
+            "",
+        ),
         ("warm: pages/s", sw["pages_per_s"], lw["pages_per_s"], _ratio(lw["pages_per_s"], sw["pages_per_s"])),
         ("warm: objects/s", sw["objects_per_s"], lw["objects_per_s"], _ratio(lw["objects_per_s"], sw["objects_per_s"])),
-        ("warm: first page ms (median)", sw["first_page_ms_median"], lw["first_page_ms_median"],
-         _ratio(lw["first_page_ms_median"], sw["first_page_ms_median"])),
-        (f"warm: p50 page ms ({sw['latency_page_count']} / {lw['latency_page_count']} {sw['latency_pages']})",
-         sw["p50_page_ms"], lw["p50_page_ms"], _ratio(lw["p50_page_ms"], sw["p50_page_ms"])),
+        (
+            "warm: first page ms (median)",
+            sw["first_page_ms_median"],
+            lw["first_page_ms_median"],
+            _ratio(lw["first_page_ms_median"], sw["first_page_ms_median"]),
+        ),
+        (
+            f"warm: p50 page ms ({sw['latency_page_count']} / {lw['latency_page_count']} {sw['latency_pages']})",
+            sw["p50_page_ms"],
+            lw["p50_page_ms"],
+            _ratio(lw["p50_page_ms"], sw["p50_page_ms"]),
+        ),
         ("warm: p95 page ms", sw["p95_page_ms"], lw["p95_page_ms"], _ratio(lw["p95_page_ms"], sw["p95_page_ms"])),
-        ("warm: page size (KB, median)", round(sw["page_bytes_median"] / 1024, 1),
-         round(lw["page_bytes_median"] / 1024, 1), ""),
-        ("warm: distinct labels per page (mean, min-max)",
-         f"{sw['distinct_labels_per_page']['mean']} ({sw['distinct_labels_per_page']['min']}-"
-         f"{sw['distinct_labels_per_page']['max']})",
-         f"{lw['distinct_labels_per_page']['mean']} ({lw['distinct_labels_per_page']['min']}-"
-         f"{lw['distinct_labels_per_page']['max']})", ""),
-        ("warm: Casbin evaluations / request", sw["casbin_evaluations_per_request"],
-         lw["casbin_evaluations_per_request"], ""),
+        (
+            "warm: page size (KB, median)",
+            round(sw["page_bytes_median"] / 1024, 1),
+            round(lw["page_bytes_median"] / 1024, 1),
+            "",
+        ),
+        (
+            "warm: distinct labels per page (mean, min-max)",
+            f"{sw['distinct_labels_per_page']['mean']} ({sw['distinct_labels_per_page']['min']}-"
+            f"{sw['distinct_labels_per_page']['max']})",
+            f"{lw['distinct_labels_per_page']['mean']} ({lw['distinct_labels_per_page']['min']}-"
+            f"{lw['distinct_labels_per_page']['max']})",
+            "",
+        ),
+        (
+            "warm: Casbin evaluations / request",
+            sw["casbin_evaluations_per_request"],
+            lw["casbin_evaluations_per_request"],
+            "",
+        ),
     ]
     analyzed = "ANALYZE after load" if result["config"]["analyze_after_load"] else "no ANALYZE"
-    lines = [f"| {result['config']['database']} ({analyzed}), limit={result['config']['page_size']} | {s_n} | {l_n} | large/small |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        f"| {result['config']['database']} ({analyzed}), limit={result['config']['page_size']} | {s_n} | {l_n} | large/small |",
+        "|---|---:|---:|---:|",
+    ]
     lines += [f"| {name} | {a} | {b} | {r} |" for name, a, b, r in rows]
     verdict = result["verdict"]
     lines.append("")
-    lines.append(f"Median page time ratio {l_n.split()[0]} vs {s_n.split()[0]}: **{verdict['p50_page_ratio']}** "
-                 f"(goal ~1.0); Casbin evaluations per warm request: {verdict['warm_evaluations_per_request']} "
-                 f"against {verdict['distinct_labels_per_page_mean']} distinct labels per page.")
+    lines.append(
+        f"Median page time ratio {l_n.split()[0]} vs {s_n.split()[0]}: **{verdict['p50_page_ratio']}** "
+        f"(goal ~1.0); Casbin evaluations per warm request: {verdict['warm_evaluations_per_request']} "
+        f"against {verdict['distinct_labels_per_page_mean']} distinct labels per page."
+    )
     phase = result["environment"]["pull_phase"]
     cpus = result["environment"]["cpus"] or 1
     busy = max(phase["load_average_before"][0], phase["load_average_after"][0]) > cpus
-    lines.append(f"Pull phase: {phase['wall_seconds']} s wall, {phase['process_cpu_seconds']} s CPU of this process; "
-                 f"1-min load average {phase['load_average_before'][0]} -> {phase['load_average_after'][0]} "
-                 f"on {cpus} CPUs" + (" (above the CPU count: other processes were competing, absolute times "
-                                      "are inflated)." if busy else "."))
+    lines.append(
+        f"Pull phase: {phase['wall_seconds']} s wall, {phase['process_cpu_seconds']} s CPU of this process; "
+        f"1-min load average {phase['load_average_before'][0]} -> {phase['load_average_after'][0]} "
+        f"on {cpus} CPUs"
+        + (" (above the CPU count: other processes were competing, absolute times are inflated)." if busy else ".")
+    )
     return "\n".join(lines)
 
 
@@ -670,24 +822,38 @@ def _ratio(a: float, b: float) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--objects", type=int, default=100_000, help="indicators in the large store")
     parser.add_argument("--small", type=int, default=10_000, help="indicators in the small store")
     parser.add_argument("--labels", type=int, default=200, help="distinct labels (half visible to USA)")
     parser.add_argument("--page-size", type=int, default=1000, help="limit= of each page")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL,
-                        help="PostgreSQL server to create the two databases on (dropped afterwards)")
-    parser.add_argument("--analyze", choices=["auto", "yes", "no"], default="auto",
-                        help="run ANALYZE after loading; auto = yes on PostgreSQL (autovacuum would), "
-                             "no on SQLite (nothing runs it there)")
+    parser.add_argument(
+        "--pg-admin-url",
+        default=DEFAULT_PG_ADMIN_URL,
+        help="PostgreSQL server to create the two databases on (dropped afterwards)",
+    )
+    parser.add_argument(
+        "--analyze",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="run ANALYZE after loading; auto = yes on PostgreSQL (autovacuum would), "
+        "no on SQLite (nothing runs it there)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="warm pulls of the large store")
     parser.add_argument("--seed", type=int, default=20240603, help="seed of labels and objects")
-    parser.add_argument("--out", default="bench/results/releasability-{database}.json",
-                        help="JSON results ({database} is replaced); relative to the repository root")
-    parser.add_argument("--profile", action="store_true",
-                        help="afterwards, profile one pull of the large store with pyinstrument (if installed)")
+    parser.add_argument(
+        "--out",
+        default="bench/results/releasability-{database}.json",
+        help="JSON results ({database} is replaced); relative to the repository root",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="afterwards, profile one pull of the large store with pyinstrument (if installed)",
+    )
     args = parser.parse_args(argv)
     if args.small >= args.objects or args.small < 1:
         parser.error("--small must be at least 1 and below --objects")
@@ -719,38 +885,58 @@ def main(argv: list[str] | None = None) -> int:
         for name, count in (("small", args.small), ("large", args.objects)):
             url = stack.enter_context(database(args.database, workdir, name, args.pg_admin_url))
             store = Store(name, count, url)
-            log(f"building the {name} store: {count:,} indicators + {len(dataset.definitions)} label definitions "
-                f"on {args.database}")
-            build_store(store, dataset, make_settings(url, workdir, key_dir, args.page_size), log,
-                        analyze=analyze)
+            log(
+                f"building the {name} store: {count:,} indicators + {len(dataset.definitions)} label definitions "
+                f"on {args.database}"
+            )
+            build_store(store, dataset, make_settings(url, workdir, key_dir, args.page_size), log, analyze=analyze)
             stack.callback(store.app.state.engine.dispose)
-            log(f"  loaded {store.load['objects_stored']:,} objects in {store.load['seconds']} s "
-                f"({store.load['objects_per_s']} objects/s)")
+            log(
+                f"  loaded {store.load['objects_stored']:,} objects in {store.load['seconds']} s "
+                f"({store.load['objects_per_s']} objects/s)"
+            )
             stores[name] = store
 
         settings = stores["large"].app.state.settings
         private_key = (key_dir / "jwt-private.pem").read_text()
 
         def token_for(subject: str, nation: str, role: str) -> str:
-            return issue_token(key=private_key, algorithm="RS256", issuer=settings.jwt_issuer,
-                               audience=settings.jwt_audience, subject=subject, nation=nation, roles=[role],
-                               lifetime_s=24 * 3600)
+            return issue_token(
+                key=private_key,
+                algorithm="RS256",
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                subject=subject,
+                nation=nation,
+                roles=[role],
+                lifetime_s=24 * 3600,
+            )
 
         token = token_for("usa-feed", PARTNER, "partner")
         warmup_token = token_for("gbr-feed", WARMUP_PARTNER, "partner")
 
         # Both servers run at once and the pulls alternate, so drift (caches, CPU clock) hits both alike.
         servers = {name: stack.enter_context(ServerThread(store.app)) for name, store in stores.items()}
-        clients = {name: stack.enter_context(httpx.Client(
-            base_url=f"http://127.0.0.1:{server.port}", timeout=300,
-            headers={"Authorization": f"Bearer {token}", "Accept": TAXII})) for name, server in servers.items()}
+        clients = {
+            name: stack.enter_context(
+                httpx.Client(
+                    base_url=f"http://127.0.0.1:{server.port}",
+                    timeout=300,
+                    headers={"Authorization": f"Bearer {token}", "Accept": TAXII},
+                )
+            )
+            for name, server in servers.items()
+        }
         # Warm the process first (imports, SQLAlchemy statement cache, policy load, label facts) with
         # one pull by another partner (its own principal key, its own evaluations), so USA's first
         # request pays only for USA's Casbin evaluations.
         warmup = {}
         for name, server in servers.items():
-            with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=300,
-                              headers={"Authorization": f"Bearer {warmup_token}", "Accept": TAXII}) as analyst:
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{server.port}",
+                timeout=300,
+                headers={"Authorization": f"Bearer {warmup_token}", "Accept": TAXII},
+            ) as analyst:
                 warmup[name] = pull(analyst, stores[name], args.page_size, dataset.label_of_ref)
         log("pulling as USA over HTTP (uvicorn thread + httpx.Client)")
         load_before_pulls = [round(x, 2) for x in os.getloadavg()]
@@ -768,14 +954,22 @@ def main(argv: list[str] | None = None) -> int:
 
         # Other processes competing for the CPUs show as a 1-minute load average above the core count
         # and as this process getting less CPU than wall time (client and server share one process).
-        pulls_phase = {"load_average_before": load_before_pulls,
-                       "load_average_after": [round(x, 2) for x in os.getloadavg()],
-                       "wall_seconds": round(time.perf_counter() - wall_before, 2),
-                       "process_cpu_seconds": round(time.process_time() - cpu_before, 2)}
+        pulls_phase = {
+            "load_average_before": load_before_pulls,
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "wall_seconds": round(time.perf_counter() - wall_before, 2),
+            "process_cpu_seconds": round(time.process_time() - cpu_before, 2),
+        }
         summaries = {}
         for name, store in stores.items():
-            usa = Principal(subject="usa-feed", nation=PARTNER, roles=frozenset({"partner"}),
-                            clearance=PARTNER_CLEARANCE, groups=frozenset(PARTNER_GROUPS), is_home=False)
+            usa = Principal(
+                subject="usa-feed",
+                nation=PARTNER,
+                roles=frozenset({"partner"}),
+                clearance=PARTNER_CLEARANCE,
+                groups=frozenset(PARTNER_GROUPS),
+                is_home=False,
+            )
             with Session(store.app.state.engine) as session:
                 visibility = store.app.state.visibility
                 before = visibility.evaluations
@@ -784,23 +978,34 @@ def main(argv: list[str] | None = None) -> int:
                 interned = session.execute(text("SELECT count(*) FROM label")).scalar_one()
             summaries[name] = summarise(store, cold[name], warm[name], visible_labels, args.page_size)
             summaries[name]["process_warmup"] = {
-                "principal": f"partner {WARMUP_PARTNER}", "pages": warmup[name].requests,
+                "principal": f"partner {WARMUP_PARTNER}",
+                "pages": warmup[name].requests,
                 "first_page_ms": _ms_round(warmup[name].latencies[0]),
-                "casbin_evaluations": sum(warmup[name].evaluations)}
+                "casbin_evaluations": sum(warmup[name].evaluations),
+            }
             summaries[name]["planner_statistics"] = statistics_state(store)
 
         small, large = summaries["small"], summaries["large"]
         result = {
             "benchmark": "releasability",
-            "config": {"objects": args.objects, "small": args.small, "labels": args.labels,
-                       "page_size": args.page_size, "database": args.database, "repeats": args.repeats,
-                       "analyze_after_load": analyze,
-                       "seed": args.seed, "partner": {"nation": PARTNER, "clearance": PARTNER_CLEARANCE,
-                                                      "groups": PARTNER_GROUPS},
-                       "transport": "uvicorn in a background thread of the benchmark process, httpx.Client "
-                                    "over 127.0.0.1 (one connection, sequential requests)"},
-            "labels": {"generated": args.labels, "visible_to_partner_by_design": len(dataset.visible_refs),
-                       "interned": interned},
+            "config": {
+                "objects": args.objects,
+                "small": args.small,
+                "labels": args.labels,
+                "page_size": args.page_size,
+                "database": args.database,
+                "repeats": args.repeats,
+                "analyze_after_load": analyze,
+                "seed": args.seed,
+                "partner": {"nation": PARTNER, "clearance": PARTNER_CLEARANCE, "groups": PARTNER_GROUPS},
+                "transport": "uvicorn in a background thread of the benchmark process, httpx.Client "
+                "over 127.0.0.1 (one connection, sequential requests)",
+            },
+            "labels": {
+                "generated": args.labels,
+                "visible_to_partner_by_design": len(dataset.visible_refs),
+                "interned": interned,
+            },
             "stores": summaries,
             "verdict": {
                 "p50_page_ratio": round(large["warm_pulls"]["p50_page_ms"] / small["warm_pulls"]["p50_page_ms"], 3),
@@ -825,9 +1030,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def environment(args: argparse.Namespace, store: Store) -> dict:
-    env = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-           "sqlite": sqlite3.sqlite_version, "load_average_at_start": LOAD_AT_START,
-           "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
+    env = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "sqlite": sqlite3.sqlite_version,
+        "load_average_at_start": LOAD_AT_START,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
     if args.database == "postgresql":
         with store.app.state.engine.connect() as conn:
             env["postgresql"] = conn.execute(text("SHOW server_version")).scalar_one()

@@ -26,9 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from app.markings.labels import LabelSpec, label_marking_definition  # noqa: E402
-from app.markings.mappings import Mappings  # noqa: E402
-from bench.releasability import (  # noqa: E402
+from app.markings.labels import LabelSpec, label_marking_definition
+from app.markings.mappings import Mappings
+from bench.releasability import (
     ACTIVITIES,
     IDENTITY,
     MALWARE,
@@ -44,9 +44,16 @@ from bench.releasability import (  # noqa: E402
 )
 
 PARTNERS = [  # (nation, clearance rank, groups): 10 partner nations, as in a real exchange
-    ("USA", 3, ["FVEY", "NATO"]), ("GBR", 3, ["FVEY", "NATO"]), ("CAN", 2, ["FVEY", "NATO"]),
-    ("AUS", 3, ["FVEY"]), ("NZL", 2, ["FVEY"]), ("FRA", 2, ["NATO", "EU"]), ("DEU", 2, ["NATO", "EU"]),
-    ("ITA", 2, ["NATO", "EU"]), ("ESP", 1, ["NATO", "EU"]), ("POL", 2, ["NATO", "EU"]),
+    ("USA", 3, ["FVEY", "NATO"]),
+    ("GBR", 3, ["FVEY", "NATO"]),
+    ("CAN", 2, ["FVEY", "NATO"]),
+    ("AUS", 3, ["FVEY"]),
+    ("NZL", 2, ["FVEY"]),
+    ("FRA", 2, ["NATO", "EU"]),
+    ("DEU", 2, ["NATO", "EU"]),
+    ("ITA", 2, ["NATO", "EU"]),
+    ("ESP", 1, ["NATO", "EU"]),
+    ("POL", 2, ["NATO", "EU"]),
 ]
 PULLER = "USA"
 GRANULAR_SHARE = 0.05
@@ -107,25 +114,46 @@ class Workload:
         }
         if kind == "malware":
             name = f"{rng.choice(MALWARE)} {_word(rng, 2)}"
-            return {"type": "malware", "id": _id(rng, "malware"), **common, "name": name,
-                    "description": f"{name}: {rng.choice(ACTIVITIES)} tooling seen against {rng.choice(SECTORS)}.",
-                    "malware_types": sorted(rng.sample(MALWARE_TYPES, rng.randint(1, 2))), "is_family": False,
-                    "labels": [rng.choice(THREATS).lower().replace(" ", "-")],
-                    "external_references": [{"source_name": "tearline-bench",
-                                             "url": f"https://intel.example.org/m/{rng.getrandbits(24):06x}"}]}
+            return {
+                "type": "malware",
+                "id": _id(rng, "malware"),
+                **common,
+                "name": name,
+                "description": f"{name}: {rng.choice(ACTIVITIES)} tooling seen against {rng.choice(SECTORS)}.",
+                "malware_types": sorted(rng.sample(MALWARE_TYPES, rng.randint(1, 2))),
+                "is_family": False,
+                "labels": [rng.choice(THREATS).lower().replace(" ", "-")],
+                "external_references": [
+                    {"source_name": "tearline-bench", "url": f"https://intel.example.org/m/{rng.getrandbits(24):06x}"}
+                ],
+            }
         if kind == "relationship":
             source, target = rng.sample(recent, 2)
-            return {"type": "relationship", "id": _id(rng, "relationship"), **common,
-                    "relationship_type": "related-to", "source_ref": source, "target_ref": target,
-                    "description": f"Observed together by {rng.choice(SOURCES)} "
-                                   f"({rng.choice(['low', 'moderate', 'high'])} confidence).",
-                    "start_time": _ms(created), "stop_time": _ms(created + rng.randrange(1, 86400 * 1000))}
-        return {"type": "report", "id": _id(rng, "report"), **common,
-                "name": f"{rng.choice(THREATS)} activity against {rng.choice(SECTORS)}",
-                "description": " ".join(f"{rng.choice(ACTIVITIES).capitalize()} observed by {rng.choice(SOURCES)}."
-                                        for _ in range(rng.randint(1, 2))),
-                "report_types": ["threat-report"], "published": _ms(created),
-                "object_refs": rng.sample(recent, min(len(recent), rng.randint(2, 5)))}
+            return {
+                "type": "relationship",
+                "id": _id(rng, "relationship"),
+                **common,
+                "relationship_type": "related-to",
+                "source_ref": source,
+                "target_ref": target,
+                "description": f"Observed together by {rng.choice(SOURCES)} "
+                f"({rng.choice(['low', 'moderate', 'high'])} confidence).",
+                "start_time": _ms(created),
+                "stop_time": _ms(created + rng.randrange(1, 86400 * 1000)),
+            }
+        return {
+            "type": "report",
+            "id": _id(rng, "report"),
+            **common,
+            "name": f"{rng.choice(THREATS)} activity against {rng.choice(SECTORS)}",
+            "description": " ".join(
+                f"{rng.choice(ACTIVITIES).capitalize()} observed by {rng.choice(SOURCES)}."
+                for _ in range(rng.randint(1, 2))
+            ),
+            "report_types": ["threat-report"],
+            "published": _ms(created),
+            "object_refs": rng.sample(recent, min(len(recent), rng.randint(2, 5))),
+        }
 
     def envelopes(self, count: int, size: int = 1000) -> Iterator[list[dict]]:
         """Envelopes of ``size`` objects; the label definitions open the first."""
@@ -145,6 +173,7 @@ def _id(rng: random.Random, kind: str) -> str:
 
 def _ms_of(text: str) -> int:
     from app.db.timestamps import parse_us
+
     return parse_us(text) // 1000
 
 

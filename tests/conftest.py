@@ -32,8 +32,13 @@ PG_ADMIN_URL = os.environ.get("TEARLINE_TEST_PG_ADMIN_URL", "postgresql://postgr
 HOME = "NLD"
 TAXII = "application/taxii+json;version=2.1"
 # Partner nations present in every test database: (nation, clearance rank, groups).
-PARTNERS = [("USA", 3, ["FVEY", "NATO"]), ("GBR", 3, ["FVEY", "NATO"]), ("FRA", 2, ["NATO", "EU"]),
-            ("DEU", 2, ["NATO", "EU"]), ("CAN", 1, ["FVEY", "NATO"])]
+PARTNERS = [
+    ("USA", 3, ["FVEY", "NATO"]),
+    ("GBR", 3, ["FVEY", "NATO"]),
+    ("FRA", 2, ["NATO", "EU"]),
+    ("DEU", 2, ["NATO", "EU"]),
+    ("CAN", 1, ["FVEY", "NATO"]),
+]
 
 
 @contextmanager
@@ -130,11 +135,24 @@ def make_token(key_dir: Path, settings: Settings) -> Callable[..., str]:
     """Sign a token; keyword arguments override the defaults (an analyst of the home nation)."""
     private_key = (key_dir / "jwt-private.pem").read_text()
 
-    def _make(subject: str = "analyst-1", nation: str = HOME, roles: tuple[str, ...] = ("analyst",),
-              clearance: str | None = None, lifetime_s: int = 600) -> str:
-        return issue_token(key=private_key, algorithm="RS256", issuer=settings.jwt_issuer,
-                           audience=settings.jwt_audience, subject=subject, nation=nation, roles=list(roles),
-                           lifetime_s=lifetime_s, clearance=clearance)
+    def _make(
+        subject: str = "analyst-1",
+        nation: str = HOME,
+        roles: tuple[str, ...] = ("analyst",),
+        clearance: str | None = None,
+        lifetime_s: int = 600,
+    ) -> str:
+        return issue_token(
+            key=private_key,
+            algorithm="RS256",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            subject=subject,
+            nation=nation,
+            roles=list(roles),
+            lifetime_s=lifetime_s,
+            clearance=clearance,
+        )
 
     return _make
 
@@ -177,8 +195,9 @@ def partner_usa(auth) -> dict:
 @pytest.fixture
 def collection(session: Session) -> Collection:
     """A fresh collection per test: partners and analysts read, analysts write."""
-    return taxii_service.create_collection(session, title=f"test {uuid.uuid4().hex[:8]}",
-                                           read_roles={"partner", "analyst"}, write_roles={"analyst"})
+    return taxii_service.create_collection(
+        session, title=f"test {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+    )
 
 
 @pytest.fixture

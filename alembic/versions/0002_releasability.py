@@ -12,6 +12,7 @@ Create Date: 2026-11-25
 from __future__ import annotations
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0002"
@@ -32,8 +33,10 @@ def upgrade() -> None:
         sa.Column("epoch", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_policy_state"),
     )
-    op.bulk_insert(sa.table("policy_state", sa.column("id", sa.Integer), sa.column("epoch", sa.BigInteger)),
-                   [{"id": 1, "epoch": 0}])
+    op.bulk_insert(
+        sa.table("policy_state", sa.column("id", sa.Integer), sa.column("epoch", sa.BigInteger)),
+        [{"id": 1, "epoch": 0}],
+    )
     op.create_table(
         "partner_group",
         sa.Column("code", sa.String(10), nullable=False),
@@ -53,8 +56,9 @@ def upgrade() -> None:
         sa.Column("object_pk", BIG_PK, nullable=False),
         sa.Column("label_id", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("object_pk", "label_id", name="pk_object_withhold"),
-        sa.ForeignKeyConstraint(["object_pk"], ["stix_object.pk"], name="fk_object_withhold_object",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["object_pk"], ["stix_object.pk"], name="fk_object_withhold_object", ondelete="CASCADE"
+        ),
         sa.ForeignKeyConstraint(["label_id"], ["label.id"], name="fk_object_withhold_label"),
     )
     op.create_table(
@@ -64,8 +68,9 @@ def upgrade() -> None:
         sa.Column("collection_id", sa.String(36), nullable=False),
         sa.Column("label_id", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("object_pk", "marking_id", name="pk_object_marking_ref"),
-        sa.ForeignKeyConstraint(["object_pk"], ["stix_object.pk"], name="fk_object_marking_ref_object",
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["object_pk"], ["stix_object.pk"], name="fk_object_marking_ref_object", ondelete="CASCADE"
+        ),
     )
     op.create_index("ix_object_marking_ref_lookup", "object_marking_ref", ["collection_id", "marking_id", "label_id"])
 

@@ -11,6 +11,7 @@ Create Date: 2026-11-25
 from __future__ import annotations
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0003"
@@ -32,8 +33,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_audit_head"),
     )
     op.bulk_insert(
-        sa.table("audit_head", sa.column("id", sa.Integer), sa.column("seq", sa.BigInteger),
-                 sa.column("hash", sa.String), sa.column("mac", sa.String)),
+        sa.table(
+            "audit_head",
+            sa.column("id", sa.Integer),
+            sa.column("seq", sa.BigInteger),
+            sa.column("hash", sa.String),
+            sa.column("mac", sa.String),
+        ),
         [{"id": 1, "seq": 0, "hash": GENESIS_HASH, "mac": ""}],
     )
     op.create_table(

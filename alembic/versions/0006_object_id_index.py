@@ -29,13 +29,15 @@ def upgrade() -> None:
     op.drop_index("ix_stix_object_object_id", table_name="stix_object")
     with op.batch_alter_table("stix_object") as batch:
         batch.drop_constraint("uq_stix_object_collection_object_version", type_="unique")
-        batch.create_unique_constraint("uq_stix_object_object_collection_version",
-                                       ["object_id", "collection_id", "version_us"])
+        batch.create_unique_constraint(
+            "uq_stix_object_object_collection_version", ["object_id", "collection_id", "version_us"]
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("stix_object") as batch:
         batch.drop_constraint("uq_stix_object_object_collection_version", type_="unique")
-        batch.create_unique_constraint("uq_stix_object_collection_object_version",
-                                       ["collection_id", "object_id", "version_us"])
+        batch.create_unique_constraint(
+            "uq_stix_object_collection_object_version", ["collection_id", "object_id", "version_us"]
+        )
     op.create_index("ix_stix_object_object_id", "stix_object", ["object_id"])

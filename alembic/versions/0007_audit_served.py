@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import orjson
 import sqlalchemy as sa
+
 from alembic import op
 
 revision = "0007"
@@ -53,16 +54,26 @@ def _copy_served_lists(connection) -> None:
     """One served row per record that has dissemination rows: the sorted pairs, as the digest hashed them."""
     after = 0
     while True:
-        seqs = [row[0] for row in connection.execute(sa.text(
-            "SELECT DISTINCT record_seq FROM audit_dissemination WHERE record_seq > :after "
-            "ORDER BY record_seq LIMIT :limit"), {"after": after, "limit": BATCH})]
+        seqs = [
+            row[0]
+            for row in connection.execute(
+                sa.text(
+                    "SELECT DISTINCT record_seq FROM audit_dissemination WHERE record_seq > :after "
+                    "ORDER BY record_seq LIMIT :limit"
+                ),
+                {"after": after, "limit": BATCH},
+            )
+        ]
         if not seqs:
             return
         served: dict[int, list[tuple[str, str]]] = {seq: [] for seq in seqs}
-        for seq, object_id, version in connection.execute(sa.text(
+        for seq, object_id, version in connection.execute(
+            sa.text(
                 "SELECT d.record_seq, o.object_id, d.version FROM audit_dissemination d "
-                "JOIN audit_object o ON o.key = d.object_key WHERE d.record_seq >= :lo AND d.record_seq <= :hi"),
-                {"lo": seqs[0], "hi": seqs[-1]}):
+                "JOIN audit_object o ON o.key = d.object_key WHERE d.record_seq >= :lo AND d.record_seq <= :hi"
+            ),
+            {"lo": seqs[0], "hi": seqs[-1]},
+        ):
             served[seq].append((object_id, version))
         connection.execute(
             sa.text("INSERT INTO audit_served (record_seq, pairs) VALUES (:seq, :pairs)"),
@@ -81,18 +92,27 @@ def downgrade() -> None:
 def _index_the_rest(connection) -> None:
     """Dissemination rows for the served lists the index has not reached yet."""
     indexed = connection.execute(sa.text("SELECT seq FROM audit_index_head WHERE id = 1")).scalar() or 0
-    rows = connection.execute(sa.text(
-        "SELECT s.record_seq, r.recipient_nation, s.pairs FROM audit_served s "
-        "JOIN audit_record r ON r.seq = s.record_seq WHERE s.record_seq > :w ORDER BY s.record_seq"),
-        {"w": indexed}).all()
+    rows = connection.execute(
+        sa.text(
+            "SELECT s.record_seq, r.recipient_nation, s.pairs FROM audit_served s "
+            "JOIN audit_record r ON r.seq = s.record_seq WHERE s.record_seq > :w ORDER BY s.record_seq"
+        ),
+        {"w": indexed},
+    ).all()
     for seq, nation, text in rows:
         pairs = orjson.loads(text)
         for object_id in dict.fromkeys(object_id for object_id, _ in pairs):
-            connection.execute(sa.text(
-                "INSERT INTO audit_object (object_id) SELECT CAST(:o AS VARCHAR(255)) WHERE NOT EXISTS "
-                "(SELECT 1 FROM audit_object WHERE object_id = CAST(:o AS VARCHAR(255)))"), {"o": object_id})
+            connection.execute(
+                sa.text(
+                    "INSERT INTO audit_object (object_id) SELECT CAST(:o AS VARCHAR(255)) WHERE NOT EXISTS "
+                    "(SELECT 1 FROM audit_object WHERE object_id = CAST(:o AS VARCHAR(255)))"
+                ),
+                {"o": object_id},
+            )
         connection.execute(
-            sa.text("INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
-                    "SELECT key, :v, :n, :s FROM audit_object WHERE object_id = :o"),
+            sa.text(
+                "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
+                "SELECT key, :v, :n, :s FROM audit_object WHERE object_id = :o"
+            ),
             [{"o": object_id, "v": version, "n": nation, "s": seq} for object_id, version in pairs],
         )

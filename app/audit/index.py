@@ -32,14 +32,17 @@ BATCH_RECORDS = 64
 IDLE_WAKE_S = 2.0  # for records other processes wrote, which send this thread no notice
 
 _LOCK_HEAD = "UPDATE audit_index_head SET seq = seq WHERE id = 1 RETURNING seq"
-_PENDING = ("SELECT s.record_seq, r.recipient_nation, s.pairs FROM audit_served s "
-            "JOIN audit_record r ON r.seq = s.record_seq WHERE s.record_seq > :after "
-            "ORDER BY s.record_seq LIMIT :limit")
+_PENDING = (
+    "SELECT s.record_seq, r.recipient_nation, s.pairs FROM audit_served s "
+    "JOIN audit_record r ON r.seq = s.record_seq WHERE s.record_seq > :after "
+    "ORDER BY s.record_seq LIMIT :limit"
+)
 _ADVANCE = "UPDATE audit_index_head SET seq = :seq WHERE id = 1"
 # Read first: an idle wake or an auditor's query must not take the write lock (the database's, on
 # SQLite) or write a new head row version when there is nothing to index.
-_ANY_PENDING = ("SELECT EXISTS (SELECT 1 FROM audit_served s WHERE s.record_seq > h.seq) "
-                "FROM audit_index_head h WHERE h.id = 1")
+_ANY_PENDING = (
+    "SELECT EXISTS (SELECT 1 FROM audit_served s WHERE s.record_seq > h.seq) FROM audit_index_head h WHERE h.id = 1"
+)
 _MISSING_HEAD = "the audit index head row is missing"
 
 # The rows travel as one JSON text of [id, version, nation, record seq] and the database unpacks
@@ -56,16 +59,23 @@ _PG_INDEX = (
     "GROUP BY o ORDER BY MIN(n) RETURNING key, object_id) "
     "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
     "SELECT COALESCE(known.key, fresh.key), known.v, known.nation, known.seq "
-    "FROM known LEFT JOIN fresh ON known.key IS NULL AND fresh.object_id = known.o ORDER BY 1, 2, 3, 4")
-_SQLITE_ROWS = ("(SELECT json_extract(value, '$[0]') AS o, json_extract(value, '$[1]') AS v, "
-                "json_extract(value, '$[2]') AS nation, json_extract(value, '$[3]') AS seq, key AS n "
-                "FROM json_each(:rows)) AS t")
-_SQLITE_INTERN = (f"INSERT INTO audit_object (object_id) SELECT t.o FROM {_SQLITE_ROWS} "
-                  "WHERE NOT EXISTS (SELECT 1 FROM audit_object a WHERE a.object_id = t.o) "
-                  "GROUP BY t.o ORDER BY MIN(t.n) ON CONFLICT (object_id) DO NOTHING")
-_SQLITE_INDEX = ("INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
-                 f"SELECT a.key, t.v, t.nation, t.seq FROM {_SQLITE_ROWS} JOIN audit_object a ON a.object_id = t.o "
-                 "ORDER BY a.key, t.v, t.nation, t.seq")
+    "FROM known LEFT JOIN fresh ON known.key IS NULL AND fresh.object_id = known.o ORDER BY 1, 2, 3, 4"
+)
+_SQLITE_ROWS = (
+    "(SELECT json_extract(value, '$[0]') AS o, json_extract(value, '$[1]') AS v, "
+    "json_extract(value, '$[2]') AS nation, json_extract(value, '$[3]') AS seq, key AS n "
+    "FROM json_each(:rows)) AS t"
+)
+_SQLITE_INTERN = (
+    f"INSERT INTO audit_object (object_id) SELECT t.o FROM {_SQLITE_ROWS} "
+    "WHERE NOT EXISTS (SELECT 1 FROM audit_object a WHERE a.object_id = t.o) "
+    "GROUP BY t.o ORDER BY MIN(t.n) ON CONFLICT (object_id) DO NOTHING"
+)
+_SQLITE_INDEX = (
+    "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
+    f"SELECT a.key, t.v, t.nation, t.seq FROM {_SQLITE_ROWS} JOIN audit_object a ON a.object_id = t.o "
+    "ORDER BY a.key, t.v, t.nation, t.seq"
+)
 
 
 def _index_rows(connection, rows: list) -> None:

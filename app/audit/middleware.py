@@ -109,9 +109,14 @@ def _write(engine: Engine, scope: Scope, context: AuditContext, status: int, err
     return record_event(
         engine,
         request_id=context.request_id or scope.get("state", {}).get("request_id", ""),
-        subject=subject, nation=nation, roles=roles,
-        method=scope.get("method", ""), route=_route_text(scope), status=status,
-        decision=decision, reason=reason,
+        subject=subject,
+        nation=nation,
+        roles=roles,
+        method=scope.get("method", ""),
+        route=_route_text(scope),
+        status=status,
+        decision=decision,
+        reason=reason,
         collection_id=context.collection_id or path_params.get("collection_id"),
         # An error body carries no object, whatever the route noted before it failed.
         served=() if failed else context.served,
@@ -145,14 +150,13 @@ class AuditMiddleware:
                 if indexer is not None and context.served and status < 400:
                     indexer.notify()
                 return True
-            except Exception:  # noqa: BLE001 - whatever stops the record (AuditUnavailable or else) fails closed
+            except Exception:
                 log.exception("audit record not written for %s %s", scope.get("method"), scope.get("path"))
                 return False
 
         async def refuse() -> None:
             state["dropped"] = True
-            response = error_response(Request(scope), 503, "Service Unavailable", UNAVAILABLE,
-                                      {"Retry-After": "5"})
+            response = error_response(Request(scope), 503, "Service Unavailable", UNAVAILABLE, {"Retry-After": "5"})
             await response(scope, receive, send)
 
         async def audited_send(message: Message) -> None:
@@ -178,8 +182,9 @@ class AuditMiddleware:
                     await refuse()
                     return
                 await send(held)
-                await send({"type": "http.response.body", "body": state["body"],
-                            "more_body": message.get("more_body", False)})
+                await send(
+                    {"type": "http.response.body", "body": state["body"], "more_body": message.get("more_body", False)}
+                )
                 return
             await send(message)
 

@@ -21,13 +21,30 @@ from app.audit.models import AuditDissemination, AuditObject, AuditRecord, Audit
 
 R = AuditRecord.__table__.c
 D = AuditDissemination.__table__.c
-O = AuditObject.__table__.c
+OBJ = AuditObject.__table__.c
 S = AuditServed.__table__.c
-SERVED = AuditDissemination.__table__.join(AuditObject.__table__, O.key == D.object_key)
+SERVED = AuditDissemination.__table__.join(AuditObject.__table__, OBJ.key == D.object_key)
 EXPORT_BATCH = 1000
-COLUMNS = ("seq", "at", "request_id", "subject", "nation", "roles", "client", "method", "route",
-           "collection_id", "decision", "reason", "status", "recipient_nation", "served_count",
-           "served_digest", "prev_hash", "hash")
+COLUMNS = (
+    "seq",
+    "at",
+    "request_id",
+    "subject",
+    "nation",
+    "roles",
+    "client",
+    "method",
+    "route",
+    "collection_id",
+    "decision",
+    "reason",
+    "status",
+    "recipient_nation",
+    "served_count",
+    "served_digest",
+    "prev_hash",
+    "hash",
+)
 CSV_COLUMNS = (*COLUMNS, "served")
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -71,7 +88,7 @@ class RecordFilter:
         if self.collection_id is not None:
             clauses.append(R.collection_id == self.collection_id)
         if self.object_id is not None:
-            clauses.append(exists().select_from(SERVED).where(D.record_seq == R.seq, O.object_id == self.object_id))
+            clauses.append(exists().select_from(SERVED).where(D.record_seq == R.seq, OBJ.object_id == self.object_id))
         return clauses
 
 
@@ -111,7 +128,7 @@ def record_with_served(engine: Engine, seq: int) -> dict | None:
 def recipients(engine: Engine, object_id: str) -> list[dict]:
     """Every (version, nation) that received ``object_id``: first and last time, how many responses."""
     index_pending(engine)
-    key = select(O.key).where(O.object_id == object_id).scalar_subquery()
+    key = select(OBJ.key).where(OBJ.object_id == object_id).scalar_subquery()
     query = (
         select(D.version, D.nation, func.min(R.at), func.max(R.at), func.count())
         .select_from(AuditDissemination.__table__.join(AuditRecord.__table__, R.seq == D.record_seq))
@@ -120,8 +137,10 @@ def recipients(engine: Engine, object_id: str) -> list[dict]:
         .order_by(D.version, D.nation)
     )
     with engine.connect() as connection:
-        return [{"version": v, "nation": n, "first_received": first, "last_received": last, "times": count}
-                for v, n, first, last, count in connection.execute(query)]
+        return [
+            {"version": v, "nation": n, "first_received": first, "last_received": last, "times": count}
+            for v, n, first, last, count in connection.execute(query)
+        ]
 
 
 def iter_records(engine: Engine, flt: RecordFilter) -> Iterator[dict]:
@@ -133,8 +152,11 @@ def iter_records(engine: Engine, flt: RecordFilter) -> Iterator[dict]:
         if not rows:
             return
         with engine.connect() as connection:
-            served = dict(connection.execute(select(S.record_seq, S.pairs).where(
-                S.record_seq >= rows[0]["seq"], S.record_seq <= rows[-1]["seq"])).all())
+            served = dict(
+                connection.execute(
+                    select(S.record_seq, S.pairs).where(S.record_seq >= rows[0]["seq"], S.record_seq <= rows[-1]["seq"])
+                ).all()
+            )
         for row in rows:
             pairs = served.get(row["seq"])
             yield {**row, "served": orjson.loads(pairs) if pairs else []}
@@ -147,8 +169,9 @@ def count_records(engine: Engine, flt: RecordFilter) -> int:
     """How many records match (for progress bars)."""
     _index_for(engine, flt)
     with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(AuditRecord.__table__)
-                                      .where(*flt.where())).scalar_one())
+        return int(
+            connection.execute(select(func.count()).select_from(AuditRecord.__table__).where(*flt.where())).scalar_one()
+        )
 
 
 def ndjson_lines(records: Iterator[dict]) -> Iterator[bytes]:

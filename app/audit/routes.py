@@ -31,19 +31,29 @@ class ExportFormat(str, Enum):
     csv = "csv"
 
 
-def _filter(since: datetime | None = None, until: datetime | None = None, subject: str | None = None,
-            nation: str | None = Query(None, pattern="^[A-Z]{3}$"),
-            decision: Literal["allow", "deny"] | None = None, route: str | None = None,
-            collection_id: str | None = None, object_id: str | None = None) -> query.RecordFilter:
+def _filter(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    subject: str | None = None,
+    nation: str | None = Query(None, pattern="^[A-Z]{3}$"),
+    decision: Literal["allow", "deny"] | None = None,
+    route: str | None = None,
+    collection_id: str | None = None,
+    object_id: str | None = None,
+) -> query.RecordFilter:
     if since and until and since >= until:
         raise ApiError(400, "since must be before until.")
     return query.RecordFilter(since, until, subject, nation, decision, route, collection_id, object_id)
 
 
 @router.get("/records", summary="Audit records, filtered, in sequence order (keyset paging)")
-def list_records(request: Request, _: Auditor, flt: query.RecordFilter = Depends(_filter),
-                 after: Annotated[int | None, Query(ge=0, description="`next` of the previous page")] = None,
-                 limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100):
+def list_records(
+    request: Request,
+    _: Auditor,
+    flt: query.RecordFilter = Depends(_filter),
+    after: Annotated[int | None, Query(ge=0, description="`next` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+):
     rows, next_after = query.records_page(request.app.state.engine, flt, after=after, limit=limit)
     return {"records": rows, "next": next_after}
 
@@ -62,19 +72,26 @@ def get_recipients(request: Request, _: Auditor, object_id: Annotated[str, Path(
 
 
 @router.get("/export", summary="Stream matching records with their served versions, NDJSON or CSV")
-def export(request: Request, _: Auditor, flt: query.RecordFilter = Depends(_filter),
-           format: ExportFormat = ExportFormat.ndjson):  # noqa: A002 - the public parameter name
+def export(
+    request: Request, _: Auditor, flt: query.RecordFilter = Depends(_filter), format: ExportFormat = ExportFormat.ndjson
+):
     records = query.iter_records(request.app.state.engine, flt)
     if format is ExportFormat.csv:
-        return StreamingResponse(iterate_in_threadpool(query.csv_lines(records)), media_type="text/csv",
-                                 headers={"Content-Disposition": 'attachment; filename="audit.csv"'})
-    return StreamingResponse(iterate_in_threadpool(query.ndjson_lines(records)),
-                             media_type="application/x-ndjson")
+        return StreamingResponse(
+            iterate_in_threadpool(query.csv_lines(records)),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+        )
+    return StreamingResponse(iterate_in_threadpool(query.ndjson_lines(records)), media_type="application/x-ndjson")
 
 
 @router.get("/verify", summary="Verify the hash chain (whole or a range); reports the first broken record")
-def verify(request: Request, _: Auditor, start: Annotated[int | None, Query(ge=1)] = None,
-           end: Annotated[int | None, Query(ge=1)] = None):
+def verify(
+    request: Request,
+    _: Auditor,
+    start: Annotated[int | None, Query(ge=1)] = None,
+    end: Annotated[int | None, Query(ge=1)] = None,
+):
     if start and end and start > end:
         raise ApiError(400, "start must not exceed end.")
     engine = request.app.state.engine

@@ -39,8 +39,22 @@ DECISIONS = ("allow", "deny")
 # Fields a record's hash covers, in this order (the order does not matter to the
 # canonical JSON, which sorts keys; the list documents what is covered).
 HASHED_FIELDS = (
-    "seq", "at", "request_id", "subject", "nation", "roles", "client", "method", "route",
-    "collection_id", "decision", "reason", "status", "recipient_nation", "served_count", "served_digest",
+    "seq",
+    "at",
+    "request_id",
+    "subject",
+    "nation",
+    "roles",
+    "client",
+    "method",
+    "route",
+    "collection_id",
+    "decision",
+    "reason",
+    "status",
+    "recipient_nation",
+    "served_count",
+    "served_digest",
 )
 
 
@@ -64,7 +78,7 @@ class AuditSigner:
         return hmac.compare_digest(self.mac(seq, chain_hash), mac or "")
 
     @classmethod
-    def from_settings(cls, settings) -> "AuditSigner":
+    def from_settings(cls, settings) -> AuditSigner:
         """The configured key (``TEARLINE_AUDIT_KEY``), or in development a key file under data_dir."""
         return cls(key=audit_key(settings), checkpoint_interval=settings.audit_checkpoint_interval)
 
@@ -78,11 +92,10 @@ def audit_key(settings) -> bytes:
         return settings.audit_key.encode()
     if settings.is_production:
         raise AuditUnavailable("TEARLINE_AUDIT_KEY is required in production")
-    return persistent_key(Path(settings.data_dir) / "keys" / KEY_FILE_NAME,
-                          lambda: secrets.token_hex(32).encode())
+    return persistent_key(Path(settings.data_dir) / "keys" / KEY_FILE_NAME, lambda: secrets.token_hex(32).encode())
 
 
-_SIGNERS: "weakref.WeakKeyDictionary[Engine, AuditSigner]" = weakref.WeakKeyDictionary()
+_SIGNERS: weakref.WeakKeyDictionary[Engine, AuditSigner] = weakref.WeakKeyDictionary()
 
 
 def bind_signer(engine: Engine, signer: AuditSigner) -> None:
@@ -140,10 +153,23 @@ def record_hash(prev_hash: str, fields: dict) -> str:
     return hashlib.sha256(prev_hash.encode() + body).hexdigest()
 
 
-def record_event(engine, *, request_id: str, subject: str, nation: str, roles: Iterable[str], method: str,
-                 route: str, status: int, decision: str, reason: str | None = None,
-                 collection_id: str | None = None, served: Sequence[tuple[str, str]] = (),
-                 recipient_nation: str | None = None, client: str | None = None) -> int:
+def record_event(
+    engine,
+    *,
+    request_id: str,
+    subject: str,
+    nation: str,
+    roles: Iterable[str],
+    method: str,
+    route: str,
+    status: int,
+    decision: str,
+    reason: str | None = None,
+    collection_id: str | None = None,
+    served: Sequence[tuple[str, str]] = (),
+    recipient_nation: str | None = None,
+    client: str | None = None,
+) -> int:
     """Append one record (returns its sequence number); raises AuditUnavailable when it cannot."""
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
@@ -182,13 +208,10 @@ def record_event(engine, *, request_id: str, subject: str, nation: str, roles: I
             seq, prev_hash = int(row[0]), row[1]
             fields["seq"] = seq
             chain_hash = record_hash(prev_hash, fields)
-            connection.execute(
-                insert(AuditRecord.__table__).values(**fields, prev_hash=prev_hash, hash=chain_hash)
-            )
+            connection.execute(insert(AuditRecord.__table__).values(**fields, prev_hash=prev_hash, hash=chain_hash))
             if pairs:
                 # One row, appended: the recipients index is built from it after the response.
-                connection.execute(insert(AuditServed.__table__).values(record_seq=seq,
-                                                                         pairs=served_json.decode()))
+                connection.execute(insert(AuditServed.__table__).values(record_seq=seq, pairs=served_json.decode()))
             connection.execute(
                 update(AuditHead.__table__)
                 .where(AuditHead.__table__.c.id == 1)
@@ -216,9 +239,7 @@ def write_checkpoint(engine) -> int | None:
             seq, chain_hash = connection.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
             if seq == 0:
                 return None
-            exists = connection.execute(
-                text("SELECT 1 FROM audit_checkpoint WHERE seq = :s"), {"s": seq}
-            ).first()
+            exists = connection.execute(text("SELECT 1 FROM audit_checkpoint WHERE seq = :s"), {"s": seq}).first()
             if not exists:
                 connection.execute(
                     insert(AuditCheckpoint.__table__).values(

@@ -40,7 +40,7 @@ BATCH = 2000
 R = AuditRecord.__table__.c
 D = AuditDissemination.__table__.c
 C = AuditCheckpoint.__table__.c
-O = AuditObject.__table__.c
+OBJ = AuditObject.__table__.c
 S = AuditServed.__table__.c
 
 
@@ -88,13 +88,19 @@ def _check_served(row, served_json: str | None, index_rows: list, indexed: bool)
         if index_rows:
             raise _Broken(seq, "recipients index rows name a record the index has not reached")
         return
-    if (sorted((o, v) for o, v, _ in index_rows) != [tuple(pair) for pair in pairs]
-            or any(n != row.recipient_nation for _, _, n in index_rows)):
+    if sorted((o, v) for o, v, _ in index_rows) != [tuple(pair) for pair in pairs] or any(
+        n != row.recipient_nation for _, _, n in index_rows
+    ):
         raise _Broken(seq, "the recipients index does not match the record's served list")
 
 
-def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, end: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+def verify_chain(
+    engine: Engine,
+    signer: AuditSigner,
+    start: int | None = None,
+    end: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
     """Verify records ``start``..``end`` (default: all, up to the head)."""
     with engine.connect() as connection:
         head = connection.execute(select(AuditHead.__table__).where(AuditHead.__table__.c.id == 1)).first()
@@ -102,8 +108,9 @@ def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, 
         first, last = connection.execute(select(func.min(R.seq), func.max(R.seq))).one()
         index_seq = connection.execute(select(AuditIndexHead.__table__.c.seq)).scalar() or 0
         checkpoints = {int(c.seq): c for c in connection.execute(select(C.seq, C.hash, C.mac).order_by(C.seq))}
-        report = VerifyReport(ok=True, checked=0, first_seq=first, last_seq=last, head_seq=head_seq,
-                              checkpoints_checked=0)
+        report = VerifyReport(
+            ok=True, checked=0, first_seq=first, last_seq=last, head_seq=head_seq, checkpoints_checked=0
+        )
         to_tail = end is None or end >= head_seq
         stop = head_seq if end is None else min(end, head_seq)
         try:
@@ -131,23 +138,28 @@ def verify_chain(engine: Engine, signer: AuditSigner, start: int | None = None, 
                 walk_from = max(anchors)
                 prev_hash = checkpoints[walk_from].hash
             else:
-                raise _Broken(first, f"the chain starts at seq {first} with no checkpoint at seq {first - 1} "
-                                     "to anchor it (records before it removed without a checkpoint)")
+                raise _Broken(
+                    first,
+                    f"the chain starts at seq {first} with no checkpoint at seq {first - 1} "
+                    "to anchor it (records before it removed without a checkpoint)",
+                )
             total = max(stop - walk_from, 0)
             expected = walk_from + 1
             while expected <= stop:
                 rows = connection.execute(
-                    select(AuditRecord.__table__).where(R.seq >= expected, R.seq <= stop)
-                    .order_by(R.seq).limit(BATCH)
+                    select(AuditRecord.__table__).where(R.seq >= expected, R.seq <= stop).order_by(R.seq).limit(BATCH)
                 ).all()
                 if not rows:
                     raise _Broken(expected, f"records {expected}..{stop} are missing (tail truncated)")
-                served = dict(connection.execute(select(S.record_seq, S.pairs).where(
-                    S.record_seq >= rows[0].seq, S.record_seq <= rows[-1].seq)).all())
+                served = dict(
+                    connection.execute(
+                        select(S.record_seq, S.pairs).where(S.record_seq >= rows[0].seq, S.record_seq <= rows[-1].seq)
+                    ).all()
+                )
                 index = defaultdict(list)
                 for d in connection.execute(
-                    select(D.record_seq, O.object_id, D.version, D.nation)
-                    .select_from(AuditDissemination.__table__.join(AuditObject.__table__, O.key == D.object_key))
+                    select(D.record_seq, OBJ.object_id, D.version, D.nation)
+                    .select_from(AuditDissemination.__table__.join(AuditObject.__table__, OBJ.key == D.object_key))
                     .where(D.record_seq >= rows[0].seq, D.record_seq <= rows[-1].seq)
                 ):
                     index[int(d.record_seq)].append((d.object_id, d.version, d.nation))

@@ -7,8 +7,9 @@ from app.auth.tokens import issue_token
 from app.config.settings import ConfigurationError, Settings
 
 
-def sign_token(settings: Settings, *, subject: str, nation: str, roles: list[str], lifetime_s: int,
-               clearance: str | None = None) -> str:
+def sign_token(
+    settings: Settings, *, subject: str, nation: str, roles: list[str], lifetime_s: int, clearance: str | None = None
+) -> str:
     """Sign a bearer token with the configured (or development) private key.
 
     Raises ConfigurationError when there is no private key, or when its algorithm
@@ -31,5 +32,14 @@ def sign_token(settings: Settings, *, subject: str, nation: str, roles: list[str
             f"the private key {key_path} signs {algorithm}, which TEARLINE_JWT_ALGORITHMS "
             f"({', '.join(settings.jwt_algorithms)}) does not accept"
         )
-    return issue_token(key=pem, algorithm=algorithm, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                       subject=subject, nation=nation, roles=roles, lifetime_s=lifetime_s, clearance=clearance)
+    return issue_token(
+        key=pem,
+        algorithm=algorithm,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        subject=subject,
+        nation=nation,
+        roles=roles,
+        lifetime_s=lifetime_s,
+        clearance=clearance,
+    )

@@ -36,12 +36,19 @@ def _progress() -> Progress:
     # Written to stderr so that an export to stdout stays clean.
     from rich.console import Console
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
 
 
 def _engine_and_signer():
     from app.audit.service import AuditSigner, AuditUnavailable
+
     settings = load_settings()
     try:
         signer = AuditSigner.from_settings(settings)
@@ -52,7 +59,9 @@ def _engine_and_signer():
 
 @audit_app.command("verify")
 def verify(
-    start: Annotated[int | None, typer.Option(min=1, help="First sequence number to check (default: the first).")] = None,
+    start: Annotated[
+        int | None, typer.Option(min=1, help="First sequence number to check (default: the first).")
+    ] = None,
     end: Annotated[int | None, typer.Option(min=1, help="Last sequence number to check (default: the head).")] = None,
 ) -> None:
     """Recompute every record's hash and check links, dissemination rows, checkpoints and the head."""
@@ -63,11 +72,18 @@ def verify(
         engine = session.get_bind()
         with _progress() as progress:
             task = progress.add_task("verifying", total=None)
-            report = verify_chain(engine, signer, start=start, end=end,
-                                  progress=lambda done, total: progress.update(task, completed=done, total=total))
+            report = verify_chain(
+                engine,
+                signer,
+                start=start,
+                end=end,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
     if report.ok:
-        typer.echo(f"ok: {report.checked} records verified (seq {start or report.first_seq}.."
-                   f"{end or report.head_seq}), {report.checkpoints_checked} checkpoints, head at {report.head_seq}")
+        typer.echo(
+            f"ok: {report.checked} records verified (seq {start or report.first_seq}.."
+            f"{end or report.head_seq}), {report.checkpoints_checked} checkpoints, head at {report.head_seq}"
+        )
         return
     typer.echo(f"BROKEN at seq {report.broken_seq}: {report.problem}", err=True)
     raise typer.Exit(BROKEN)
@@ -77,7 +93,7 @@ def verify(
 def export(
     since: Annotated[datetime | None, typer.Option(help="Only records at or after this time (UTC if no zone).")] = None,
     until: Annotated[datetime | None, typer.Option(help="Only records before this time.")] = None,
-    format: Annotated[Format, typer.Option(help="csv or ndjson.")] = Format.ndjson,  # noqa: A002
+    format: Annotated[Format, typer.Option(help="csv or ndjson.")] = Format.ndjson,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
 ) -> None:
     """Write matching records, each with the exact versions it served."""

@@ -78,8 +78,10 @@ def parse_rank(mappings: Mappings, name: str) -> int:
         return mappings.rank_of(name)
     except UnknownToken:
         names = ", ".join(mappings.rank_names)
-        fail(f"unknown classification {name!r}; use one of {names}, a national or NATO name, "
-              "an abbreviation or a rank 0-4")
+        fail(
+            f"unknown classification {name!r}; use one of {names}, a national or NATO name, "
+            "an abbreviation or a rank 0-4"
+        )
 
 
 def schema_problem(engine: Engine, database_url: str) -> str | None:
@@ -90,8 +92,10 @@ def schema_problem(engine: Engine, database_url: str) -> str | None:
     if current is None:
         return f"the database {display_url(database_url)} has no schema: run `tearline db upgrade` first"
     if current != head:
-        return (f"the database {display_url(database_url)} is at revision {current}, this version needs {head}: "
-                "run `tearline db upgrade`")
+        return (
+            f"the database {display_url(database_url)} is at revision {current}, this version needs {head}: "
+            "run `tearline db upgrade`"
+        )
     return None
 
 
@@ -103,8 +107,11 @@ def database(settings: Settings) -> Iterator[Session]:
         try:
             problem = schema_problem(engine, settings.database_url)
         except OperationalError as exc:
-            fail(f"cannot open the database {display_url(settings.database_url)}: "
-                  f"{str(exc.orig).strip().splitlines()[0]}", UNUSABLE)
+            fail(
+                f"cannot open the database {display_url(settings.database_url)}: "
+                f"{str(exc.orig).strip().splitlines()[0]}",
+                UNUSABLE,
+            )
         if problem:
             fail(problem, UNUSABLE)
         with Session(engine) as session:
@@ -117,4 +124,3 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
     lines = [headers, ["-" * w for w in widths], *rows]
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
-

@@ -25,17 +25,32 @@ def demo(
     result = demo_module.seed(settings)
     if result.failures:
         fail("sample objects refused: " + "; ".join(result.failures), UNUSABLE)
-    typer.echo(f"Seeded {settings.data_dir}: partners {', '.join(result.partners)}; "
-               f"{result.succeeded}/{result.submitted} sample objects accepted, "
-               f"{result.stored} stored in the default collection.\n")
+    typer.echo(
+        f"Seeded {settings.data_dir}: partners {', '.join(result.partners)}; "
+        f"{result.succeeded}/{result.submitted} sample objects accepted, "
+        f"{result.stored} stored in the default collection.\n"
+    )
     partner_nation = demo_module.demo_partner(settings)
     lifetime = demo_module.DEMO_TOKEN_LIFETIME_S
-    partner_token = sign_token(settings, subject=f"{partner_nation.lower()}-demo-feed",
-                                           nation=partner_nation, roles=["partner"], lifetime_s=lifetime)
-    analyst_token = sign_token(settings, subject=demo_module.ANALYST_SUBJECT,
-                                           nation=settings.home_nation, roles=["analyst"], lifetime_s=lifetime)
-    typer.echo(demo_module.instructions(settings, partner_nation=partner_nation, partner_token=partner_token,
-                                        analyst_token=analyst_token))
+    partner_token = sign_token(
+        settings,
+        subject=f"{partner_nation.lower()}-demo-feed",
+        nation=partner_nation,
+        roles=["partner"],
+        lifetime_s=lifetime,
+    )
+    analyst_token = sign_token(
+        settings,
+        subject=demo_module.ANALYST_SUBJECT,
+        nation=settings.home_nation,
+        roles=["analyst"],
+        lifetime_s=lifetime,
+    )
+    typer.echo(
+        demo_module.instructions(
+            settings, partner_nation=partner_nation, partner_token=partner_token, analyst_token=analyst_token
+        )
+    )
     if serve_it:
         try:
             application = create_app(settings)

@@ -22,8 +22,19 @@ from app.taxii.models import DEFAULT_COLLECTION_ID
 
 feed_app = typer.Typer(help="Partner TAXII feeds: add, list, remove, sync.", no_args_is_help=True)
 
-_COLUMNS = ("NAME", "PARTNER", "DIR", "STATE", "CURSOR", "IN", "OUT", "UNKNOWN", "REFUSED", "LAST SUCCESS",
-            "LAST ERROR")
+_COLUMNS = (
+    "NAME",
+    "PARTNER",
+    "DIR",
+    "STATE",
+    "CURSOR",
+    "IN",
+    "OUT",
+    "UNKNOWN",
+    "REFUSED",
+    "LAST SUCCESS",
+    "LAST ERROR",
+)
 
 
 def _context(settings, engine):
@@ -46,15 +57,19 @@ def feed_add(
     direction: Annotated[str, typer.Option(help="pull (their feed in) or push (our releasable feed out).")],
     url: Annotated[str, typer.Option(help="The partner's TAXII discovery or API root URL.")],
     collection: Annotated[str, typer.Option(help="The partner's collection id.")],
-    local_collection: Annotated[str, typer.Option(help="Local collection: target of a pull, source of a push.")]
-    = DEFAULT_COLLECTION_ID,
+    local_collection: Annotated[
+        str, typer.Option(help="Local collection: target of a pull, source of a push.")
+    ] = DEFAULT_COLLECTION_ID,
     auth: Annotated[str, typer.Option(help="none, basic or bearer.")] = "none",
     username: Annotated[str | None, typer.Option(help="Username for basic auth.")] = None,
-    credential: Annotated[str | None, typer.Option(
-        help="Password or token, or env:NAME to read it from the environment; prompted for if needed.")] = None,
+    credential: Annotated[
+        str | None,
+        typer.Option(help="Password or token, or env:NAME to read it from the environment; prompted for if needed."),
+    ] = None,
     poll_interval: Annotated[int, typer.Option(help="Seconds between runs in `tearline serve`.")] = 300,
-    default_label: Annotated[str | None, typer.Option(
-        help="Banner for unmarked incoming objects [default: originator-only].")] = None,
+    default_label: Annotated[
+        str | None, typer.Option(help="Banner for unmarked incoming objects [default: originator-only].")
+    ] = None,
 ) -> None:
     """Add a feed (pull or push) for a registered partner."""
     from app.feeds.service import FeedSpec, InvalidFeed, add_feed, credential_kind
@@ -65,14 +80,30 @@ def feed_add(
     mappings = load_cli_mappings(settings)
     with database(settings) as session:
         try:
-            feed = add_feed(session, settings, mappings, FeedSpec(
-                name=name, partner=partner, direction=direction, url=url, collection_id=collection,
-                local_collection_id=local_collection, auth_kind=auth, username=username, credential=credential,
-                poll_interval_s=poll_interval, default_label=default_label))
+            feed = add_feed(
+                session,
+                settings,
+                mappings,
+                FeedSpec(
+                    name=name,
+                    partner=partner,
+                    direction=direction,
+                    url=url,
+                    collection_id=collection,
+                    local_collection_id=local_collection,
+                    auth_kind=auth,
+                    username=username,
+                    credential=credential,
+                    poll_interval_s=poll_interval,
+                    default_label=default_label,
+                ),
+            )
         except InvalidFeed as exc:
             fail(str(exc))
-        typer.echo(f"feed {feed.name} added: {feed.direction} {feed.partner} {feed.url} "
-                   f"collection {feed.remote_collection_id}, credential {credential_kind(feed)}")
+        typer.echo(
+            f"feed {feed.name} added: {feed.direction} {feed.partner} {feed.url} "
+            f"collection {feed.remote_collection_id}, credential {credential_kind(feed)}"
+        )
 
 
 @feed_app.command("list")
@@ -86,9 +117,22 @@ def feed_list() -> None:
     if not views:
         typer.echo("no feeds")
         return
-    rows = [(v["name"], v["partner"], v["direction"], "active" if v["enabled"] else f"stopped: {v['stopped_reason']}",
-             v["cursor"] or "-", str(v["objects_in"]), str(v["objects_out"]), str(v["unknown_markings"]),
-             str(v["refused"]), v["last_success"] or "-", v["last_error"] or "-") for v in views]
+    rows = [
+        (
+            v["name"],
+            v["partner"],
+            v["direction"],
+            "active" if v["enabled"] else f"stopped: {v['stopped_reason']}",
+            v["cursor"] or "-",
+            str(v["objects_in"]),
+            str(v["objects_out"]),
+            str(v["unknown_markings"]),
+            str(v["refused"]),
+            v["last_success"] or "-",
+            v["last_error"] or "-",
+        )
+        for v in views
+    ]
     typer.echo(table(_COLUMNS, rows))
 
 
@@ -146,16 +190,27 @@ def feed_sync(
             fail(f"no feed named {name!r}")
         ctx = _context(settings, engine)
         failed = False
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("objects"), TimeElapsedColumn())
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("objects"),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, transient=False) as progress:
-            results = [run_feed(ctx, feed_name, progress=_RichProgress(progress), force=name is not None)
-                       for feed_name in names]
+            results = [
+                run_feed(ctx, feed_name, progress=_RichProgress(progress), force=name is not None)
+                for feed_name in names
+            ]
         for result in results:
-            counts = (f"pages {result.pages}, received {result.received}, stored {result.stored}, "
-                      f"duplicates {result.duplicates}, unknown markings {result.unknown_markings}, "
-                      f"refused {result.refused}" if result.direction == "pull"
-                      else f"sent {result.sent}, refused {result.refused}")
+            counts = (
+                f"pages {result.pages}, received {result.received}, stored {result.stored}, "
+                f"duplicates {result.duplicates}, unknown markings {result.unknown_markings}, "
+                f"refused {result.refused}"
+                if result.direction == "pull"
+                else f"sent {result.sent}, refused {result.refused}"
+            )
             typer.echo(f"{result.name}: {result.status}; {counts}" + (f"; {result.message}" if result.message else ""))
             for refusal in result.refusals[:20]:
                 typer.echo(f"  refused {refusal}")

@@ -32,9 +32,14 @@ def label_check(
     settings, mappings = _context()
     with database(settings) as session:
         try:
-            report = check_label(session, banner, originator=(originator or settings.home_nation).upper(),
-                                 home_nation=settings.home_nation, mappings=mappings,
-                                 policies_dir=settings.policies_dir)
+            report = check_label(
+                session,
+                banner,
+                originator=(originator or settings.home_nation).upper(),
+                home_nation=settings.home_nation,
+                mappings=mappings,
+                policies_dir=settings.policies_dir,
+            )
         except UnknownToken as exc:
             fail(str(exc))
     typer.echo(f"banner:             {report.banner}")
@@ -59,9 +64,16 @@ def policy_check(
         fail(str(exc))
     with database(settings) as session:
         try:
-            decision = check_policy(session, nation=nation.upper(), banner=banner, home_nation=settings.home_nation,
-                                    mappings=mappings, policies_dir=settings.policies_dir, clearance=rank,
-                                    originator=originator.upper() if originator else None)
+            decision = check_policy(
+                session,
+                nation=nation.upper(),
+                banner=banner,
+                home_nation=settings.home_nation,
+                mappings=mappings,
+                policies_dir=settings.policies_dir,
+                clearance=rank,
+                originator=originator.upper() if originator else None,
+            )
         except UnknownToken as exc:
             fail(str(exc))
     typer.echo(f"decision: {'ALLOW' if decision.allowed else 'DENY'}")

@@ -23,8 +23,7 @@ from app.cli.common import (
 from app.config.settings import ConfigurationError
 
 partner_app = typer.Typer(help="Partner nations and their clearance.", no_args_is_help=True)
-collection_app = typer.Typer(help="TAXII collections and the roles that may read and write them.",
-                             no_args_is_help=True)
+collection_app = typer.Typer(help="TAXII collections and the roles that may read and write them.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens (development and testing).", no_args_is_help=True)
 
 
@@ -44,13 +43,22 @@ def partner_add(
     rank = parse_rank(mappings, clearance)
     with database(settings) as session:
         try:
-            partner = save_partner(session, nation=nation, clearance=rank, groups=split_codes(groups), name=name,
-                                   active=not inactive, home_nation=settings.home_nation,
-                                   mappings=mappings)
+            partner = save_partner(
+                session,
+                nation=nation,
+                clearance=rank,
+                groups=split_codes(groups),
+                name=name,
+                active=not inactive,
+                home_nation=settings.home_nation,
+                mappings=mappings,
+            )
         except InvalidPartner as exc:
             fail(str(exc))
-        typer.echo(f"partner {partner.nation} saved: clearance {mappings.rank_names[partner.clearance]}, "
-                   f"groups {partner.groups or '-'}, {'active' if partner.active else 'inactive'}")
+        typer.echo(
+            f"partner {partner.nation} saved: clearance {mappings.rank_names[partner.clearance]}, "
+            f"groups {partner.groups or '-'}, {'active' if partner.active else 'inactive'}"
+        )
 
 
 @partner_app.command("list")
@@ -62,8 +70,10 @@ def partner_list() -> None:
     rank_names = load_cli_mappings(settings).rank_names
     with database(settings) as session:
         partners = list_partners(session)
-        rows = [(p.nation, p.name or "-", rank_names[p.clearance], p.groups or "-",
-                 "yes" if p.active else "no") for p in partners]
+        rows = [
+            (p.nation, p.name or "-", rank_names[p.clearance], p.groups or "-", "yes" if p.active else "no")
+            for p in partners
+        ]
     if not rows:
         typer.echo("no partners registered")
         return
@@ -85,8 +95,14 @@ def collection_add(
     settings = load_settings()
     with database(settings) as session:
         try:
-            collection = create_collection(session, title=title, description=description, alias=alias or None,
-                                           read_roles=readers, write_roles=writers)
+            collection = create_collection(
+                session,
+                title=title,
+                description=description,
+                alias=alias or None,
+                read_roles=readers,
+                write_roles=writers,
+            )
         except IntegrityError:
             session.rollback()
             fail(f"a collection with alias {alias!r} already exists")
@@ -100,8 +116,9 @@ def collection_list() -> None:
 
     settings = load_settings()
     with database(settings) as session:
-        rows = [(c.id, c.alias or "-", c.title, c.read_roles or "-", c.write_roles or "-")
-                for c in all_collections(session)]
+        rows = [
+            (c.id, c.alias or "-", c.title, c.read_roles or "-", c.write_roles or "-") for c in all_collections(session)
+        ]
     if not rows:
         typer.echo("no collections")
         return
@@ -132,8 +149,9 @@ def token_issue(
     if clearance is not None:
         parse_rank(load_cli_mappings(settings), clearance)
     try:
-        token = sign_token(settings, subject=subject, nation=nation, roles=role_list,
-                           lifetime_s=lifetime, clearance=clearance)
+        token = sign_token(
+            settings, subject=subject, nation=nation, roles=role_list, lifetime_s=lifetime, clearance=clearance
+        )
     except ConfigurationError as exc:
         fail(str(exc), UNUSABLE)
     typer.echo(token)

@@ -36,10 +36,17 @@ def run_server(application: FastAPI, host: str, port: int, ssl_keyfile: Path | N
 
     # The app object, not an import string: it was built from the settings checked here.
     # server_header=False: no "Server: uvicorn" telling an attacker what runs here.
-    uvicorn.run(application, host=host, port=port, ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
-                ssl_certfile=str(ssl_certfile) if ssl_certfile else None, server_header=False,
-                # One JSON line per request from app/observability replaces uvicorn's access log.
-                log_config=logging_config(settings.log_level, settings.log_format), access_log=False)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        server_header=False,
+        # One JSON line per request from app/observability replaces uvicorn's access log.
+        log_config=logging_config(settings.log_level, settings.log_format),
+        access_log=False,
+    )
 
 
 def serve(
@@ -73,8 +80,7 @@ def db_upgrade(
     try:
         migrations.upgrade(settings.database_url, revision)
     except OperationalError as exc:
-        fail(f"cannot migrate {display_url(settings.database_url)}: "
-              f"{str(exc.orig).strip().splitlines()[0]}", UNUSABLE)
+        fail(f"cannot migrate {display_url(settings.database_url)}: {str(exc.orig).strip().splitlines()[0]}", UNUSABLE)
     typer.echo(f"{display_url(settings.database_url)}: migrated to {revision}")
 
 
@@ -88,9 +94,10 @@ def keys_generate(
     private_path, public_path = settings.default_key_paths()
     existing = [str(p) for p in (private_path, public_path) if p.exists()]
     if existing and not force:
-        fail(f"key file(s) already exist: {', '.join(existing)}; pass --force to replace them "
-              "(tokens signed with the old key stop working)")
+        fail(
+            f"key file(s) already exist: {', '.join(existing)}; pass --force to replace them "
+            "(tokens signed with the old key stop working)"
+        )
     generate_key_pair(private_path, public_path, kind.value)
     typer.echo(f"private key: {private_path}")
     typer.echo(f"public key:  {public_path}")
-

@@ -92,14 +92,20 @@ def _cell(text: str) -> str:
 
 def render() -> str:
     """The whole reference as Markdown."""
-    lines = [_HEADER, "## Settings", "",
-             "| Variable | Type | Default | Meaning |", "| --- | --- | --- | --- |"]
+    lines = [_HEADER, "## Settings", "", "| Variable | Type | Default | Meaning |", "| --- | --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        lines.append(f"| `TEARLINE_{name.upper()}` | {_cell(_type_name(field.annotation))} | "
-                     f"{_cell(_default(field))} | {_cell(field.description or '')} |")
-    lines += ["", "## Production", "",
-              "With `TEARLINE_ENV=production` no secret or key has a default, and `tearline serve` "
-              "refuses to start (exit status 1) until each of these holds:", ""]
+        lines.append(
+            f"| `TEARLINE_{name.upper()}` | {_cell(_type_name(field.annotation))} | "
+            f"{_cell(_default(field))} | {_cell(field.description or '')} |"
+        )
+    lines += [
+        "",
+        "## Production",
+        "",
+        "With `TEARLINE_ENV=production` no secret or key has a default, and `tearline serve` "
+        "refuses to start (exit status 1) until each of these holds:",
+        "",
+    ]
     lines += [f"- {requirement}" for requirement in _production_requirements()]
     lines.append("")
     return "\n".join(lines)

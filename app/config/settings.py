@@ -37,7 +37,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL: SQLite (WAL mode) or `postgresql+psycopg://`.",
     )
     sqlite_cache_mib: int = Field(
-        64, ge=1, le=4096,
+        64,
+        ge=1,
+        le=4096,
         description="Page cache of each SQLite connection, in MiB (SQLite's default is 2). Index look-ups "
         "of a large store stay in memory: ingest at 300k objects ran 19% faster with 64 than with 2. "
         "Memory is bounded by this times the open SQLite connections (up to 30: request and audit pools).",
@@ -60,8 +62,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field("tearline", description="Required `iss` claim.")
     jwt_audience: str = Field("tearline", description="Required `aud` claim.")
     jwt_key_id: str | None = Field(
-        None, description="`kid` of the verification key; a token naming any other `kid` is refused. "
-        "Unset: tokens must not name a `kid`."
+        None,
+        description="`kid` of the verification key; a token naming any other `kid` is refused. "
+        "Unset: tokens must not name a `kid`.",
     )
 
     secret_key: str | None = Field(
@@ -146,7 +149,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _page_sizes(self) -> "Settings":
+    def _page_sizes(self) -> Settings:
         if self.default_page_size > self.max_page_size:
             raise ValueError("default_page_size must not exceed max_page_size")
         return self
@@ -193,9 +196,7 @@ class Settings(BaseSettings):
             if not self.secret_key:
                 problems.append("TEARLINE_SECRET_KEY is required in production")
             if not self.jwt_public_key_file and not self.jwt_hs256_secret:
-                problems.append(
-                    "TEARLINE_JWT_PUBLIC_KEY_FILE (or TEARLINE_JWT_HS256_SECRET) is required in production"
-                )
+                problems.append("TEARLINE_JWT_PUBLIC_KEY_FILE (or TEARLINE_JWT_HS256_SECRET) is required in production")
             if "database_url" not in self.model_fields_set:
                 problems.append("TEARLINE_DATABASE_URL is required in production")
             if "home_nation" not in self.model_fields_set:
@@ -206,8 +207,6 @@ class Settings(BaseSettings):
         if key is not None and not key.exists():
             problems.append(f"JWT public key file not found: {key}")
         if key is None and not self.jwt_hs256_secret and not self.is_production:
-            problems.append(
-                "no JWT verification key: run `tearline keys generate` or set TEARLINE_JWT_PUBLIC_KEY_FILE"
-            )
+            problems.append("no JWT verification key: run `tearline keys generate` or set TEARLINE_JWT_PUBLIC_KEY_FILE")
         if problems:
             raise ConfigurationError("; ".join(problems))

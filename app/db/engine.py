@@ -15,8 +15,9 @@ SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 5
 
 
-def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 10,
-                sqlite_cache_mib: int = 64) -> Engine:
+def make_engine(
+    database_url: str, *, pool_size: int = 10, max_overflow: int = 10, sqlite_cache_mib: int = 64
+) -> Engine:
     """Create the engine; SQLite gets WAL mode, foreign keys, a busy timeout and a page cache of
     ``sqlite_cache_mib`` per connection.
 
@@ -25,8 +26,13 @@ def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 1
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         # A bounded connect: an unreachable host must fail /readyz and requests with a 503, not hang them.
-        engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow,
-                               connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+        engine = create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+        )
 
         @event.listens_for(engine, "connect")
         def _custom_plans(dbapi_connection, _record) -> None:
@@ -41,9 +47,7 @@ def make_engine(database_url: str, *, pool_size: int = 10, max_overflow: int = 1
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
-    )
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -13,7 +13,7 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import stix2
@@ -97,8 +97,14 @@ def seed_partners(session: Session, settings: Settings) -> list[str]:
     for nation, name, clearance, groups in DEMO_PARTNERS:
         if nation == settings.home_nation:
             continue
-        save_partner(session, nation=nation, name=name, clearance=mappings.rank_of(clearance),
-                     groups=groups, home_nation=settings.home_nation)
+        save_partner(
+            session,
+            nation=nation,
+            name=name,
+            clearance=mappings.rank_of(clearance),
+            groups=groups,
+            home_nation=settings.home_nation,
+        )
         registered.append(nation)
     return registered
 
@@ -124,8 +130,11 @@ def sample_objects(home_nation: str) -> list[dict]:
 
     def banner(text: str) -> stix2.v21.MarkingDefinition:
         return stix2.v21.MarkingDefinition(
-            id=_id("marking-definition", home_nation, text), created=day, created_by_ref=identity_id,
-            definition_type="statement", definition=stix2.v21.StatementMarking(statement=text),
+            id=_id("marking-definition", home_nation, text),
+            created=day,
+            created_by_ref=identity_id,
+            definition_type="statement",
+            definition=stix2.v21.StatementMarking(statement=text),
         )
 
     green = stix2.v21.TLP_GREEN
@@ -135,49 +144,90 @@ def sample_objects(home_nation: str) -> list[dict]:
 
     identity = stix2.v21.Identity(**home_identity(home_nation))
     actor = stix2.v21.ThreatActor(
-        id=_id("threat-actor", home_nation, "cobalt-lantern"), name="COBALT LANTERN", **common,
+        id=_id("threat-actor", home_nation, "cobalt-lantern"),
+        name="COBALT LANTERN",
+        **common,
         description="State-sponsored espionage group targeting defence procurement and diplomatic staff.",
-        threat_actor_types=["nation-state", "spy"], aliases=["TA-LANTERN"], roles=["agent"],
-        sophistication="expert", resource_level="government", primary_motivation="organizational-gain",
+        threat_actor_types=["nation-state", "spy"],
+        aliases=["TA-LANTERN"],
+        roles=["agent"],
+        sophistication="expert",
+        resource_level="government",
+        primary_motivation="organizational-gain",
         goals=["Collect defence procurement documents", "Monitor diplomatic correspondence"],
-        first_seen="2025-03-01T00:00:00Z", object_marking_refs=[secret.id],
+        first_seen="2025-03-01T00:00:00Z",
+        object_marking_refs=[secret.id],
     )
     loader = stix2.v21.Malware(
-        id=_id("malware", home_nation, "lanternloader"), name="LANTERNLOADER", is_family=True, **common,
+        id=_id("malware", home_nation, "lanternloader"),
+        name="LANTERNLOADER",
+        is_family=True,
+        **common,
         description="Macro-enabled document dropper that fetches a second stage over HTTPS.",
-        malware_types=["downloader", "dropper"], capabilities=["communicates-with-c2", "evades-av"],
+        malware_types=["downloader", "dropper"],
+        capabilities=["communicates-with-c2", "evades-av"],
         object_marking_refs=[confidential.id],
     )
     rat = stix2.v21.Malware(
-        id=_id("malware", home_nation, "glowrat"), name="GLOWRAT", is_family=True, **common,
+        id=_id("malware", home_nation, "glowrat"),
+        name="GLOWRAT",
+        is_family=True,
+        **common,
         description="Remote access trojan used for collection and exfiltration after LANTERNLOADER.",
         malware_types=["remote-access-trojan"],
         capabilities=["communicates-with-c2", "captures-input-peripherals", "exfiltrates-data"],
         object_marking_refs=[confidential.id],
     )
     phishing = stix2.v21.AttackPattern(
-        id=_id("attack-pattern", home_nation, "t1566.001"), name="Spearphishing Attachment", **common,
+        id=_id("attack-pattern", home_nation, "t1566.001"),
+        name="Spearphishing Attachment",
+        **common,
         description="Emails with a malicious macro-enabled document impersonating a supplier invoice.",
         external_references=[{"source_name": "mitre-attack", "external_id": "T1566.001"}],
         object_marking_refs=[green.id],
     )
     dropper_sha256 = hashlib.sha256(b"tearline demo: LANTERNLOADER invoice.docm").hexdigest()
     indicators = [
-        (rat, "GLOWRAT command-and-control server", "Beacons every 300 s over HTTPS with a fixed user agent.",
-         "[ipv4-addr:value = '203.0.113.45']", confidential),
-        (loader, "LANTERNLOADER second-stage host", "Serves the GLOWRAT installer to infected hosts.",
-         "[domain-name:value = 'cdn-update.lantern-mirror.example']", green),
-        (loader, "LANTERNLOADER malicious attachment", "invoice.docm sent to procurement staff.",
-         f"[file:hashes.'SHA-256' = '{dropper_sha256}']", green),
-        (loader, "LANTERNLOADER payload download URL", "Fetched by the document macro.",
-         "[url:value = 'https://198.51.100.23/assets/invoice.docm']", confidential),
+        (
+            rat,
+            "GLOWRAT command-and-control server",
+            "Beacons every 300 s over HTTPS with a fixed user agent.",
+            "[ipv4-addr:value = '203.0.113.45']",
+            confidential,
+        ),
+        (
+            loader,
+            "LANTERNLOADER second-stage host",
+            "Serves the GLOWRAT installer to infected hosts.",
+            "[domain-name:value = 'cdn-update.lantern-mirror.example']",
+            green,
+        ),
+        (
+            loader,
+            "LANTERNLOADER malicious attachment",
+            "invoice.docm sent to procurement staff.",
+            f"[file:hashes.'SHA-256' = '{dropper_sha256}']",
+            green,
+        ),
+        (
+            loader,
+            "LANTERNLOADER payload download URL",
+            "Fetched by the document macro.",
+            "[url:value = 'https://198.51.100.23/assets/invoice.docm']",
+            confidential,
+        ),
     ]
     indicator_objects, relationships = [], []
     for number, (target, name, description, pattern, marking) in enumerate(indicators, start=1):
         indicator = stix2.v21.Indicator(
-            id=_id("indicator", home_nation, f"indicator-{number}"), name=name, description=description,
+            id=_id("indicator", home_nation, f"indicator-{number}"),
+            name=name,
+            description=description,
             pattern=pattern,
-            pattern_type="stix", valid_from=day, indicator_types=["malicious-activity"], **common,
+            pattern_type="stix",
+            valid_from=day,
+            indicator_types=["malicious-activity"],
+            **common,
             object_marking_refs=[marking.id],
         )
         indicator_objects.append(indicator)
@@ -185,17 +235,25 @@ def sample_objects(home_nation: str) -> list[dict]:
     relationships += [(actor, "uses", loader, secret), (actor, "uses", rat, secret), (actor, "uses", phishing, secret)]
     relationship_objects = [
         stix2.v21.Relationship(
-            id=_id("relationship", home_nation, f"{source.id} {kind} {target.id}"), relationship_type=kind,
-            source_ref=source.id, target_ref=target.id, **common, object_marking_refs=[marking.id],
+            id=_id("relationship", home_nation, f"{source.id} {kind} {target.id}"),
+            relationship_type=kind,
+            source_ref=source.id,
+            target_ref=target.id,
+            **common,
+            object_marking_refs=[marking.id],
         )
         for source, kind, target, marking in relationships
     ]
     content = [identity, actor, loader, rat, phishing, *indicator_objects, *relationship_objects]
     report = stix2.v21.Report(
-        id=_id("report", home_nation, "report"), name="COBALT LANTERN spearphishing against defence procurement",
+        id=_id("report", home_nation, "report"),
+        name="COBALT LANTERN spearphishing against defence procurement",
         description="Campaign summary: spearphishing attachments deliver LANTERNLOADER, which installs GLOWRAT.",
-        report_types=["threat-actor", "malware"], published=later, **common,
-        object_refs=[obj.id for obj in content], object_marking_refs=[secret.id],
+        report_types=["threat-actor", "malware"],
+        published=later,
+        **common,
+        object_refs=[obj.id for obj in content],
+        object_marking_refs=[secret.id],
     )
     # TLP:CLEAR (1.0 white) marks the home identity.
     everything = [stix2.v21.TLP_WHITE, green, confidential, secret, *content, report]
@@ -204,8 +262,7 @@ def sample_objects(home_nation: str) -> list[dict]:
 
 def analyst_principal(settings: Settings) -> Principal:
     """The home-nation analyst the demo posts as."""
-    return Principal(ANALYST_SUBJECT, settings.home_nation, frozenset({"analyst"}), TOP_RANK, frozenset(),
-                     is_home=True)
+    return Principal(ANALYST_SUBJECT, settings.home_nation, frozenset({"analyst"}), TOP_RANK, frozenset(), is_home=True)
 
 
 def stored_count(session: Session, collection_id: str = DEFAULT_COLLECTION_ID) -> int:
@@ -217,9 +274,14 @@ def stored_count(session: Session, collection_id: str = DEFAULT_COLLECTION_ID) -
 def seed_objects(session: Session, settings: Settings) -> tuple[int, int, list[str]]:
     """Post the sample objects to the default collection as the demo analyst: (submitted, succeeded, failures)."""
     objects = sample_objects(settings.home_nation)
-    status = taxii_service.add_objects(session, DEFAULT_COLLECTION_ID, analyst_principal(settings), objects,
-                                       mappings=load_mappings(settings.mappings_dir),
-                                       home_nation=settings.home_nation)
+    status = taxii_service.add_objects(
+        session,
+        DEFAULT_COLLECTION_ID,
+        analyst_principal(settings),
+        objects,
+        mappings=load_mappings(settings.mappings_dir),
+        home_nation=settings.home_nation,
+    )
     details = json.loads(status.details)
     failures = [f"{f['id']}: {f.get('message', 'failed')}" for f in details["failures"]]
     return status.total_count, status.success_count, failures
@@ -254,12 +316,14 @@ def public_url(settings: Settings) -> str:
 
 
 def _sample_post(settings: Settings) -> dict:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     indicator = stix2.v21.Indicator(
         name="Phishing sender observed by the demo analyst",
         description="Sender address of invoice-themed spearphishing emails.",
         pattern="[email-addr:value = 'procurement-office@lantern-mirror.example']",
-        pattern_type="stix", valid_from=now, indicator_types=["malicious-activity"],
+        pattern_type="stix",
+        valid_from=now,
+        indicator_types=["malicious-activity"],
         created_by_ref=home_identity_id(settings.home_nation),
     )
     return {"objects": [json.loads(indicator.serialize())]}
@@ -307,4 +371,3 @@ curl -sS -X POST "{collection_url}objects/" \\
 {envelope}
 EOF
 """
-

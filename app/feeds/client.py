@@ -129,8 +129,9 @@ def _auth(auth_kind: str, username: str | None, secret: str | None):
     return None
 
 
-def connect(settings: Settings, *, url: str, collection_id: str, auth_kind: str, username: str | None,
-            secret: str | None) -> Remote:
+def connect(
+    settings: Settings, *, url: str, collection_id: str, auth_kind: str, username: str | None, secret: str | None
+) -> Remote:
     """Open the partner's collection; ``url`` may be the discovery URL or an API root URL."""
     auth = _auth(auth_kind, username, secret)
     connection = _HTTPConnection(auth=auth, version="2.1") if auth else _HTTPConnection(version="2.1")
@@ -168,5 +169,4 @@ def connect(settings: Settings, *, url: str, collection_id: str, auth_kind: str,
     return remote
 
 
-__all__ = ["BearerAuth", "FeedError", "PermanentFeedError", "Remote", "connect", "describe",
-           "is_transient", "retrying"]
+__all__ = ["BearerAuth", "FeedError", "PermanentFeedError", "Remote", "connect", "describe", "is_transient", "retrying"]

@@ -81,14 +81,34 @@ def load(ctx: FeedContext, name: str) -> tuple[Feed, Partner]:
         return feed, partner
 
 
-def audit(ctx: FeedContext, feed: Feed, *, method: str, route: str, status: int, reason: str | None,
-          served: list[tuple[str, str]]) -> None:
+def audit(
+    ctx: FeedContext,
+    feed: Feed,
+    *,
+    method: str,
+    route: str,
+    status: int,
+    reason: str | None,
+    served: list[tuple[str, str]],
+) -> None:
     """One audit record for a pulled page or a pushed envelope (DESIGN.md 6); raises if it cannot be written."""
     from app.audit.service import AuditUnavailable, record_event
 
     try:
-        record_event(ctx.engine, request_id=uuid.uuid4().hex, subject=f"feed:{feed.name}", nation=feed.partner,
-                     roles=["feed"], method=method, route=route, status=status, decision="allow", reason=reason,
-                     collection_id=feed.local_collection_id, served=served, recipient_nation=feed.partner)
+        record_event(
+            ctx.engine,
+            request_id=uuid.uuid4().hex,
+            subject=f"feed:{feed.name}",
+            nation=feed.partner,
+            roles=["feed"],
+            method=method,
+            route=route,
+            status=status,
+            decision="allow",
+            reason=reason,
+            collection_id=feed.local_collection_id,
+            served=served,
+            recipient_nation=feed.partner,
+        )
     except AuditUnavailable as exc:
         raise FeedError(f"audit log unavailable: {exc}") from exc

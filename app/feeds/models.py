@@ -37,14 +37,16 @@ class Feed(SQLModel, table=True):
     )
 
     name: str = Field(sa_column=Column(String(64), nullable=False))
-    partner: str = Field(sa_column=Column(String(3), ForeignKey("partner.nation", name="fk_feed_partner"),
-                                          nullable=False))
+    partner: str = Field(
+        sa_column=Column(String(3), ForeignKey("partner.nation", name="fk_feed_partner"), nullable=False)
+    )
     direction: str = Field(sa_column=Column(String(4), nullable=False))
     url: str = Field(sa_column=Column(Text, nullable=False))
     """TAXII discovery URL or API root URL of the partner's server."""
     remote_collection_id: str = Field(sa_column=Column(String(255), nullable=False))
-    local_collection_id: str = Field(sa_column=Column(
-        String(36), ForeignKey("collection.id", name="fk_feed_local_collection"), nullable=False))
+    local_collection_id: str = Field(
+        sa_column=Column(String(36), ForeignKey("collection.id", name="fk_feed_local_collection"), nullable=False)
+    )
     """Pull: where incoming objects are stored. Push: the collection whose releasable versions go out."""
     auth_kind: str = Field(default="none", sa_column=Column(String(10), nullable=False))
     username: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))

@@ -47,8 +47,12 @@ def version_key(obj: object) -> str:
 
 
 def _unmarked(obj: object) -> bool:
-    return (isinstance(obj, dict) and obj.get("type") != MARKING_DEFINITION
-            and not obj.get("object_marking_refs") and not obj.get("granular_markings"))
+    return (
+        isinstance(obj, dict)
+        and obj.get("type") != MARKING_DEFINITION
+        and not obj.get("object_marking_refs")
+        and not obj.get("granular_markings")
+    )
 
 
 def with_default_label(objects: list, feed: Feed, ctx: FeedContext) -> list:
@@ -68,8 +72,9 @@ def originator_only(obj: dict) -> dict:
     return stripped | {UNMAPPED_PROPERTY: kept}
 
 
-def store_page(session: Session, ctx: FeedContext, feed: Feed, partner: Partner, objects: list,
-               result: SyncResult) -> None:
+def store_page(
+    session: Session, ctx: FeedContext, feed: Feed, partner: Partner, objects: list, result: SyncResult
+) -> None:
     """Store one page as the partner's submission and count the outcome. No commit."""
     principal = partner_principal(partner, feed.name)
     visible = ctx.visibility.visible_label_ids(session, principal)
@@ -77,8 +82,15 @@ def store_page(session: Session, ctx: FeedContext, feed: Feed, partner: Partner,
 
     def store(batch: list) -> list[tuple[ingest.ValidObject | None, ingest.Outcome]]:
         valid, failures = ingest.validate_all(batch)
-        outcomes = ingest.store(session, feed.local_collection_id, valid, submitter=partner.nation,
-                                mappings=ctx.mappings, home_nation=settings.home_nation, visible_label_ids=visible)
+        outcomes = ingest.store(
+            session,
+            feed.local_collection_id,
+            valid,
+            submitter=partner.nation,
+            mappings=ctx.mappings,
+            home_nation=settings.home_nation,
+            visible_label_ids=visible,
+        )
         return list(zip(valid, outcomes)) + [(None, failure) for failure in failures]
 
     retry: list[dict] = []
@@ -96,7 +108,7 @@ def store_page(session: Session, ctx: FeedContext, feed: Feed, partner: Partner,
         else:
             result.refused += 1
             result.refusals.append(f"{outcome.object_id}: {outcome.message}")
-    for obj, outcome in store(retry) if retry else []:
+    for _obj, outcome in store(retry) if retry else []:
         if outcome.ok:
             result.duplicates += bool(outcome.message)
             result.stored += not outcome.message
@@ -105,12 +117,19 @@ def store_page(session: Session, ctx: FeedContext, feed: Feed, partner: Partner,
             result.refusals.append(f"{outcome.object_id}: {outcome.message}")
 
 
-def pull(ctx: FeedContext, name: str, result: SyncResult, progress: Progress,
-         on_page: Callable[[int], None] | None) -> None:
+def pull(
+    ctx: FeedContext, name: str, result: SyncResult, progress: Progress, on_page: Callable[[int], None] | None
+) -> None:
     """Pull every object the partner added after the feed's cursor."""
     feed, partner = load(ctx, name)
-    remote = connect(ctx.settings, url=feed.url, collection_id=feed.remote_collection_id,
-                     auth_kind=feed.auth_kind, username=feed.username, secret=feed_secret(ctx, feed))
+    remote = connect(
+        ctx.settings,
+        url=feed.url,
+        collection_id=feed.remote_collection_id,
+        auth_kind=feed.auth_kind,
+        username=feed.username,
+        secret=feed_secret(ctx, feed),
+    )
     progress.start(name, None)
     try:
         filters = {"version": "all"}
@@ -137,14 +156,22 @@ def pull(ctx: FeedContext, name: str, result: SyncResult, progress: Progress,
             try:
                 cursor = parse_us(last_added) if last_added else None
             except ValueError:
-                raise FeedError("the partner's X-TAXII-Date-Added-Last is not a timestamp: "
-                                f"{last_added[:40]!r}") from None
+                raise FeedError(
+                    f"the partner's X-TAXII-Date-Added-Last is not a timestamp: {last_added[:40]!r}"
+                ) from None
             page_keys = [version_key(o) for o in objects]
             objects = [o for o, key in zip(objects, page_keys) if key not in seen]
             # Written before the page is stored: nothing comes in unrecorded (fail closed).
-            audit(ctx, feed, method="PULL", route=remote.collection.objects_url, status=200, served=[],
-                  reason=f"received {len(objects)} objects from {feed.partner}"
-                         + (f" added up to {last_added}" if last_added else ""))
+            audit(
+                ctx,
+                feed,
+                method="PULL",
+                route=remote.collection.objects_url,
+                status=200,
+                served=[],
+                reason=f"received {len(objects)} objects from {feed.partner}"
+                + (f" added up to {last_added}" if last_added else ""),
+            )
             before = (result.stored, result.unknown_markings, result.refused)
             with Session(ctx.engine) as session:
                 store_page(session, ctx, feed, partner, objects, result)

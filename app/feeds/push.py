@@ -36,8 +36,9 @@ _ENVELOPE_OVERHEAD = len(b'{"objects":[]}')
 STATUS_TIMEOUT_S = 60
 
 
-def _context_definitions(session: Session, ctx: FeedContext, feed: Feed, visible: list[int],
-                         rows: list[ServedVersion]) -> list[ServedVersion]:
+def _context_definitions(
+    session: Session, ctx: FeedContext, feed: Feed, visible: list[int], rows: list[ServedVersion]
+) -> list[ServedVersion]:
     """Marking definitions the rows reference but do not carry, as the partner may see them.
 
     A definition is stored before the first version that references it, so it may lie behind the
@@ -45,13 +46,20 @@ def _context_definitions(session: Session, ctx: FeedContext, feed: Feed, visible
     referenced it); sending it again is harmless, since an exact duplicate is a success.
     """
     carried = {row.object_id for row in rows}
-    wanted = sorted({ref for row in rows for ref in marking_refs(orjson.loads(row.body))} - carried
-                    - ctx.mappings.tlp.keys())
+    wanted = sorted(
+        {ref for row in rows for ref in marking_refs(orjson.loads(row.body))} - carried - ctx.mappings.tlp.keys()
+    )
     if not wanted:
         return []
-    page = versions_page(session, feed.local_collection_id, visible,
-                         VersionFilter(ids=tuple(wanted), versions=("all",)), after_us=None,
-                         limit=max(len(wanted) * 4, 10), with_body=True)
+    page = versions_page(
+        session,
+        feed.local_collection_id,
+        visible,
+        VersionFilter(ids=tuple(wanted), versions=("all",)),
+        after_us=None,
+        limit=max(len(wanted) * 4, 10),
+        with_body=True,
+    )
     return page.rows
 
 
@@ -77,8 +85,9 @@ def _body(rows: list[ServedVersion]) -> bytes:
     return b'{"objects":[' + b",".join(row.body.encode() for row in rows) + b"]}"
 
 
-def push(ctx: FeedContext, name: str, result: SyncResult, progress: Progress,
-         on_page: Callable[[int], None] | None) -> None:
+def push(
+    ctx: FeedContext, name: str, result: SyncResult, progress: Progress, on_page: Callable[[int], None] | None
+) -> None:
     """Send every releasable version added after the feed's cursor."""
     feed, partner = load(ctx, name)
     principal = partner_principal(partner, feed.name)
@@ -87,8 +96,14 @@ def push(ctx: FeedContext, name: str, result: SyncResult, progress: Progress,
         if local is None or not collection_access(ctx.rights, principal, local).can_read:
             # What TAXII would not serve to this partner is not pushed to it either.
             raise PermanentFeedError(f"{partner.nation} may not read the local collection {feed.local_collection_id}")
-    remote = connect(ctx.settings, url=feed.url, collection_id=feed.remote_collection_id,
-                     auth_kind=feed.auth_kind, username=feed.username, secret=feed_secret(ctx, feed))
+    remote = connect(
+        ctx.settings,
+        url=feed.url,
+        collection_id=feed.remote_collection_id,
+        auth_kind=feed.auth_kind,
+        username=feed.username,
+        secret=feed_secret(ctx, feed),
+    )
     add_objects = remote.retrying(remote.collection.add_objects)
     limit = int(remote.api_root.max_content_length or ctx.settings.max_content_length)
     cursor = feed.cursor_us
@@ -98,8 +113,15 @@ def push(ctx: FeedContext, name: str, result: SyncResult, progress: Progress,
         while True:
             with Session(ctx.engine) as session:
                 visible = ctx.visibility.visible_label_ids(session, principal)
-                page = versions_page(session, feed.local_collection_id, visible, VersionFilter(versions=("all",)),
-                                     after_us=cursor, limit=ctx.settings.feed_page_size, with_body=True)
+                page = versions_page(
+                    session,
+                    feed.local_collection_id,
+                    visible,
+                    VersionFilter(versions=("all",)),
+                    after_us=cursor,
+                    limit=ctx.settings.feed_page_size,
+                    with_body=True,
+                )
                 context = _context_definitions(session, ctx, feed, visible, page.rows)
             if page.last_read_us is None:
                 break
@@ -144,13 +166,27 @@ def _save_cursor(ctx: FeedContext, name: str, cursor: int, result: SyncResult, c
         session.commit()
 
 
-def _send(ctx: FeedContext, feed: Feed, remote, add_objects, rows: list[ServedVersion], context_ids: set[str],
-          result: SyncResult) -> None:
+def _send(
+    ctx: FeedContext,
+    feed: Feed,
+    remote,
+    add_objects,
+    rows: list[ServedVersion],
+    context_ids: set[str],
+    result: SyncResult,
+) -> None:
     """Add one envelope, check its status resource, and record what left in the audit log."""
     served = [(row.object_id, format_us(row.version_us)) for row in rows]
     # Recorded before anything leaves (fail closed: no record, no delivery); the outcome follows.
-    audit(ctx, feed, method="PUSH", route=remote.collection.objects_url, status=0, served=served,
-          reason=f"sending {len(rows)} object versions to {feed.partner}")
+    audit(
+        ctx,
+        feed,
+        method="PUSH",
+        route=remote.collection.objects_url,
+        status=0,
+        served=served,
+        reason=f"sending {len(rows)} object versions to {feed.partner}",
+    )
     status = add_objects(_body(rows), wait_for_completion=True, poll_interval=1, timeout=STATUS_TIMEOUT_S)
     failures = [f for f in (status.failures or []) if isinstance(f, dict)]
     # A definition sent again only for context may be refused as a duplicate by servers that
@@ -160,8 +196,10 @@ def _send(ctx: FeedContext, feed: Feed, remote, add_objects, rows: list[ServedVe
     result.refused += len(real)
     result.refusals.extend(f"{f.get('id')}: {f.get('message') or 'refused by the partner'}" for f in real)
     pending = int(getattr(status, "pending_count", 0) or 0)
-    reason = (f"sent {len(rows)} object versions to {feed.partner}: status {status.id} {status.status}, "
-              f"{status.success_count} succeeded, {len(failures)} failed, {pending} pending")
+    reason = (
+        f"sent {len(rows)} object versions to {feed.partner}: status {status.id} {status.status}, "
+        f"{status.success_count} succeeded, {len(failures)} failed, {pending} pending"
+    )
     audit(ctx, feed, method="PUSH", route=remote.collection.objects_url, status=202, reason=reason, served=[])
     if status.status != "complete":
         raise FeedError(f"the partner's status {status.id} is still {status.status} after {STATUS_TIMEOUT_S}s")

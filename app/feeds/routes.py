@@ -54,8 +54,9 @@ class FeedIn(BaseModel):
     username: str | None = Field(None, max_length=255)
     credential: str | None = Field(None, max_length=8192)
     poll_interval_s: int = Field(300, gt=0)
-    default_label: str | None = Field(None, max_length=512,
-                                      description="Banner for unmarked incoming objects; default originator-only.")
+    default_label: str | None = Field(
+        None, max_length=512, description="Banner for unmarked incoming objects; default originator-only."
+    )
 
 
 def _get(session: Session, name: str):
@@ -67,17 +68,34 @@ def _get(session: Session, name: str):
 
 @router.get("", summary="Feeds with their state")
 def list_feeds(session: Session = Depends(get_session), visibility: VisibilityCache = Depends(get_visibility)):
-    return {"feeds": [service.feed_view(feed, service.push_backlog(session, feed, visibility))
-                      for feed in service.list_feeds(session)]}
+    return {
+        "feeds": [
+            service.feed_view(feed, service.push_backlog(session, feed, visibility))
+            for feed in service.list_feeds(session)
+        ]
+    }
 
 
 @router.post("", summary="Add a feed", status_code=201)
-def add_feed(body: FeedIn, session: Session = Depends(get_session), settings: Settings = Depends(get_settings),
-             mappings: Mappings = Depends(get_mappings)):
-    spec = service.FeedSpec(name=body.name, partner=body.partner, direction=body.direction, url=body.url,
-                            collection_id=body.collection_id, local_collection_id=body.local_collection_id,
-                            auth_kind=body.auth, username=body.username, credential=body.credential,
-                            poll_interval_s=body.poll_interval_s, default_label=body.default_label)
+def add_feed(
+    body: FeedIn,
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+    mappings: Mappings = Depends(get_mappings),
+):
+    spec = service.FeedSpec(
+        name=body.name,
+        partner=body.partner,
+        direction=body.direction,
+        url=body.url,
+        collection_id=body.collection_id,
+        local_collection_id=body.local_collection_id,
+        auth_kind=body.auth,
+        username=body.username,
+        credential=body.credential,
+        poll_interval_s=body.poll_interval_s,
+        default_label=body.default_label,
+    )
     try:
         feed = service.add_feed(session, settings, mappings, spec)
     except service.FeedExists as exc:
@@ -104,7 +122,13 @@ def remove_feed(name: str, session: Session = Depends(get_session)):
 def sync_feed(name: str, request: Request, session: Session = Depends(get_session)):
     _get(session, name)
     state = request.app.state
-    ctx = FeedContext(state.settings, state.engine, state.mappings, state.visibility, state.role_rights,
-                      getattr(state, "metrics", None))
+    ctx = FeedContext(
+        state.settings,
+        state.engine,
+        state.mappings,
+        state.visibility,
+        state.role_rights,
+        getattr(state, "metrics", None),
+    )
     result = run_feed(ctx, name, force=True)
     return asdict(result)

@@ -27,8 +27,11 @@ def due_feeds(ctx: FeedContext, at_us: int) -> list[str]:
     """Names of enabled feeds whose last attempt is at least one poll interval old."""
     with Session(ctx.engine) as session:
         feeds = session.execute(select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.name)).scalars()
-        return [feed.name for feed in feeds
-                if feed.last_attempt_us is None or at_us - feed.last_attempt_us >= feed.poll_interval_s * 1_000_000]
+        return [
+            feed.name
+            for feed in feeds
+            if feed.last_attempt_us is None or at_us - feed.last_attempt_us >= feed.poll_interval_s * 1_000_000
+        ]
 
 
 class FeedScheduler(BackgroundWorker):
@@ -58,7 +61,15 @@ def install_scheduler(app: FastAPI) -> None:
 
     def build(application: FastAPI) -> FeedScheduler:
         state = application.state
-        return FeedScheduler(FeedContext(state.settings, state.engine, state.mappings, state.visibility,
-                                         state.role_rights, getattr(state, "metrics", None)))
+        return FeedScheduler(
+            FeedContext(
+                state.settings,
+                state.engine,
+                state.mappings,
+                state.visibility,
+                state.role_rights,
+                getattr(state, "metrics", None),
+            )
+        )
 
     run_with_app(app, "feed_scheduler", build)

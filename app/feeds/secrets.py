@@ -49,13 +49,14 @@ def _fernet(settings: Settings) -> Fernet:
         return Fernet(feed_key(settings))
     except ValueError:
         raise CredentialError(
-            "TEARLINE_FEED_SECRET_KEY is not a Fernet key (32 url-safe base64-encoded bytes)") from None
+            "TEARLINE_FEED_SECRET_KEY is not a Fernet key (32 url-safe base64-encoded bytes)"
+        ) from None
 
 
 def store_secret(settings: Settings, value: str) -> StoredSecret:
     """Keep ``value``: an ``env:NAME`` reference as the name, anything else encrypted."""
     if value.startswith(ENV_PREFIX):
-        name = value[len(ENV_PREFIX):]
+        name = value[len(ENV_PREFIX) :]
         if not _ENV_NAME.fullmatch(name):
             raise CredentialError("an environment reference is env:NAME with NAME of letters, digits and _")
         return StoredSecret(env_name=name)

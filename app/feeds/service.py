@@ -118,10 +118,16 @@ def add_feed(session: Session, settings: Settings, mappings: Mappings, spec: Fee
         except CredentialError as exc:
             raise InvalidFeed(f"credential: {exc}") from None
     feed = Feed(
-        name=name, partner=partner.nation, direction=spec.direction, url=url,
-        remote_collection_id=remote_collection, local_collection_id=spec.local_collection_id,
-        auth_kind=spec.auth_kind, username=(spec.username or "").strip() or None,
-        secret_ciphertext=stored.ciphertext, secret_env=stored.env_name,
+        name=name,
+        partner=partner.nation,
+        direction=spec.direction,
+        url=url,
+        remote_collection_id=remote_collection,
+        local_collection_id=spec.local_collection_id,
+        auth_kind=spec.auth_kind,
+        username=(spec.username or "").strip() or None,
+        secret_ciphertext=stored.ciphertext,
+        secret_env=stored.env_name,
         poll_interval_s=spec.poll_interval_s,
         default_label=_default_label(spec.default_label, partner.nation, mappings),
         created_us=now_us(),
@@ -163,8 +169,14 @@ def resume_feed(session: Session, name: str) -> Feed:
 
 def partner_principal(partner: Partner, feed_name: str) -> Principal:
     """The partner as the TAXII server would see its own token: its nation, clearance and groups."""
-    return Principal(subject=f"feed:{feed_name}", nation=partner.nation, roles=frozenset({"partner"}),
-                     clearance=partner.clearance, groups=frozenset(partner.group_list), is_home=False)
+    return Principal(
+        subject=f"feed:{feed_name}",
+        nation=partner.nation,
+        roles=frozenset({"partner"}),
+        clearance=partner.clearance,
+        groups=frozenset(partner.group_list),
+        is_home=False,
+    )
 
 
 def push_backlog(session: Session, feed: Feed, visibility: VisibilityCache) -> int | None:
@@ -175,8 +187,12 @@ def push_backlog(session: Session, feed: Feed, visibility: VisibilityCache) -> i
     visible = visibility.visible_label_ids(session, partner_principal(partner, feed.name))
     if not visible:
         return 0
-    query = version_query(feed.local_collection_id, visible,
-                          VersionFilter(versions=("all",), added_after_us=feed.cursor_us), (StixObject.pk,))
+    query = version_query(
+        feed.local_collection_id,
+        visible,
+        VersionFilter(versions=("all",), added_after_us=feed.cursor_us),
+        (StixObject.pk,),
+    )
     return session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
 
 

@@ -37,14 +37,14 @@ def feed_lock(engine: Engine, name: str) -> Iterator[bool]:
     if engine.dialect.name == "postgresql":
         key = zlib.crc32(name.encode()) - (1 << 31)  # into int4 range; a collision only serialises two feeds
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            acquired = connection.execute(text("SELECT pg_try_advisory_lock(:a, :b)"),
-                                          {"a": ADVISORY_LOCK_CLASS, "b": key}).scalar_one()
+            acquired = connection.execute(
+                text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": ADVISORY_LOCK_CLASS, "b": key}
+            ).scalar_one()
             try:
                 yield bool(acquired)
             finally:
                 if acquired:
-                    connection.execute(text("SELECT pg_advisory_unlock(:a, :b)"),
-                                       {"a": ADVISORY_LOCK_CLASS, "b": key})
+                    connection.execute(text("SELECT pg_advisory_unlock(:a, :b)"), {"a": ADVISORY_LOCK_CLASS, "b": key})
         return
     with _LOCAL_LOCKS_GUARD:
         lock = _LOCAL_LOCKS.setdefault(name, threading.Lock())
@@ -67,8 +67,14 @@ def _update(engine: Engine, name: str, **values) -> None:
         session.commit()
 
 
-def run_feed(ctx: FeedContext, name: str, *, progress: Progress | None = None,
-             on_page: Callable[[int], None] | None = None, force: bool = False) -> SyncResult:
+def run_feed(
+    ctx: FeedContext,
+    name: str,
+    *,
+    progress: Progress | None = None,
+    on_page: Callable[[int], None] | None = None,
+    force: bool = False,
+) -> SyncResult:
     """Run one feed now (pull or push). ``on_page`` is called after each committed page (tests inject
     crashes there). A stopped feed runs only with ``force``, which also resumes it on success."""
     result = _run_feed(ctx, name, progress=progress, on_page=on_page, force=force)
@@ -90,8 +96,9 @@ def _observe(ctx: FeedContext, name: str, result: SyncResult) -> None:
         ctx.metrics.feed_lag_seconds.labels(feed=name).set(max(now_us() - cursor_us, 0) / 1_000_000)
 
 
-def _run_feed(ctx: FeedContext, name: str, *, progress: Progress | None,
-              on_page: Callable[[int], None] | None, force: bool) -> SyncResult:
+def _run_feed(
+    ctx: FeedContext, name: str, *, progress: Progress | None, on_page: Callable[[int], None] | None, force: bool
+) -> SyncResult:
     with Session(ctx.engine) as session:
         feed = session.get(Feed, name)
         if feed is None:
@@ -110,8 +117,9 @@ def _run_feed(ctx: FeedContext, name: str, *, progress: Progress | None,
             (pull if direction == "pull" else push)(ctx, name, result, progress or Progress(), on_page)
         except PermanentFeedError as exc:
             result.status, result.message = "stopped", str(exc)
-            _update(ctx.engine, name, enabled=False, stopped_reason=str(exc), last_error=str(exc),
-                    last_error_us=now_us())
+            _update(
+                ctx.engine, name, enabled=False, stopped_reason=str(exc), last_error=str(exc), last_error_us=now_us()
+            )
             log.warning("feed %s stopped: %s", name, exc)
             return result
         except FeedError as exc:

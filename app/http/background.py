@@ -47,7 +47,7 @@ class BackgroundWorker:
                 return
             try:
                 self.step(self._stop)
-            except Exception:  # noqa: BLE001 - the thread must outlive one failed step
+            except Exception:
                 log.exception("%s: step failed", self.name)
 
 

@@ -148,8 +148,9 @@ def _unverified_subject(token: str) -> str | None:
 def require_right(resource: str, action: str):
     """Dependency factory: the principal, if one of its roles holds (resource, action); else 403, audited."""
 
-    def _check(request: Request, principal: Principal = Depends(get_principal),
-               rights: RoleRights = Depends(get_role_rights)) -> Principal:
+    def _check(
+        request: Request, principal: Principal = Depends(get_principal), rights: RoleRights = Depends(get_role_rights)
+    ) -> Principal:
         if not rights.allows(principal.roles, resource, action):
             audit_context(request).deny(f"no right: {resource} {action}")
             raise ApiError(403, f"This requires the right to {action} {resource}.")

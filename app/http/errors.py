@@ -43,8 +43,15 @@ _TITLES = {
 class ApiError(Exception):
     """An error to return to the client, with a status, a short title and a description."""
 
-    def __init__(self, status: int, description: str, *, title: str | None = None, headers: dict | None = None,
-                 extensions: dict | None = None):
+    def __init__(
+        self,
+        status: int,
+        description: str,
+        *,
+        title: str | None = None,
+        headers: dict | None = None,
+        extensions: dict | None = None,
+    ):
         super().__init__(description)
         self.status = status
         self.title = title or _TITLES.get(status, "Error")
@@ -59,15 +66,26 @@ def not_found(description: str = "The requested resource was not found.") -> Api
     return ApiError(404, description)
 
 
-def error_response(request: Request, status: int, title: str, description: str, headers: dict | None = None,
-                   extensions: dict | None = None) -> Response:
+def error_response(
+    request: Request,
+    status: int,
+    title: str,
+    description: str,
+    headers: dict | None = None,
+    extensions: dict | None = None,
+) -> Response:
     """Render an error in the format the route family uses."""
     if request.url.path.startswith(TAXII_PREFIX):
         body = {"title": title, "description": description, "http_status": str(status)}
         media_type = TAXII_MEDIA_TYPE
     else:
-        body = {"type": "about:blank", "title": title, "status": status, "detail": description,
-                "instance": request.url.path}
+        body = {
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "detail": description,
+            "instance": request.url.path,
+        }
         if extensions:
             body = {**extensions, **body}  # the standard members always win
         media_type = PROBLEM_MEDIA_TYPE
@@ -111,8 +129,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(request, 400, "Bad Request", _describe_validation(exc),
-                              extensions={"errors": _validation_errors(exc)})
+        return error_response(
+            request, 400, "Bad Request", _describe_validation(exc), extensions={"errors": _validation_errors(exc)}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -128,8 +147,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # The database is down, restarting, full or read-only: the request changed nothing
         # (its transaction is rolled back), so say "try again" without naming the cause's SQL.
         log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return error_response(request, 503, "Service Unavailable", _database_problem(exc),
-                              {"Retry-After": str(RETRY_AFTER_S)})
+        return error_response(
+            request, 503, "Service Unavailable", _database_problem(exc), {"Retry-After": str(RETRY_AFTER_S)}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

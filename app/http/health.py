@@ -69,7 +69,12 @@ def readyz(request: Request) -> Response:
     failing = [f"{name}: {result}" for name, result in checks.items() if result != "ok"]
     if not failing:
         return Response(orjson.dumps({"status": "ready", "checks": checks}), media_type="application/json")
-    body = {"type": "about:blank", "title": "Service Unavailable", "status": 503,
-            "detail": "Not ready: " + "; ".join(failing), "instance": request.url.path, "checks": checks}
-    return Response(orjson.dumps(body), status_code=503, media_type=PROBLEM_MEDIA_TYPE,
-                    headers={"Retry-After": "5"})
+    body = {
+        "type": "about:blank",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "Not ready: " + "; ".join(failing),
+        "instance": request.url.path,
+        "checks": checks,
+    }
+    return Response(orjson.dumps(body), status_code=503, media_type=PROBLEM_MEDIA_TYPE, headers={"Retry-After": "5"})

@@ -16,11 +16,13 @@ from app.http.errors import ApiError
 def check_envelope(objects: list, settings: Settings) -> None:
     """Raise ApiError (413 or 400) when the envelope's objects break a configured limit."""
     if len(objects) > settings.max_objects_per_envelope:
-        raise ApiError(413, f"The envelope carries {len(objects)} objects; at most "
-                            f"{settings.max_objects_per_envelope} are accepted per request.")
+        raise ApiError(
+            413,
+            f"The envelope carries {len(objects)} objects; at most "
+            f"{settings.max_objects_per_envelope} are accepted per request.",
+        )
     for index, obj in enumerate(objects):
-        problem = structure_problem(obj, max_depth=settings.max_nesting_depth,
-                                    max_string=settings.max_string_length)
+        problem = structure_problem(obj, max_depth=settings.max_nesting_depth, max_string=settings.max_string_length)
         if problem is not None:
             status, reason = problem
             raise ApiError(status, f"objects[{index}]: {reason}; the envelope was not stored.")

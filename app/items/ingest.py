@@ -26,7 +26,9 @@ from app.markings.mappings import Mappings
 from app.markings.service import intern_labels
 from app.taxii.models import Collection
 
-_STIX_ID = re.compile(r"^([a-z0-9][a-z0-9-]*[a-z0-9])--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_STIX_ID = re.compile(
+    r"^([a-z0-9][a-z0-9-]*[a-z0-9])--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 # Longest id the object_id column holds. STIX allows types of 250 characters (ids of 288), but an id
 # that does not fit must fail as that one object, not abort the whole envelope in the database.
 _MAX_ID_LENGTH = StixObject.__table__.c.object_id.type.length
@@ -144,15 +146,21 @@ def validate_all(objects: list) -> tuple[list[ValidObject], list[Outcome]]:
 def _lock_collection(session: Session, collection_id: str) -> int:
     """Take the collection's write lock (row lock on PostgreSQL, write lock on SQLite); return its hwm."""
     session.execute(
-        update(Collection)
-        .where(Collection.id == collection_id)
-        .values(date_added_hwm=Collection.date_added_hwm)
+        update(Collection).where(Collection.id == collection_id).values(date_added_hwm=Collection.date_added_hwm)
     )
     return session.execute(select(Collection.date_added_hwm).where(Collection.id == collection_id)).scalar_one()
 
 
-def _new_row(labeled: LabeledObject, obj: ValidObject, *, collection_id: str, submitter: str, version_us: int,
-             date_added_us: int, label_ids: dict[LabelSpec, int]) -> dict:
+def _new_row(
+    labeled: LabeledObject,
+    obj: ValidObject,
+    *,
+    collection_id: str,
+    submitter: str,
+    version_us: int,
+    date_added_us: int,
+    label_ids: dict[LabelSpec, int],
+) -> dict:
     granular = {ref: label_ids[spec] for ref, spec in labeled.granular.items()}
     return {
         "collection_id": collection_id,
@@ -171,8 +179,16 @@ def _new_row(labeled: LabeledObject, obj: ValidObject, *, collection_id: str, su
     }
 
 
-def store(session: Session, collection_id: str, objects: list[ValidObject], *, submitter: str,
-          mappings: Mappings, home_nation: str, visible_label_ids: list[int] | None = None) -> list[Outcome]:
+def store(
+    session: Session,
+    collection_id: str,
+    objects: list[ValidObject],
+    *,
+    submitter: str,
+    mappings: Mappings,
+    home_nation: str,
+    visible_label_ids: list[int] | None = None,
+) -> list[Outcome]:
     """Label and store valid objects as new versions. No commit.
 
     Exact duplicates succeed, conflicting versions and unlabelable objects fail one by one.
@@ -182,15 +198,18 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
     """
     if not objects:
         return []
-    labeler = Labeler(session, mappings, home_nation=home_nation, submitter=submitter,
-                      visible_label_ids=visible_label_ids)
+    labeler = Labeler(
+        session, mappings, home_nation=home_nation, submitter=submitter, visible_label_ids=visible_label_ids
+    )
     contents = [o.content for o in objects]
     labeler.prepare(contents)
     # Definitions loaded from the store were validated when they were stored: only their columns are
     # needed (re-parsing 200 definitions per envelope cost more than labelling its objects). TLP
     # definitions come from the shipped tables and are validated like a submission.
-    referenced = [_columns(d) if d["id"] in labeler.stored_definitions else validate(d)
-                  for d in labeler.referenced_definitions(contents)]
+    referenced = [
+        _columns(d) if d["id"] in labeler.stored_definitions else validate(d)
+        for d in labeler.referenced_definitions(contents)
+    ]
     reported = {id(o) for o in objects}
     # New versions of tearlines stay inside what the partners whose content they carry released.
     partner_bounds = provenance.derived_bounds(session, (o.object_id for o in objects), home_nation)
@@ -205,14 +224,21 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
     # grows with the collection (2 s per envelope at 200,000 objects, so a bulk load went quadratic).
     in_collection = StixObject.collection_id == collection_id
     held = session.execute(
-        select(StixObject.object_id, StixObject.version_us, StixObject.originator, StixObject.label_id,
-               case((in_collection, StixObject.body), else_=None).label("body"), in_collection.label("here"))
+        select(
+            StixObject.object_id,
+            StixObject.version_us,
+            StixObject.originator,
+            StixObject.label_id,
+            case((in_collection, StixObject.body), else_=None).label("body"),
+            in_collection.label("here"),
+        )
         .where(StixObject.object_id.in_({o.object_id for o in candidates}))
         .order_by(StixObject.pk)
     ).all()
     submitted = {o.object_id for o in objects}
-    labeler.learn_originators((row.object_id, row.originator, row.label_id) for row in held
-                              if row.object_id in submitted)
+    labeler.learn_originators(
+        (row.object_id, row.originator, row.label_id) for row in held if row.object_id in submitted
+    )
     stored: dict[tuple[str, int], dict] = {
         (row.object_id, row.version_us): orjson.loads(row.body) for row in held if row.here
     }
@@ -245,11 +271,15 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
         except LabelRefused as exc:
             report(Outcome(obj.object_id, version, False, str(exc)))
             continue
-        widened = provenance.widened_bound(labeled.label, partner_bounds.get(obj.object_id, ()),
-                                           home_nation=home_nation, mappings=mappings)
+        widened = provenance.widened_bound(
+            labeled.label, partner_bounds.get(obj.object_id, ()), home_nation=home_nation, mappings=mappings
+        )
         if widened is not None:
-            report(Outcome(obj.object_id, version, False,
-                           f"third-party rule: {provenance.beyond_message(widened, mappings)}"))
+            report(
+                Outcome(
+                    obj.object_id, version, False, f"third-party rule: {provenance.beyond_message(widened, mappings)}"
+                )
+            )
             continue
         stored[(obj.object_id, version_us)] = obj.content
         labeled_rows.append((obj, labeled, version_us, next_date_added))
@@ -257,11 +287,23 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
         next_date_added += 1  # before the next object: an SCO's version is its date_added
 
     # Labels are interned in one batch (one query for those already known) rather than per object.
-    label_ids = intern_labels(session, (spec for _, labeled, _, _ in labeled_rows
-                                        for spec in [labeled.label, *labeled.granular.values()]), mappings)
+    label_ids = intern_labels(
+        session,
+        (spec for _, labeled, _, _ in labeled_rows for spec in [labeled.label, *labeled.granular.values()]),
+        mappings,
+    )
     for obj, labeled, version_us, date_added_us in labeled_rows:
-        rows.append(_new_row(labeled, obj, collection_id=collection_id, submitter=submitter,
-                             version_us=version_us, date_added_us=date_added_us, label_ids=label_ids))
+        rows.append(
+            _new_row(
+                labeled,
+                obj,
+                collection_id=collection_id,
+                submitter=submitter,
+                version_us=version_us,
+                date_added_us=date_added_us,
+                label_ids=label_ids,
+            )
+        )
         references[date_added_us] = marking_refs(obj.content)
         if labeled.withhold_refs:
             withhold[date_added_us] = {label_ids[labeled.granular[ref]] for ref in labeled.withhold_refs}
@@ -277,22 +319,41 @@ def store(session: Session, collection_id: str, objects: list[ValidObject], *, s
     return outcomes
 
 
-def _store_side_tables(session: Session, collection_id: str, rows: list[dict], references: dict[int, list[str]],
-                       withhold: dict[int, set[int]]) -> None:
+def _store_side_tables(
+    session: Session,
+    collection_id: str,
+    rows: list[dict],
+    references: dict[int, list[str]],
+    withhold: dict[int, set[int]],
+) -> None:
     """Record each new version's marking references and withholding labels (both keyed by date_added)."""
-    pks = dict(session.execute(
-        select(StixObject.date_added_us, StixObject.pk).where(
-            StixObject.collection_id == collection_id,
-            StixObject.date_added_us.between(rows[0]["date_added_us"], rows[-1]["date_added_us"]))
-    ).all())
+    pks = dict(
+        session.execute(
+            select(StixObject.date_added_us, StixObject.pk).where(
+                StixObject.collection_id == collection_id,
+                StixObject.date_added_us.between(rows[0]["date_added_us"], rows[-1]["date_added_us"]),
+            )
+        ).all()
+    )
     labels = {row["date_added_us"]: row["label_id"] for row in rows}
-    reference_rows = [{"object_pk": pks[date_added], "marking_id": ref, "collection_id": collection_id,
-                       "label_id": labels[date_added]}
-                      for date_added, refs in references.items() for ref in refs]
+    reference_rows = [
+        {
+            "object_pk": pks[date_added],
+            "marking_id": ref,
+            "collection_id": collection_id,
+            "label_id": labels[date_added],
+        }
+        for date_added, refs in references.items()
+        for ref in refs
+    ]
     if reference_rows:
         session.connection().execute(insert(ObjectMarkingRef.__table__), reference_rows)
     if withhold:
-        session.connection().execute(insert(ObjectWithhold.__table__), [
-            {"object_pk": pks[date_added], "label_id": label_id}
-            for date_added, label_ids in withhold.items() for label_id in sorted(label_ids)
-        ])
+        session.connection().execute(
+            insert(ObjectWithhold.__table__),
+            [
+                {"object_pk": pks[date_added], "label_id": label_id}
+                for date_added, label_ids in withhold.items()
+                for label_id in sorted(label_ids)
+            ],
+        )

@@ -47,8 +47,11 @@ class LabelRefused(ValueError):
 def marking_refs(obj: dict) -> list[str]:
     """The marking definitions ``obj`` references, object-level and granular, each once."""
     refs = [r for r in obj.get("object_marking_refs") or [] if isinstance(r, str)]
-    refs += [g["marking_ref"] for g in obj.get("granular_markings") or []
-             if isinstance(g, dict) and isinstance(g.get("marking_ref"), str)]
+    refs += [
+        g["marking_ref"]
+        for g in obj.get("granular_markings") or []
+        if isinstance(g, dict) and isinstance(g.get("marking_ref"), str)
+    ]
     return list(dict.fromkeys(refs))
 
 
@@ -63,8 +66,15 @@ def _within(new: LabelSpec, bound: LabelSpec, mappings: Mappings) -> bool:
 class Labeler:
     """Labels the objects of one submission by one nation (the submitter)."""
 
-    def __init__(self, session: Session, mappings: Mappings, *, home_nation: str, submitter: str,
-                 visible_label_ids: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        mappings: Mappings,
+        *,
+        home_nation: str,
+        submitter: str,
+        visible_label_ids: list[int] | None = None,
+    ) -> None:
         self.session, self.mappings = session, mappings
         self.home_nation, self.submitter = home_nation, submitter
         self.visible_label_ids = visible_label_ids
@@ -123,8 +133,13 @@ class Labeler:
         if key is not None and key in self._labels:
             return self._labels[key]
         # Failures are not cached: they raise again, with the same message, for each object.
-        spec = object_label({"object_marking_refs": refs}, originator=originator, definitions=self.definitions,
-                            mappings=self.mappings, home_nation=self.home_nation)
+        spec = object_label(
+            {"object_marking_refs": refs},
+            originator=originator,
+            definitions=self.definitions,
+            mappings=self.mappings,
+            home_nation=self.home_nation,
+        )
         if key is not None:
             self._labels[key] = spec
         return spec
@@ -142,9 +157,11 @@ class Labeler:
     def _originator_bound(self, object_id: str, originator: str) -> LabelSpec | None:
         """The label of the newest version the originator itself submitted."""
         row = self.session.execute(
-            select(Label).join(StixObject, StixObject.label_id == Label.id)
+            select(Label)
+            .join(StixObject, StixObject.label_id == Label.id)
             .where(StixObject.object_id == object_id, StixObject.submitter == originator)
-            .order_by(StixObject.version_us.desc()).limit(1)
+            .order_by(StixObject.version_us.desc())
+            .limit(1)
         ).scalar_one_or_none()
         return label_spec(row) if row is not None else None
 
@@ -153,20 +170,27 @@ class Labeler:
         originator = self.originators.get(obj["id"], self.submitter)
         try:
             spec = self._own_label(obj, originator)
-            granular = {ref: self._single_marking_label(ref, originator)
-                        for ref in dict.fromkeys(g.get("marking_ref") for g in obj.get("granular_markings") or []
-                                                 if isinstance(g, dict) and isinstance(g.get("marking_ref"), str))}
+            granular = {
+                ref: self._single_marking_label(ref, originator)
+                for ref in dict.fromkeys(
+                    g.get("marking_ref")
+                    for g in obj.get("granular_markings") or []
+                    if isinstance(g, dict) and isinstance(g.get("marking_ref"), str)
+                )
+            }
         except (UnknownToken, ValueError) as exc:
             raise LabelRefused(f"markings: {exc}") from None
         for each in [spec, *granular.values()]:
             if each.originator != originator:
-                raise LabelRefused(f"markings: a label names originator {each.originator}, "
-                                   f"but this object comes from {originator}")
+                raise LabelRefused(
+                    f"markings: a label names originator {each.originator}, but this object comes from {originator}"
+                )
         if originator != self.submitter:
             bound = self._originator_bound(obj["id"], originator)
             if bound is not None and not _within(spec, bound, self.mappings):
                 raise LabelRefused(
                     f"third-party rule: a new version of an object from {originator} may not widen its "
-                    "releasability, drop its caveats or lower its classification")
+                    "releasability, drop its caveats or lower its classification"
+                )
         withhold = frozenset(ref for ref in granular if redact(obj, {ref}) is None)
         return LabeledObject(obj, originator, spec, granular, withhold)

@@ -48,7 +48,9 @@ class StixObject(SQLModel, table=True):
     version_us: int = Field(sa_column=Column(BigInteger, nullable=False))
     created_us: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     date_added_us: int = Field(sa_column=Column(BigInteger, nullable=False))
-    label_id: int = Field(sa_column=Column(Integer, ForeignKey("label.id", name="fk_stix_object_label"), nullable=False))
+    label_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("label.id", name="fk_stix_object_label"), nullable=False)
+    )
     originator: str = Field(sa_column=Column(String(3), nullable=False))
     submitter: str = Field(sa_column=Column(String(3), nullable=False))
     """The nation that submitted this version (the originator, or another under the third-party rule)."""
@@ -65,10 +67,14 @@ class ObjectWithhold(SQLModel, table=True):
     __tablename__ = "object_withhold"
     __table_args__ = (PrimaryKeyConstraint("object_pk", "label_id", name="pk_object_withhold"),)
 
-    object_pk: int = Field(sa_column=Column(
-        _BIG_PK, ForeignKey("stix_object.pk", name="fk_object_withhold_object", ondelete="CASCADE"), nullable=False))
-    label_id: int = Field(sa_column=Column(
-        Integer, ForeignKey("label.id", name="fk_object_withhold_label"), nullable=False))
+    object_pk: int = Field(
+        sa_column=Column(
+            _BIG_PK, ForeignKey("stix_object.pk", name="fk_object_withhold_object", ondelete="CASCADE"), nullable=False
+        )
+    )
+    label_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("label.id", name="fk_object_withhold_label"), nullable=False)
+    )
 
 
 class ObjectMarkingRef(SQLModel, table=True):
@@ -85,9 +91,13 @@ class ObjectMarkingRef(SQLModel, table=True):
         Index("ix_object_marking_ref_lookup", "collection_id", "marking_id", "label_id"),
     )
 
-    object_pk: int = Field(sa_column=Column(
-        _BIG_PK, ForeignKey("stix_object.pk", name="fk_object_marking_ref_object", ondelete="CASCADE"),
-        nullable=False))
+    object_pk: int = Field(
+        sa_column=Column(
+            _BIG_PK,
+            ForeignKey("stix_object.pk", name="fk_object_marking_ref_object", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
     marking_id: str = Field(sa_column=Column(String(255), nullable=False))
     collection_id: str = Field(sa_column=Column(String(36), nullable=False))
     label_id: int = Field(sa_column=Column(Integer, nullable=False))

@@ -43,7 +43,7 @@ _SIMPLE = re.compile(
 )
 # Placeholders for the value in a shape: the first one the hash check accepts stands for "any value";
 # they cover the lengths of every algorithm in stix2patterns' HASHES_REGEX.
-_PLACEHOLDERS = ("x",) + tuple("0" * n for n in (32, 40, 56, 64, 96, 128))
+_PLACEHOLDERS = ("x", *tuple("0" * n for n in (32, 40, 56, 64, 96, 128)))
 _MAX_SHAPES = 4096
 
 _shapes: dict[str, bool] = {}
@@ -60,8 +60,10 @@ def _shape_valid(object_type: str, path: str, op: str) -> bool:
     key = f"{object_type}:{path} {op}"
     verdict = _shapes.get(key)
     if verdict is None:
-        verdict = any(not _library_run_validator(f"[{object_type}:{path} {op} '{placeholder}']", "2.1")
-                      for placeholder in _PLACEHOLDERS)
+        verdict = any(
+            not _library_run_validator(f"[{object_type}:{path} {op} '{placeholder}']", "2.1")
+            for placeholder in _PLACEHOLDERS
+        )
         with _lock:
             if len(_shapes) >= _MAX_SHAPES:
                 _shapes.clear()

@@ -33,40 +33,56 @@ _PAGE = 500
 
 def partner_principal(partner: Partner) -> Principal:
     """The principal of a token of this partner that claims no lower clearance."""
-    return Principal(f"preview:{partner.nation}", partner.nation, frozenset({"partner"}), partner.clearance,
-                     frozenset(partner.group_list), is_home=False)
+    return Principal(
+        f"preview:{partner.nation}",
+        partner.nation,
+        frozenset({"partner"}),
+        partner.clearance,
+        frozenset(partner.group_list),
+        is_home=False,
+    )
 
 
-def _served_versions(session: Session, collection_id: str, visible: list[int], object_id: str,
-                     versions: tuple[str, ...]) -> list[taxii_service.ServedVersion]:
+def _served_versions(
+    session: Session, collection_id: str, visible: list[int], object_id: str, versions: tuple[str, ...]
+) -> list[taxii_service.ServedVersion]:
     flt = VersionFilter(ids=(object_id,), versions=versions)
     served, after = [], None
     while True:
-        page = taxii_service.versions_page(session, collection_id, visible, flt, after_us=after, limit=_PAGE,
-                                           with_body=False)
+        page = taxii_service.versions_page(
+            session, collection_id, visible, flt, after_us=after, limit=_PAGE, with_body=False
+        )
         served += page.rows
         if not page.more:
             return served
         after = page.last_read_us
 
 
-def _redacted(session: Session, collection_id: str, object_id: str, version_us: int, visible: set[int],
-              analyst_visible: set[int]) -> list[str]:
+def _redacted(
+    session: Session, collection_id: str, object_id: str, version_us: int, visible: set[int], analyst_visible: set[int]
+) -> list[str]:
     granular, body = session.execute(
         select(StixObject.granular, StixObject.body).where(
-            StixObject.collection_id == collection_id, StixObject.object_id == object_id,
-            StixObject.version_us == version_us)).one()
+            StixObject.collection_id == collection_id,
+            StixObject.object_id == object_id,
+            StixObject.version_us == version_us,
+        )
+    ).one()
     if not granular:
         return []
     # Only markings the analyst may see: a preview never tells of properties hidden from its reader.
-    hidden = {ref for ref, label_id in orjson.loads(granular).items()
-              if label_id not in visible and label_id in analyst_visible}
+    hidden = {
+        ref
+        for ref, label_id in orjson.loads(granular).items()
+        if label_id not in visible and label_id in analyst_visible
+    }
     markings = orjson.loads(body).get("granular_markings", [])
     return sorted({s for m in markings if m.get("marking_ref") in hidden for s in m.get("selectors", [])})
 
 
-def preview(session: Session, env: ItemEnv, visibility: VisibilityCache, object_id: str,
-            collection_id: str | None) -> dict:
+def preview(
+    session: Session, env: ItemEnv, visibility: VisibilityCache, object_id: str, collection_id: str | None
+) -> dict:
     """Per registered partner: collection access, visible versions, the served one and its redactions."""
     newest = latest_version(session, env.visible, object_id, collection_id)  # 404 unless the analyst sees it
     collection = session.get(Collection, newest.collection_id)
@@ -77,10 +93,15 @@ def preview(session: Session, env: ItemEnv, visibility: VisibilityCache, object_
     for partner in list_partners(session):
         principal = partner_principal(partner)
         access = taxii_service.collection_access(env.rights, principal, collection)
-        view = {"nation": partner.nation, "active": partner.active,
-                "clearance": env.mappings.rank_names[partner.clearance],
-                "can_read_collection": access.can_read, "served_version": None, "visible_versions": [],
-                "redacted": []}
+        view = {
+            "nation": partner.nation,
+            "active": partner.active,
+            "clearance": env.mappings.rank_names[partner.clearance],
+            "can_read_collection": access.can_read,
+            "served_version": None,
+            "visible_versions": [],
+            "redacted": [],
+        }
         if partner.active and access.can_read:
             # Within the analyst's own visibility: a lowered clearance previews only what it may see.
             visible = sorted(set(visibility.visible_label_ids(session, principal)) & analyst_visible)
@@ -89,8 +110,13 @@ def preview(session: Session, env: ItemEnv, visibility: VisibilityCache, object_
             last = _served_versions(session, collection.id, visible, object_id, ("last",))
             if last:
                 view["served_version"] = format_us(last[0].version_us)
-                view["redacted"] = _redacted(session, collection.id, object_id, last[0].version_us, set(visible),
-                                             analyst_visible)
+                view["redacted"] = _redacted(
+                    session, collection.id, object_id, last[0].version_us, set(visible), analyst_visible
+                )
         views.append(view)
-    return {"id": object_id, "collection": collection.id, "partners": views,
-            "limited_to_your_clearance": env.principal.clearance < TOP_RANK}
+    return {
+        "id": object_id,
+        "collection": collection.id,
+        "partners": views,
+        "limited_to_your_clearance": env.principal.clearance < TOP_RANK,
+    }

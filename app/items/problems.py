@@ -35,8 +35,9 @@ def join_path(base: str, *steps: str | int) -> str:
 class ItemRefused(ApiError):
     """422 listing every field error; raised before anything is stored, or to roll the request back."""
 
-    def __init__(self, errors: list[FieldError], status: int = 422,
-                 lead: str = "The request was refused and nothing was stored") -> None:
+    def __init__(
+        self, errors: list[FieldError], status: int = 422, lead: str = "The request was refused and nothing was stored"
+    ) -> None:
         summary = "; ".join(f"{e.path or '(request)'}: {e.message}" for e in errors[:5])
         if len(errors) > 5:
             summary += f"; and {len(errors) - 5} more"
@@ -52,8 +53,9 @@ def refuse(path: str, message: str, status: int = 422) -> ItemRefused:
 class FieldErrorOut(BaseModel):
     """One entry of a problem's ``errors``."""
 
-    path: str = Field(description="Dotted path in the request body, e.g. `stix.objects[2].pattern`; "
-                                  "empty for the request as a whole.")
+    path: str = Field(
+        description="Dotted path in the request body, e.g. `stix.objects[2].pattern`; empty for the request as a whole."
+    )
     message: str
 
 
@@ -70,6 +72,7 @@ class Problem(BaseModel):
 
 def problem_responses(**descriptions: str) -> dict:
     """OpenAPI ``responses`` for the given statuses (``s404="No such item"``), all problem+json."""
-    return {int(status[1:]): {"model": Problem, "description": description,
-                              "content": {"application/problem+json": {}}}
-            for status, description in descriptions.items()}
+    return {
+        int(status[1:]): {"model": Problem, "description": description, "content": {"application/problem+json": {}}}
+        for status, description in descriptions.items()
+    }

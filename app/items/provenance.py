@@ -36,13 +36,25 @@ def partner_bounds(session: Session, object_id: str, home_nation: str, max_depth
     bounds: list[LabelSpec] = []
     frontier, seen = {object_id}, {object_id}
     for _ in range(max_depth):
-        sources = set(session.execute(select(ItemDerivation.source_id).where(
-            ItemDerivation.derived_id.in_(frontier))).scalars()) - seen
+        sources = (
+            set(
+                session.execute(
+                    select(ItemDerivation.source_id).where(ItemDerivation.derived_id.in_(frontier))
+                ).scalars()
+            )
+            - seen
+        )
         if not sources:
             break
-        rows = session.execute(select(Label).join(StixObject, StixObject.label_id == Label.id).where(
-            StixObject.object_id.in_(sources), StixObject.originator != home_nation,
-            StixObject.submitter == StixObject.originator)).scalars()
+        rows = session.execute(
+            select(Label)
+            .join(StixObject, StixObject.label_id == Label.id)
+            .where(
+                StixObject.object_id.in_(sources),
+                StixObject.originator != home_nation,
+                StixObject.submitter == StixObject.originator,
+            )
+        ).scalars()
         bounds += [label_spec(row) for row in rows]
         seen |= sources
         frontier = sources
@@ -51,14 +63,18 @@ def partner_bounds(session: Session, object_id: str, home_nation: str, max_depth
 
 def derived_bounds(session: Session, object_ids: Iterable[str], home_nation: str) -> dict[str, list[LabelSpec]]:
     """Partner bounds of those ``object_ids`` that were derived from partners' items (one query when none were)."""
-    derived = set(session.execute(select(ItemDerivation.derived_id).where(
-        ItemDerivation.derived_id.in_(set(object_ids)))).scalars())
+    derived = set(
+        session.execute(
+            select(ItemDerivation.derived_id).where(ItemDerivation.derived_id.in_(set(object_ids)))
+        ).scalars()
+    )
     bounds = {object_id: partner_bounds(session, object_id, home_nation) for object_id in derived}
     return {object_id: found for object_id, found in bounds.items() if found}
 
 
-def widened_bound(target: LabelSpec, bounds: Iterable[LabelSpec], *, home_nation: str,
-                  mappings: Mappings) -> LabelSpec | None:
+def widened_bound(
+    target: LabelSpec, bounds: Iterable[LabelSpec], *, home_nation: str, mappings: Mappings
+) -> LabelSpec | None:
     """The first partner bound that ``target`` (a home-originated label) releases more than, if any."""
     for bound in bounds:
         if not _within(as_originator(target, bound.originator, home_nation), bound, mappings):
@@ -68,12 +84,15 @@ def widened_bound(target: LabelSpec, bounds: Iterable[LabelSpec], *, home_nation
 
 def beyond_message(bound: LabelSpec, mappings: Mappings) -> str:
     """Why a label wider than ``bound`` is refused."""
-    return (f"the target releases more than {bound.originator}, the originator of the content, allows "
-            f"({canonical_banner(bound, mappings)})")
+    return (
+        f"the target releases more than {bound.originator}, the originator of the content, allows "
+        f"({canonical_banner(bound, mappings)})"
+    )
 
 
-def check_within_partners(target: LabelSpec, bounds: list[LabelSpec], *, home_nation: str, mappings: Mappings,
-                          path: str = "banner") -> None:
+def check_within_partners(
+    target: LabelSpec, bounds: list[LabelSpec], *, home_nation: str, mappings: Mappings, path: str = "banner"
+) -> None:
     """Refuse ``target`` (a home-originated label) if it releases more than any partner bound allows."""
     bound = widened_bound(target, bounds, home_nation=home_nation, mappings=mappings)
     if bound is not None:

@@ -37,9 +37,14 @@ from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
 from app.taxii.models import DEFAULT_COLLECTION_ID
 
-_ERRORS = problem_responses(s400="Malformed request", s401="No or bad token", s403="Not an analyst",
-                            s404="No such item or collection", s409="Conflicts with the item's state",
-                            s422="Refused; `errors` lists each field with its path")
+_ERRORS = problem_responses(
+    s400="Malformed request",
+    s401="No or bad token",
+    s403="Not an analyst",
+    s404="No such item or collection",
+    s409="Conflicts with the item's state",
+    s422="Refused; `errors` lists each field with its path",
+)
 router = APIRouter(prefix="/api/v1/items", tags=["items"], responses=_ERRORS)
 
 
@@ -49,25 +54,38 @@ class Env:
     def __init__(self, action: str) -> None:
         self.action = action
 
-    def __call__(self, request: Request, principal: Principal = Depends(get_principal),
-                 session: Session = Depends(get_session), settings: Settings = Depends(get_settings),
-                 rights: RoleRights = Depends(get_role_rights), mappings: Mappings = Depends(get_mappings),
-                 visibility: VisibilityCache = Depends(get_visibility)) -> "Ctx":
+    def __call__(
+        self,
+        request: Request,
+        principal: Principal = Depends(get_principal),
+        session: Session = Depends(get_session),
+        settings: Settings = Depends(get_settings),
+        rights: RoleRights = Depends(get_role_rights),
+        mappings: Mappings = Depends(get_mappings),
+        visibility: VisibilityCache = Depends(get_visibility),
+    ) -> Ctx:
         # Partners never use this API (they pull TAXII); the role rights say who does.
         if not principal.is_home or not rights.allows(principal.roles, "items", self.action):
             raise ApiError(403, f"You may not {self.action} items through the analyst API.")
-        env = service.ItemEnv(principal, mappings, rights, settings.home_nation,
-                              visibility.visible_label_ids(session, principal))
+        env = service.ItemEnv(
+            principal, mappings, rights, settings.home_nation, visibility.visible_label_ids(session, principal)
+        )
         return Ctx(request, session, settings, visibility, env)
 
 
 class Ctx:
     """Everything a route needs, resolved once."""
 
-    def __init__(self, request: Request, session: Session, settings: Settings, visibility: VisibilityCache,
-                 env: service.ItemEnv) -> None:
+    def __init__(
+        self, request: Request, session: Session, settings: Settings, visibility: VisibilityCache, env: service.ItemEnv
+    ) -> None:
         self.request, self.session, self.settings, self.visibility, self.env = (
-            request, session, settings, visibility, env)
+            request,
+            session,
+            settings,
+            visibility,
+            env,
+        )
 
     def served(self, versions: list[service.ItemVersion]) -> list[dict]:
         """Note the versions for the audit log and return their API form."""
@@ -129,9 +147,15 @@ def post_stix(submission: StixSubmission, ctx: Ctx = Depends(writer)):
 @router.get("", response_model=SearchPage, summary="Find items")
 def find_items(ctx: Ctx = Depends(reader), query: search.SearchQuery = Depends(search.SearchQuery.from_request)):
     """Newest first; one result per item and collection (its newest version you may see)."""
-    page = search.find(ctx.session, ctx.env, query, visibility=ctx.visibility,
-                       secret=ctx.settings.cursor_secret, limit_default=ctx.settings.default_page_size,
-                       limit_max=ctx.settings.max_page_size)
+    page = search.find(
+        ctx.session,
+        ctx.env,
+        query,
+        visibility=ctx.visibility,
+        secret=ctx.settings.cursor_secret,
+        limit_default=ctx.settings.default_page_size,
+        limit_max=ctx.settings.max_page_size,
+    )
     return {"items": ctx.served(page.versions), "more": page.more, "next": page.next}
 
 
@@ -149,13 +173,21 @@ def get_history(object_id: str, ctx: Ctx = Depends(reader), collection: str | No
     return {"id": object_id, "versions": ctx.served(versions)}
 
 
-@router.post("/{object_id}/versions", status_code=201, response_model=ItemVersionOut,
-             summary="Store a new version of an item")
+@router.post(
+    "/{object_id}/versions", status_code=201, response_model=ItemVersionOut, summary="Store a new version of an item"
+)
 def update_item(object_id: str, update: UpdateRequest, ctx: Ctx = Depends(writer)):
     _within_limits([("changes", update.changes)], ctx.settings)
-    stored = service.update_item(ctx.session, ctx.env, object_id, changes=update.changes, remove=update.remove,
-                                 banner=update.banner, field_banners=update.field_banners,
-                                 collection_id=update.collection)
+    stored = service.update_item(
+        ctx.session,
+        ctx.env,
+        object_id,
+        changes=update.changes,
+        remove=update.remove,
+        banner=update.banner,
+        field_banners=update.field_banners,
+        collection_id=update.collection,
+    )
     return ctx.served(stored)[0]
 
 
@@ -165,15 +197,24 @@ def revoke_item(object_id: str, body: RevokeRequest | None = None, ctx: Ctx = De
     return ctx.served([version])[0]
 
 
-@router.post("/{object_id}/tearlines", status_code=201, response_model=TearlineResult,
-             summary="Produce a releasable version (tearline) of an item")
+@router.post(
+    "/{object_id}/tearlines",
+    status_code=201,
+    response_model=TearlineResult,
+    summary="Produce a releasable version (tearline) of an item",
+)
 def make_tearline(object_id: str, body: TearlineRequest, ctx: Ctx = Depends(writer)):
-    result = tearline.produce(ctx.session, ctx.env, object_id, target_banner=body.banner,
-                              collection_id=body.collection, version=body.version)
+    result = tearline.produce(
+        ctx.session, ctx.env, object_id, target_banner=body.banner, collection_id=body.collection, version=body.version
+    )
     stored = ctx.served(result.stored)
     by_id = {item["id"]: item for item in stored}
-    return {"derived": by_id[result.derived.object_id], "relationship": by_id[result.relationship.object_id],
-            "removed": result.removed, "stored": stored}
+    return {
+        "derived": by_id[result.derived.object_id],
+        "relationship": by_id[result.relationship.object_id],
+        "removed": result.removed,
+        "stored": stored,
+    }
 
 
 @router.get("/{object_id}/preview", response_model=PreviewOut, summary="What each partner would see of an item")

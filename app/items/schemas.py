@@ -19,8 +19,9 @@ class ItemVersionOut(BaseModel):
     originator: str
     submitter: str
     revoked: bool
-    object: dict[str, Any] = Field(description="The STIX 2.1 object (granular-marked properties you may not see "
-                                               "are removed).")
+    object: dict[str, Any] = Field(
+        description="The STIX 2.1 object (granular-marked properties you may not see are removed)."
+    )
 
 
 class PostResult(BaseModel):
@@ -33,9 +34,17 @@ class PostResult(BaseModel):
 class StixSubmission(BaseModel):
     """Full STIX 2.1: one object or a bundle, markings as in DESIGN.md section 3."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "collection": "365fed99-08fa-fdcd-a1b3-fb247eb41d01",
-        "stix": {"type": "bundle", "id": "bundle--0d1e3b0b-45a7-4d83-9d66-1b3cf2b3d6f1", "objects": []}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "collection": "365fed99-08fa-fdcd-a1b3-fb247eb41d01",
+                    "stix": {"type": "bundle", "id": "bundle--0d1e3b0b-45a7-4d83-9d66-1b3cf2b3d6f1", "objects": []},
+                }
+            ]
+        },
+    )
 
     collection: str | None = Field(None, description="Collection id; the default collection when absent.")
     stix: dict[str, Any] = Field(description="A STIX 2.1 object or bundle.")
@@ -44,14 +53,21 @@ class StixSubmission(BaseModel):
 class UpdateRequest(BaseModel):
     """A new version: changed and removed properties, and optionally new labels."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "changes": {"description": "Confirmed by a second source."}, "banner": "SECRET//REL TO USA, GBR, FRA"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"changes": {"description": "Confirmed by a second source."}, "banner": "SECRET//REL TO USA, GBR, FRA"}
+            ]
+        },
+    )
 
     changes: dict[str, Any] = Field(default_factory=dict, description="Properties to set (null removes).")
     remove: list[str] = Field(default_factory=list, description="Properties to remove.")
     banner: str | None = Field(None, description="New object-level label; unchanged when absent.")
     field_banners: dict[str, str] | None = Field(
-        None, description="Replaces the granular markings ({} removes them); unchanged when absent.")
+        None, description="Replaces the granular markings ({} removes them); unchanged when absent."
+    )
     collection: str | None = Field(None, description="Which collection's copy to version, if it is in several.")
 
 
@@ -116,4 +132,5 @@ class PreviewOut(BaseModel):
     collection: str
     partners: list[PartnerView]
     limited_to_your_clearance: bool = Field(
-        description="True when your token lowers your clearance: versions and properties above it are left out.")
+        description="True when your token lowers your clearance: versions and properties above it are left out."
+    )

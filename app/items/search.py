@@ -74,9 +74,21 @@ class SearchQuery:
         modified_before: str | None = Query(None, description="Exclusive upper bound on `modified`."),
         limit: int | None = Query(None, ge=1, description="Page size (capped by the server)."),
         next: str | None = Query(None, description="Cursor from the previous page."),
-    ) -> "SearchQuery":
-        return cls(tuple(type), banner, releasable_to, originator, collection, q, created_after, created_before,
-                   modified_after, modified_before, limit, next)
+    ) -> SearchQuery:
+        return cls(
+            tuple(type),
+            banner,
+            releasable_to,
+            originator,
+            collection,
+            q,
+            created_after,
+            created_before,
+            modified_after,
+            modified_before,
+            limit,
+            next,
+        )
 
     def binding(self) -> list:
         """What a cursor is bound to: every filter, not the page size or the cursor itself."""
@@ -99,8 +111,14 @@ def _partner_principal(session: Session, nation: str) -> Principal | None:
     partner = session.get(Partner, nation)
     if partner is None or not partner.active:
         return None
-    return Principal(f"search:{nation}", nation, frozenset({"partner"}), partner.clearance,
-                     frozenset(partner.group_list), is_home=False)
+    return Principal(
+        f"search:{nation}",
+        nation,
+        frozenset({"partner"}),
+        partner.clearance,
+        frozenset(partner.group_list),
+        is_home=False,
+    )
 
 
 def _json_text(session: Session, name: str):
@@ -152,12 +170,16 @@ def _conditions(session: Session, env: ItemEnv, query: SearchQuery, visibility: 
             where.append(visible_clause(visibility.visible_label_ids(session, partner)))
     if query.text:
         pattern = _like_pattern(query.text)
-        where.append(func.lower(_json_text(session, _TEXT_PROPERTIES[0])).like(pattern, escape="\\")
-                     | func.lower(_json_text(session, _TEXT_PROPERTIES[1])).like(pattern, escape="\\"))
-    for path, column, op in (("created_after", StixObject.created_us, "ge"),
-                             ("created_before", StixObject.created_us, "lt"),
-                             ("modified_after", StixObject.version_us, "ge"),
-                             ("modified_before", StixObject.version_us, "lt")):
+        where.append(
+            func.lower(_json_text(session, _TEXT_PROPERTIES[0])).like(pattern, escape="\\")
+            | func.lower(_json_text(session, _TEXT_PROPERTIES[1])).like(pattern, escape="\\")
+        )
+    for path, column, op in (
+        ("created_after", StixObject.created_us, "ge"),
+        ("created_before", StixObject.created_us, "lt"),
+        ("modified_after", StixObject.version_us, "ge"),
+        ("modified_before", StixObject.version_us, "lt"),
+    ):
         bound = timestamp(path, getattr(query, path))
         if bound is not None:
             where.append(column >= bound if op == "ge" else column < bound)
@@ -171,12 +193,21 @@ def _text_still_matches(version: ItemVersion, text: str | None) -> bool:
     if not text:
         return True
     needle = text.lower()
-    return any(isinstance(version.content.get(p), str) and needle in version.content[p].lower()
-               for p in _TEXT_PROPERTIES)
+    return any(
+        isinstance(version.content.get(p), str) and needle in version.content[p].lower() for p in _TEXT_PROPERTIES
+    )
 
 
-def find(session: Session, env: ItemEnv, query: SearchQuery, *, visibility: VisibilityCache, secret: str,
-         limit_default: int, limit_max: int) -> SearchPage:
+def find(
+    session: Session,
+    env: ItemEnv,
+    query: SearchQuery,
+    *,
+    visibility: VisibilityCache,
+    secret: str,
+    limit_default: int,
+    limit_max: int,
+) -> SearchPage:
     """One page of the newest visible version of each matching item, newest first."""
     limit = min(query.limit or limit_default, limit_max)
     binding = {"collection_id": "", "endpoint": _ENDPOINT, "query": query.binding(), "principal": env.principal}
@@ -184,14 +215,24 @@ def find(session: Session, env: ItemEnv, query: SearchQuery, *, visibility: Visi
     if not env.visible:
         return SearchPage([], False, None)
     newer = aliased(StixObject)
-    newest = ~exists().where(newer.collection_id == StixObject.collection_id, newer.object_id == StixObject.object_id,
-                             newer.version_us > StixObject.version_us, visible_clause(env.visible, newer))
+    newest = ~exists().where(
+        newer.collection_id == StixObject.collection_id,
+        newer.object_id == StixObject.object_id,
+        newer.version_us > StixObject.version_us,
+        visible_clause(env.visible, newer),
+    )
     where = [visible_clause(env.visible), newest, *_conditions(session, env, query, visibility)]
     if after is not None:
         where.append(StixObject.pk < after)
-    rows = list(session.execute(
-        select(StixObject.pk, *ROW_COLUMNS).join(Label, Label.id == StixObject.label_id)
-        .where(and_(*where)).order_by(StixObject.pk.desc()).limit(limit + 1)))
+    rows = list(
+        session.execute(
+            select(StixObject.pk, *ROW_COLUMNS)
+            .join(Label, Label.id == StixObject.label_id)
+            .where(and_(*where))
+            .order_by(StixObject.pk.desc())
+            .limit(limit + 1)
+        )
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     versions = [v for v in to_versions(rows, env.visible) if _text_still_matches(v, query.text)]

@@ -112,9 +112,18 @@ def served_content(body: str, granular: str | None, visible: set[int]) -> dict |
     return content
 
 
-ROW_COLUMNS = (StixObject.object_id, StixObject.type, StixObject.collection_id, StixObject.version_us,
-               StixObject.date_added_us, Label.key, StixObject.originator, StixObject.submitter,
-               StixObject.body, StixObject.granular)
+ROW_COLUMNS = (
+    StixObject.object_id,
+    StixObject.type,
+    StixObject.collection_id,
+    StixObject.version_us,
+    StixObject.date_added_us,
+    Label.key,
+    StixObject.originator,
+    StixObject.submitter,
+    StixObject.body,
+    StixObject.granular,
+)
 
 
 def to_versions(rows, visible: list[int]) -> list[ItemVersion]:
@@ -124,25 +133,41 @@ def to_versions(rows, visible: list[int]) -> list[ItemVersion]:
     for row in rows:
         content = served_content(row.body, row.granular, visible_set)
         if content is not None:
-            versions.append(ItemVersion(row.object_id, row.type, row.collection_id, row.version_us,
-                                        row.date_added_us, row.key, row.originator, row.submitter, content))
+            versions.append(
+                ItemVersion(
+                    row.object_id,
+                    row.type,
+                    row.collection_id,
+                    row.version_us,
+                    row.date_added_us,
+                    row.key,
+                    row.originator,
+                    row.submitter,
+                    content,
+                )
+            )
     return versions
 
 
-def item_versions(session: Session, visible: list[int], object_id: str,
-                  collection_id: str | None = None) -> list[ItemVersion]:
+def item_versions(
+    session: Session, visible: list[int], object_id: str, collection_id: str | None = None
+) -> list[ItemVersion]:
     """Every visible version of an object, oldest first, in one collection or all of them."""
     if not visible:
         return []
-    query = (select(*ROW_COLUMNS).join(Label, Label.id == StixObject.label_id)
-             .where(StixObject.object_id == object_id, visible_clause(visible)))
+    query = (
+        select(*ROW_COLUMNS)
+        .join(Label, Label.id == StixObject.label_id)
+        .where(StixObject.object_id == object_id, visible_clause(visible))
+    )
     if collection_id is not None:
         query = query.where(StixObject.collection_id == collection_id)
     return to_versions(session.execute(query.order_by(StixObject.version_us, StixObject.date_added_us)), visible)
 
 
-def latest_version(session: Session, visible: list[int], object_id: str,
-                   collection_id: str | None = None) -> ItemVersion:
+def latest_version(
+    session: Session, visible: list[int], object_id: str, collection_id: str | None = None
+) -> ItemVersion:
     """The newest visible version; 404 when there is none (hidden and absent look alike)."""
     versions = item_versions(session, visible, object_id, collection_id)
     if not versions:
@@ -159,8 +184,15 @@ def writable_collection(session: Session, env: ItemEnv, collection_id: str, path
     return collection
 
 
-def store_objects(session: Session, env: ItemEnv, collection_id: str, located: list[tuple[str, dict]], *,
-                  allow_custom: bool = True, also: list[SQLModel] = ()) -> list[ItemVersion]:
+def store_objects(
+    session: Session,
+    env: ItemEnv,
+    collection_id: str,
+    located: list[tuple[str, dict]],
+    *,
+    allow_custom: bool = True,
+    also: list[SQLModel] = (),
+) -> list[ItemVersion]:
     """Check, label and store objects in one transaction; all are stored, or none. Commits.
 
     ``located`` pairs each object with its path in the request, so every refusal names where;
@@ -171,10 +203,20 @@ def store_objects(session: Session, env: ItemEnv, collection_id: str, located: l
         raise ItemRefused(errors)
     valid = [ingest.validate(obj) for _, obj in located]
     try:
-        outcomes = ingest.store(session, collection_id, valid, submitter=env.principal.nation,
-                                mappings=env.mappings, home_nation=env.home_nation, visible_label_ids=env.visible)
-        refused = [FieldError(_refusal_path(path, o.message or ""), o.message or "refused")
-                   for (path, _), o in zip(located, outcomes) if not o.ok]
+        outcomes = ingest.store(
+            session,
+            collection_id,
+            valid,
+            submitter=env.principal.nation,
+            mappings=env.mappings,
+            home_nation=env.home_nation,
+            visible_label_ids=env.visible,
+        )
+        refused = [
+            FieldError(_refusal_path(path, o.message or ""), o.message or "refused")
+            for (path, _), o in zip(located, outcomes)
+            if not o.ok
+        ]
         if refused:
             raise ItemRefused(refused)
         session.add_all(also)
@@ -189,12 +231,26 @@ def stored_versions(session: Session, collection_id: str, outcomes: list[ingest.
     """The versions ``outcomes`` name, read back as stored (the poster sees what it wrote)."""
     keys = [(o.object_id, parse_us(o.version)) for o in outcomes if o.version]
     rows = session.execute(
-        select(*ROW_COLUMNS).join(Label, Label.id == StixObject.label_id)
-        .where(StixObject.collection_id == collection_id, StixObject.object_id.in_({k[0] for k in keys})))
+        select(*ROW_COLUMNS)
+        .join(Label, Label.id == StixObject.label_id)
+        .where(StixObject.collection_id == collection_id, StixObject.object_id.in_({k[0] for k in keys}))
+    )
     by_key = {(row.object_id, row.version_us): row for row in rows}
-    return [ItemVersion(row.object_id, row.type, row.collection_id, row.version_us, row.date_added_us, row.key,
-                        row.originator, row.submitter, orjson.loads(row.body))
-            for row in (by_key.get(key) for key in keys) if row is not None]
+    return [
+        ItemVersion(
+            row.object_id,
+            row.type,
+            row.collection_id,
+            row.version_us,
+            row.date_added_us,
+            row.key,
+            row.originator,
+            row.submitter,
+            orjson.loads(row.body),
+        )
+        for row in (by_key.get(key) for key in keys)
+        if row is not None
+    ]
 
 
 def _refusal_path(path: str, message: str) -> str:
@@ -208,8 +264,9 @@ STATEMENT_NAMESPACE = uuid.UUID("5d0f3f7e-2b8a-4a44-9e0b-1f6c3c2d8a57")
 """UUIDv5 namespace of the banner statements that relabel partners' items (see :func:`label_for`)."""
 
 
-def label_for(banner: str, path: str, *, originator: str, mappings: Mappings,
-              home_nation: str) -> tuple[LabelSpec, dict]:
+def label_for(
+    banner: str, path: str, *, originator: str, mappings: Mappings, home_nation: str
+) -> tuple[LabelSpec, dict]:
     """The label of a banner and a marking definition expressing it; unknown tokens are refused at ``path``.
 
     For the home nation's items the definition is Tearline's label extension. A partner's item
@@ -225,14 +282,26 @@ def label_for(banner: str, path: str, *, originator: str, mappings: Mappings,
         statement = canonical_banner(spec, mappings)
     except UnknownToken as exc:
         raise refuse(path, str(exc)) from None
-    return spec, {"type": "marking-definition", "spec_version": "2.1",
-                  "id": f"marking-definition--{uuid.uuid5(STATEMENT_NAMESPACE, statement)}",
-                  "created": LABEL_CREATED, "name": statement, "definition_type": "statement",
-                  "definition": {"statement": statement}}
+    return spec, {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": f"marking-definition--{uuid.uuid5(STATEMENT_NAMESPACE, statement)}",
+        "created": LABEL_CREATED,
+        "name": statement,
+        "definition_type": "statement",
+        "definition": {"statement": statement},
+    }
 
 
-def granular_for(field_banners: dict[str, str], obj: dict, *, originator: str, mappings: Mappings,
-                 home_nation: str, base: str = "field_banners") -> tuple[list[dict], list[dict]]:
+def granular_for(
+    field_banners: dict[str, str],
+    obj: dict,
+    *,
+    originator: str,
+    mappings: Mappings,
+    home_nation: str,
+    base: str = "field_banners",
+) -> tuple[list[dict], list[dict]]:
     """Granular markings for ``{selector: banner}`` and their marking definitions, or field errors."""
     errors: list[FieldError] = []
     by_ref: dict[str, list[str]] = {}
@@ -243,8 +312,7 @@ def granular_for(field_banners: dict[str, str], obj: dict, *, originator: str, m
             errors.append(FieldError(path, "no such property on this object"))
             continue
         try:
-            _, definition = label_for(banner, path, originator=originator, mappings=mappings,
-                                      home_nation=home_nation)
+            _, definition = label_for(banner, path, originator=originator, mappings=mappings, home_nation=home_nation)
         except ItemRefused as exc:
             errors.extend(exc.errors)
             continue
@@ -263,9 +331,17 @@ def _next_modified(current: dict) -> str:
     return stix_timestamp(max(now, current_us // 1000 * 1000 + 1000))
 
 
-def update_item(session: Session, env: ItemEnv, object_id: str, *, changes: dict, remove: list[str],
-                banner: str | None, field_banners: dict[str, str] | None,
-                collection_id: str | None) -> list[ItemVersion]:
+def update_item(
+    session: Session,
+    env: ItemEnv,
+    object_id: str,
+    *,
+    changes: dict,
+    remove: list[str],
+    banner: str | None,
+    field_banners: dict[str, str] | None,
+    collection_id: str | None,
+) -> list[ItemVersion]:
     """Store a new version built from the newest visible one. Commits.
 
     ``banner`` replaces the object-level label (TLP markings are kept); ``field_banners``
@@ -275,10 +351,12 @@ def update_item(session: Session, env: ItemEnv, object_id: str, *, changes: dict
     current = latest_version(session, env.visible, object_id, collection_id)
     if "created" not in current.content:
         raise refuse("", "cyber observables have no versions; post a new object instead", status=409)
-    errors = [FieldError(join_path("changes", name), "cannot be changed in a new version")
-              for name in changes if name in UNMODIFIABLE]
-    errors += [FieldError(join_path("remove", name), "cannot be removed")
-               for name in remove if name in UNMODIFIABLE]
+    errors = [
+        FieldError(join_path("changes", name), "cannot be changed in a new version")
+        for name in changes
+        if name in UNMODIFIABLE
+    ]
+    errors += [FieldError(join_path("remove", name), "cannot be removed") for name in remove if name in UNMODIFIABLE]
     if errors:
         raise ItemRefused(errors)
     new = {k: v for k, v in current.content.items() if k not in remove} | changes
@@ -286,19 +364,25 @@ def update_item(session: Session, env: ItemEnv, object_id: str, *, changes: dict
     new["modified"] = _next_modified(current.content)
     extra: list[tuple[str, dict]] = []
     if banner is not None:
-        spec, definition = label_for(banner, "banner", originator=current.originator, mappings=env.mappings,
-                                     home_nation=env.home_nation)
+        spec, definition = label_for(
+            banner, "banner", originator=current.originator, mappings=env.mappings, home_nation=env.home_nation
+        )
         if current.originator == env.home_nation:
             # A derived object (tearline) of a partner's item stays inside that partner's release.
-            check_within_partners(spec, partner_bounds(session, object_id, env.home_nation),
-                                  home_nation=env.home_nation, mappings=env.mappings)
+            check_within_partners(
+                spec,
+                partner_bounds(session, object_id, env.home_nation),
+                home_nation=env.home_nation,
+                mappings=env.mappings,
+            )
         tlp = [ref for ref in new.get("object_marking_refs", []) if ref in env.mappings.tlp]
         new["object_marking_refs"] = [definition["id"], *tlp]
         extra.append(("banner", definition))
     if field_banners is not None:
         new.pop("granular_markings", None)
-        markings, definitions = granular_for(field_banners, new, originator=current.originator,
-                                             mappings=env.mappings, home_nation=env.home_nation)
+        markings, definitions = granular_for(
+            field_banners, new, originator=current.originator, mappings=env.mappings, home_nation=env.home_nation
+        )
         if markings:
             new["granular_markings"] = markings
         extra += [("field_banners", d) for d in definitions]

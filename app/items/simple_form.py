@@ -43,8 +43,10 @@ class SimpleItem(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EXAMPLE]})
 
-    type: str = Field(description="STIX type: indicator, malware, threat-actor, ..., relationship, sighting, "
-                                  "or a cyber-observable type such as ipv4-addr.")
+    type: str = Field(
+        description="STIX type: indicator, malware, threat-actor, ..., relationship, sighting, "
+        "or a cyber-observable type such as ipv4-addr."
+    )
     banner: str = Field(description="Classification and releasability, e.g. `SECRET//REL TO USA, GBR`.")
     collection: str | None = Field(None, description="Collection id; the default collection when absent.")
     name: str | None = None
@@ -53,7 +55,8 @@ class SimpleItem(BaseModel):
     pattern_type: str | None = Field(None, description="Indicators: defaults to `stix`.")
     valid_from: str | None = Field(None, description="Indicators: defaults to now.")
     field_banners: dict[str, str] = Field(
-        default_factory=dict, description="Property (selector) -> banner: granular markings on single fields.")
+        default_factory=dict, description="Property (selector) -> banner: granular markings on single fields."
+    )
 
     def stix_properties(self) -> dict:
         """The STIX properties the form gives, without the service's own fields."""
@@ -101,22 +104,28 @@ def build(form: SimpleItem, *, home_nation: str, mappings: Mappings) -> list[tup
     if errors:
         raise ItemRefused(errors)
 
-    spec, definition = label_for(form.banner, "banner", originator=home_nation, mappings=mappings,
-                                 home_nation=home_nation)
+    _spec, definition = label_for(
+        form.banner, "banner", originator=home_nation, mappings=mappings, home_nation=home_nation
+    )
     if kind in SCO_TYPES:
         obj = _observable(properties | {"spec_version": "2.1"})
         located = []
     else:
         now = stix_timestamp(now_us())
-        obj = _defaults(properties, now) | {"id": f"{kind}--{uuid.uuid4()}", "spec_version": "2.1",
-                                             "created": now, "modified": now}
+        obj = _defaults(properties, now) | {
+            "id": f"{kind}--{uuid.uuid4()}",
+            "spec_version": "2.1",
+            "created": now,
+            "modified": now,
+        }
         obj = created_by_home(obj, home_nation)
         located = [("", home_identity(home_nation))]
     obj["object_marking_refs"] = [definition["id"]]
     definitions = [definition]
     if form.field_banners:
-        markings, granular_definitions = granular_for(form.field_banners, obj, originator=home_nation,
-                                                      mappings=mappings, home_nation=home_nation)
+        markings, granular_definitions = granular_for(
+            form.field_banners, obj, originator=home_nation, mappings=mappings, home_nation=home_nation
+        )
         obj["granular_markings"] = markings
         definitions += [d for d in granular_definitions if d["id"] != definition["id"]]
     return [("banner", definitions[0]), *(("field_banners", d) for d in definitions[1:]), *located, ("", obj)]

@@ -59,7 +59,7 @@ def parse_errors(obj: object, base: str, *, allow_custom: bool) -> list[FieldErr
         return [FieldError(base, "an object must be a JSON object")]
     try:
         stix2.parse(obj, allow_custom=allow_custom, version="2.1")
-    except Exception as exc:  # stix2 raises many types; each is a refusal
+    except Exception as exc:  # noqa: BLE001 - stix2 raises many types; each is a refusal
         return stix_errors(exc, base)
     try:
         ingest.validate(obj)

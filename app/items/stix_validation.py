@@ -37,7 +37,7 @@ those first), a confidence of 101 or ``modified`` earlier than ``created``.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import jsonschema_rs
@@ -57,8 +57,9 @@ SCHEMA_ROOT = Path(stix2validator.__file__).parent / "schemas-2.1" / "schemas"
 # Top-level objects whose schema lives beside the shared definitions.
 _COMMON_OBJECT_TYPES = ("marking-definition", "language-content", "extension-definition")
 _REPLACED_MUSTS = {"timestamp", "timestamp_compare", "patterns"}
-_MUSTS = tuple(check for check in musts.list_musts(ValidationOptions(version="2.1"))
-               if check.__name__ not in _REPLACED_MUSTS)
+_MUSTS = tuple(
+    check for check in musts.list_musts(ValidationOptions(version="2.1")) if check.__name__ not in _REPLACED_MUSTS
+)
 _COMPARISONS = {"ge": lambda first, second: first >= second, "gt": lambda first, second: first > second}
 _MAX_REPORTED = 3
 
@@ -84,8 +85,11 @@ def _validators() -> dict[str, jsonschema_rs.Validator]:
     def compiled(uri: str) -> jsonschema_rs.Validator:
         return jsonschema_rs.validator_for({"$ref": uri}, registry=registry, retriever=_no_network)
 
-    validators = {stem: compiled(uri) for (folder, stem), uri in by_name.items()
-                  if folder in ("sdos", "sros", "observables") or stem in _COMMON_OBJECT_TYPES}
+    validators = {
+        stem: compiled(uri)
+        for (folder, stem), uri in by_name.items()
+        if folder in ("sdos", "sros", "observables") or stem in _COMMON_OBJECT_TYPES
+    }
     validators[" core"] = compiled(by_name[("common", "core")])
     validators[" cyber-observable-core"] = compiled(by_name[("common", "cyber-observable-core")])
     return validators
@@ -138,14 +142,17 @@ def _pattern_errors(obj: dict) -> list[str]:
     return [f"pattern: {problem}" for problem in problems[:_MAX_REPORTED]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _reference_properties(object_type: str) -> dict[str, object]:
     """stix2's reference properties of a type (single and list), which check the types an id may name."""
     cls = class_for_type(object_type, "2.1")
     properties = getattr(cls, "_properties", {}) if cls is not None else {}
-    return {name: prop for name, prop in properties.items()
-            if isinstance(prop, ReferenceProperty)
-            or (isinstance(prop, ListProperty) and isinstance(prop.contained, ReferenceProperty))}
+    return {
+        name: prop
+        for name, prop in properties.items()
+        if isinstance(prop, ReferenceProperty)
+        or (isinstance(prop, ListProperty) and isinstance(prop.contained, ReferenceProperty))
+    }
 
 
 def _reference_refusal(prop, value) -> str | None:
@@ -208,8 +215,7 @@ def check(obj: dict) -> None:
     """Raise StixInvalid unless ``obj`` (a dict with a string ``type``) is valid STIX 2.1."""
     if obj.get("spec_version", "2.1") != "2.1":  # optional on observables, but never another version
         raise StixInvalid("spec_version: must be 2.1")
-    for part in (_schema_errors, _timestamp_errors, _pattern_errors, _must_errors, _reference_errors,
-                 _marking_errors):
+    for part in (_schema_errors, _timestamp_errors, _pattern_errors, _must_errors, _reference_errors, _marking_errors):
         errors = part(obj)
         if errors:
             raise StixInvalid("; ".join(errors))

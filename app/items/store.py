@@ -48,8 +48,13 @@ class VersionFilter:
 
     def digest_parts(self) -> list:
         """A stable, JSON-serialisable form, used to bind paging cursors to the query."""
-        return [sorted(self.ids), sorted(self.types), sorted(map(str, self.versions)),
-                sorted(self.spec_versions), self.added_after_us]
+        return [
+            sorted(self.ids),
+            sorted(self.types),
+            sorted(map(str, self.versions)),
+            sorted(self.spec_versions),
+            self.added_after_us,
+        ]
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,11 @@ class Labels:
         if self.as_array:
             self.members = bindparam("visible_labels", list(ids), type_=ARRAY(Integer))
         elif dialect == "sqlite":
-            self.members = select(func.json_each(bindparam("visible_labels", orjson.dumps(list(ids)).decode()))
-                                  .table_valued("value").c.value)
+            self.members = select(
+                func.json_each(bindparam("visible_labels", orjson.dumps(list(ids)).decode()))
+                .table_valued("value")
+                .c.value
+            )
         else:
             self.members = list(ids)
 
@@ -104,12 +112,18 @@ def _visible(row, labels: Labels):
     # reference in the table (O(stored objects)) for the few definition rows of a page. Without
     # it a page holding definitions cost 18 ms at 20k objects and grew with the store; with it
     # each definition row is one probe of ix_object_marking_ref_lookup. SQLite ignores it.
-    referenced = select(ref.object_pk).where(
-        ref.collection_id == row.collection_id,
-        ref.marking_id == row.object_id,
-        labels.has(ref.label_id),
-        ~exists().where(ObjectWithhold.object_pk == ref.object_pk, labels.lacks(ObjectWithhold.label_id)),
-    ).limit(1).offset(0).exists()
+    referenced = (
+        select(ref.object_pk)
+        .where(
+            ref.collection_id == row.collection_id,
+            ref.marking_id == row.object_id,
+            labels.has(ref.label_id),
+            ~exists().where(ObjectWithhold.object_pk == ref.object_pk, labels.lacks(ObjectWithhold.label_id)),
+        )
+        .limit(1)
+        .offset(0)
+        .exists()
+    )
     return and_(_label_visible(row, labels), or_(row.type != MARKING_DEFINITION, referenced))
 
 
@@ -121,8 +135,10 @@ def _selected_version(row: type[StixObject], labels: Labels, flt: VersionFilter)
     timestamps = [v for v in flt.versions if isinstance(v, int)]
     if timestamps:
         conditions.append(row.version_us.in_(timestamps))
-    for keyword, newer_or_older in (("last", lambda o: o.version_us > row.version_us),
-                                    ("first", lambda o: o.version_us < row.version_us)):
+    for keyword, newer_or_older in (
+        ("last", lambda o: o.version_us > row.version_us),
+        ("first", lambda o: o.version_us < row.version_us),
+    ):
         if keyword in flt.versions:
             other = aliased(StixObject)
             clauses = [
@@ -170,8 +186,9 @@ def version_query(
 
 
 @lru_cache(maxsize=512)
-def _page_queries(collection_id: str, visible_label_ids: tuple[int, ...], flt: VersionFilter,
-                  columns: tuple, labels_for: str) -> tuple[Select, Select]:
+def _page_queries(
+    collection_id: str, visible_label_ids: tuple[int, ...], flt: VersionFilter, columns: tuple, labels_for: str
+) -> tuple[Select, Select]:
     """:func:`version_query` for a first page and for the pages after a cursor, built once per
     (collection, visible labels, filter, columns).
 
@@ -183,8 +200,7 @@ def _page_queries(collection_id: str, visible_label_ids: tuple[int, ...], flt: V
     """
     query = version_query(collection_id, list(visible_label_ids), flt, columns, labels_for=labels_for)
     limit = bindparam("page_limit")
-    return (query.limit(limit),
-            query.where(StixObject.date_added_us > bindparam("after_us")).limit(limit))
+    return (query.limit(limit), query.where(StixObject.date_added_us > bindparam("after_us")).limit(limit))
 
 
 def read_page(
@@ -216,6 +232,7 @@ def has_visible_version(session: Session, collection_id: str, visible_label_ids:
     """Whether any version of ``object_id`` in the collection is visible; hidden and absent look alike."""
     if not visible_label_ids:
         return False
-    query = version_query(collection_id, visible_label_ids, VersionFilter(ids=(object_id,), versions=("all",)),
-                          (StixObject.pk,))
+    query = version_query(
+        collection_id, visible_label_ids, VersionFilter(ids=(object_id,), versions=("all",)), (StixObject.pk,)
+    )
     return session.execute(query.limit(1)).first() is not None

@@ -50,8 +50,7 @@ from app.markings.models import Label
 from app.markings.service import label_spec
 
 # Properties of the original that describe the original itself, not its content.
-_NOT_CARRIED = ("id", "created", "modified", "created_by_ref", "revoked", "object_marking_refs",
-                "granular_markings")
+_NOT_CARRIED = ("id", "created", "modified", "created_by_ref", "revoked", "object_marking_refs", "granular_markings")
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,15 @@ def _choose(versions: list[ItemVersion], version: str | None) -> ItemVersion:
     return matching[-1]
 
 
-def produce(session: Session, env: ItemEnv, object_id: str, *, target_banner: str, collection_id: str | None,
-            version: str | None) -> Tearline:
+def produce(
+    session: Session,
+    env: ItemEnv,
+    object_id: str,
+    *,
+    target_banner: str,
+    collection_id: str | None,
+    version: str | None,
+) -> Tearline:
     """Derive and store a releasable version of ``object_id`` at ``target_banner``. Commits."""
     home, mappings = env.home_nation, env.mappings
     versions = item_versions(session, env.visible, object_id, collection_id)
@@ -91,12 +97,14 @@ def produce(session: Session, env: ItemEnv, object_id: str, *, target_banner: st
         raise refuse("", "the item is revoked", status=409)
     writable_collection(session, env, original.collection_id)
 
-    target, target_definition = label_for(target_banner, "banner", originator=home, mappings=mappings,
-                                          home_nation=home)
+    target, target_definition = label_for(target_banner, "banner", originator=home, mappings=mappings, home_nation=home)
     label_id, granular = session.execute(
         select(StixObject.label_id, StixObject.granular).where(
-            StixObject.collection_id == original.collection_id, StixObject.object_id == object_id,
-            StixObject.version_us == original.version_us)).one()
+            StixObject.collection_id == original.collection_id,
+            StixObject.object_id == object_id,
+            StixObject.version_us == original.version_us,
+        )
+    ).one()
     original_label = label_spec(session.get(Label, label_id))
     bounds = partner_bounds(session, object_id, home)
     if original.originator != home:
@@ -105,36 +113,72 @@ def produce(session: Session, env: ItemEnv, object_id: str, *, target_banner: st
 
     # Which granular markings exceed the target: someone the target admits could not see them.
     refs = orjson.loads(granular) if granular else {}
-    labels = {row.id: label_spec(row) for row in session.execute(select(Label).where(Label.id.in_(set(refs.values()))))
-              .scalars()} if refs else {}
-    exceeding = {ref for ref, lid in refs.items()
-                 if not _within(as_originator(target, labels[lid].originator, home), labels[lid], mappings)}
-    removed = sorted({s for g in original.content.get("granular_markings", [])
-                      if g.get("marking_ref") in exceeding for s in g.get("selectors", [])})
+    labels = (
+        {
+            row.id: label_spec(row)
+            for row in session.execute(select(Label).where(Label.id.in_(set(refs.values())))).scalars()
+        }
+        if refs
+        else {}
+    )
+    exceeding = {
+        ref
+        for ref, lid in refs.items()
+        if not _within(as_originator(target, labels[lid].originator, home), labels[lid], mappings)
+    }
+    removed = sorted(
+        {
+            s
+            for g in original.content.get("granular_markings", [])
+            if g.get("marking_ref") in exceeding
+            for s in g.get("selectors", [])
+        }
+    )
     content = redact(original.content, exceeding)
     if content is None:
         required = required_properties(original.type)
         lost = [s for s in removed if s.split(".")[0] in required] or removed
-        raise refuse("banner", "the result would not be valid STIX 2.1: required properties are marked above "
-                               f"the target ({', '.join(lost)})")
+        raise refuse(
+            "banner",
+            "the result would not be valid STIX 2.1: required properties are marked above "
+            f"the target ({', '.join(lost)})",
+        )
 
     now = stix_timestamp(now_us())
     derived = {k: v for k, v in content.items() if k not in _NOT_CARRIED} | {
-        "id": f"{original.type}--{uuid.uuid4()}", "created": now, "modified": now,
-        "created_by_ref": home_identity_id(home), "object_marking_refs": [target_definition["id"]]}
+        "id": f"{original.type}--{uuid.uuid4()}",
+        "created": now,
+        "modified": now,
+        "created_by_ref": home_identity_id(home),
+        "object_marking_refs": [target_definition["id"]],
+    }
     relationship_label = as_originator(original_label, home, home)
     relationship_definition = label_marking_definition(relationship_label, mappings)
     relationship = {
-        "type": "relationship", "spec_version": "2.1", "id": f"relationship--{uuid.uuid4()}",
-        "created": now, "modified": now, "relationship_type": "derived-from",
-        "source_ref": derived["id"], "target_ref": object_id, "created_by_ref": home_identity_id(home),
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": f"relationship--{uuid.uuid4()}",
+        "created": now,
+        "modified": now,
+        "relationship_type": "derived-from",
+        "source_ref": derived["id"],
+        "target_ref": object_id,
+        "created_by_ref": home_identity_id(home),
         "object_marking_refs": [relationship_definition["id"]],
     }
-    located = [("banner", target_definition), ("", relationship_definition), ("", home_identity(home)),
-               ("derived", derived), ("relationship", relationship)]
-    stored = store_objects(session, env, original.collection_id, located,
-                           also=[ItemDerivation(derived_id=derived["id"], source_id=object_id)])
+    located = [
+        ("banner", target_definition),
+        ("", relationship_definition),
+        ("", home_identity(home)),
+        ("derived", derived),
+        ("relationship", relationship),
+    ]
+    stored = store_objects(
+        session,
+        env,
+        original.collection_id,
+        located,
+        also=[ItemDerivation(derived_id=derived["id"], source_id=object_id)],
+    )
     by_id = {v.object_id: v for v in stored}
     return Tearline(by_id[derived["id"]], by_id[relationship["id"]], removed, stored)
-
-

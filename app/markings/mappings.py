@@ -31,6 +31,7 @@ from app.markings.tokens import ALL, UnknownToken, normalise_code, normalise_nam
 
 __all__ = ["RULE_TYPES", "MappingError", "Mappings", "load_mappings"]
 
+
 @dataclass(frozen=True, eq=False)
 class Mappings:
     """All marking and code tables, validated. Build it with ``load_mappings``.

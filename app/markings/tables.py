@@ -31,7 +31,6 @@ class MappingError(RuntimeError):
     """A mapping file is missing, malformed or contradicts another; the message names the file."""
 
 
-
 def _read(path: Path) -> dict:
     """The JSON object in ``path``, or a MappingError naming the file."""
     try:
@@ -94,9 +93,7 @@ def load_groups(path: Path, countries: frozenset[str]) -> dict[str, frozenset[st
     return validate_groups(members, countries, path)
 
 
-def validate_groups(
-    raw: Mapping[str, Any], countries: frozenset[str], origin: Path | str
-) -> dict[str, frozenset[str]]:
+def validate_groups(raw: Mapping[str, Any], countries: frozenset[str], origin: Path | str) -> dict[str, frozenset[str]]:
     groups: dict[str, frozenset[str]] = {}
     for code, members in raw.items():
         if not isinstance(code, str) or not _GROUP_CODE.match(code) or code == ALL:
@@ -253,7 +250,7 @@ def load_tlp(directory: Path) -> tuple[dict[str, tuple[str, dict]], dict[str, fr
                 raise _fail(path, f"marking definition {marking_id} is listed twice")
             rel = _string_list(entry.get("releasable_to"), path, f"releasable_to of TLP {level}")
             if set(rel) - {ALL}:
-                raise _fail(path, f"TLP {level}: releasable_to may only be [] or [\"ALL\"]")
+                raise _fail(path, f'TLP {level}: releasable_to may only be [] or ["ALL"]')
             tlp[marking_id] = (level, definition)
             release[marking_id] = frozenset(rel)
     return tlp, release

@@ -17,12 +17,26 @@ from datetime import UTC, datetime
 import orjson
 
 ACCESS_LOGGER = "tearline.access"
-ACCESS_FIELDS = ("request_id", "method", "route", "path", "status", "duration_ms", "subject", "nation",
-                 "client", "objects_served")
+ACCESS_FIELDS = (
+    "request_id",
+    "method",
+    "route",
+    "path",
+    "status",
+    "duration_ms",
+    "subject",
+    "nation",
+    "client",
+    "objects_served",
+)
 # LogRecord attributes that are not ``extra`` fields.
 # uvicorn's ``color_message`` duplicates the message with terminal escapes.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName",
-                                                                        "color_message"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,7 +44,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         document = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
@@ -53,8 +68,11 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = [f"{k}={_plain(v)}" for k, v in vars(record).items()
-                  if k not in _STANDARD and not k.startswith("_") and v is not None]
+        extras = [
+            f"{k}={_plain(v)}"
+            for k, v in vars(record).items()
+            if k not in _STANDARD and not k.startswith("_") and v is not None
+        ]
         return f"{line} {' '.join(extras)}" if extras else line
 
 

@@ -56,11 +56,11 @@ class _PolicyCacheCollector(Collector):
     def collect(self) -> Iterator[CounterMetricFamily]:
         cache = self._cache()
         hits = CounterMetricFamily(
-            "tearline_policy_cache_hits",
-            "Visibility lookups answered entirely from the cache (no Casbin evaluation).")
+            "tearline_policy_cache_hits", "Visibility lookups answered entirely from the cache (no Casbin evaluation)."
+        )
         evaluations = CounterMetricFamily(
-            "tearline_policy_evaluations",
-            "Casbin evaluations of one (principal, label) pair: the cache's misses.")
+            "tearline_policy_evaluations", "Casbin evaluations of one (principal, label) pair: the cache's misses."
+        )
         hits.add_metric([], getattr(cache, "hits", 0) if cache is not None else 0)
         evaluations.add_metric([], getattr(cache, "evaluations", 0) if cache is not None else 0)
         yield hits
@@ -78,30 +78,49 @@ class Metrics:
         PlatformCollector(registry=registry)
         registry.register(GC_COLLECTOR)
         self.requests = Counter(
-            "tearline_http_requests", "HTTP requests by method, route template and status code.",
-            ["method", "route", "status"], registry=registry)
+            "tearline_http_requests",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
         self.request_seconds = Histogram(
             "tearline_http_request_duration_seconds",
             "Time from request start to the end of the response body, by method and route template.",
-            ["method", "route"], buckets=_LATENCY_BUCKETS, registry=registry)
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.objects_served = Counter(
             "tearline_objects_served",
             "Object versions sent to clients in 2xx responses (as listed in the request's audit context), by the "
-            "requester's nation.", ["nation"], registry=registry)
+            "requester's nation.",
+            ["nation"],
+            registry=registry,
+        )
         self.objects_ingested = Counter(
             "tearline_objects_ingested",
             "Object versions stored (committed inserts into stix_object): analyst and partner posts, "
-            "feed pulls, the marking definitions stored beside them.", registry=registry)
+            "feed pulls, the marking definitions stored beside them.",
+            registry=registry,
+        )
         self.audit_write_seconds = Histogram(
-            "tearline_audit_write_duration_seconds", "Time to write one audit record.",
-            buckets=_AUDIT_BUCKETS, registry=registry)
+            "tearline_audit_write_duration_seconds",
+            "Time to write one audit record.",
+            buckets=_AUDIT_BUCKETS,
+            registry=registry,
+        )
         self.feed_lag_seconds = Gauge(
             "tearline_feed_lag_seconds",
             "How far a feed is behind: now minus the newest date_added it has reached; 0 when caught up.",
-            ["feed"], registry=registry)
+            ["feed"],
+            registry=registry,
+        )
         self.feed_runs = Counter(
-            "tearline_feed_runs", "Feed pulls and pushes by feed and outcome (ok or error).",
-            ["feed", "outcome"], registry=registry)
+            "tearline_feed_runs",
+            "Feed pulls and pushes by feed and outcome (ok or error).",
+            ["feed", "outcome"],
+            registry=registry,
+        )
 
     def watch_policy_cache(self, cache: Callable[[], Any]) -> None:
         """Export the hit and evaluation counters of the visibility cache ``cache()`` returns."""

@@ -77,7 +77,10 @@ class ObservabilityMiddleware:
         self.metrics.request_seconds.labels(method=counted_method, route=route).observe(elapsed)
         client = scope.get("client")
         log.info(
-            "%s %s %s", method, route, status,
+            "%s %s %s",
+            method,
+            route,
+            status,
             extra={
                 "request_id": scope.get("state", {}).get("request_id"),
                 "method": method[:16],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -17,9 +17,17 @@ class InvalidPartner(ValueError):
     """The partner's data is not acceptable; the message says why."""
 
 
-def save_partner(session: Session, *, nation: str, clearance: int, groups: list[str] | tuple[str, ...] = (),
-                 name: str = "", active: bool = True, home_nation: str | None = None,
-                 mappings: Mappings | None = None) -> Partner:
+def save_partner(
+    session: Session,
+    *,
+    nation: str,
+    clearance: int,
+    groups: list[str] | tuple[str, ...] = (),
+    name: str = "",
+    active: bool = True,
+    home_nation: str | None = None,
+    mappings: Mappings | None = None,
+) -> Partner:
     """Add or update a partner nation; every instance's decision cache is invalidated. Commits.
 
     With ``mappings``, the nation must be a known ISO 3166-1 code and each group a known group.
@@ -68,7 +76,7 @@ def set_group(session: Session, code: str, members: list[str], mappings: Mapping
         raise InvalidPartner(f"unknown country code(s): {', '.join(unknown)}")
     group = session.get(PartnerGroup, code) or PartnerGroup(code=code)
     group.members = ",".join(normalised)
-    group.updated_at = datetime.now(timezone.utc)
+    group.updated_at = datetime.now(UTC)
     session.add(group)
     bump_epoch(session)
     session.commit()
@@ -78,6 +86,5 @@ def set_group(session: Session, code: str, members: list[str], mappings: Mapping
 
 def effective_groups(session: Session, mappings: Mappings) -> dict[str, frozenset[str]]:
     """Group members as decisions use them: ``stix_mappings`` with operators' edits on top."""
-    edits = {g.code: split_codes(g.members)
-             for g in session.execute(select(PartnerGroup)).scalars()}
+    edits = {g.code: split_codes(g.members) for g in session.execute(select(PartnerGroup)).scalars()}
     return dict(mappings.groups) | edits

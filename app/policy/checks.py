@@ -48,28 +48,49 @@ def _policy(session: Session, policies_dir: Path, mappings: Mappings, home_natio
 def partner_principal(partner: Partner, clearance: int | None = None) -> Principal:
     """The principal a partner's token would give, at its agreed clearance or a lower one."""
     rank = partner.clearance if clearance is None else min(clearance, partner.clearance)
-    return Principal(f"check:{partner.nation}", partner.nation, frozenset({"partner"}), rank,
-                     frozenset(partner.group_list), is_home=False)
+    return Principal(
+        f"check:{partner.nation}",
+        partner.nation,
+        frozenset({"partner"}),
+        rank,
+        frozenset(partner.group_list),
+        is_home=False,
+    )
 
 
-def check_label(session: Session, banner: str, *, originator: str, home_nation: str, mappings: Mappings,
-                policies_dir: Path) -> LabelReport:
+def check_label(
+    session: Session, banner: str, *, originator: str, home_nation: str, mappings: Mappings, policies_dir: Path
+) -> LabelReport:
     """Parse ``banner`` (UnknownToken names a bad token) and list the active partners that see it."""
     spec = parse_banner(banner, originator=originator, mappings=mappings)
     canonical = canonical_banner(spec, mappings)
     policy = _policy(session, policies_dir, mappings, home_nation)
-    seeing = [p.nation for p in list_partners(session)
-              if p.active and policy.allows(partner_principal(p), spec)]
+    seeing = [p.nation for p in list_partners(session) if p.active and policy.allows(partner_principal(p), spec)]
     return LabelReport(canonical, label_marking_id(canonical), spec, seeing)
 
 
-def check_policy(session: Session, *, nation: str, banner: str, home_nation: str, mappings: Mappings,
-                 policies_dir: Path, clearance: int | None = None, originator: str | None = None) -> Decision:
+def check_policy(
+    session: Session,
+    *,
+    nation: str,
+    banner: str,
+    home_nation: str,
+    mappings: Mappings,
+    policies_dir: Path,
+    clearance: int | None = None,
+    originator: str | None = None,
+) -> Decision:
     """The decision for a principal of ``nation`` on ``banner``; unknown partners are refused outright."""
     spec = parse_banner(banner, originator=originator or home_nation, mappings=mappings)
     if nation == home_nation:
-        principal = Principal("check:home", nation, frozenset({"analyst"}),
-                              TOP_RANK if clearance is None else clearance, frozenset(), is_home=True)
+        principal = Principal(
+            "check:home",
+            nation,
+            frozenset({"analyst"}),
+            TOP_RANK if clearance is None else clearance,
+            frozenset(),
+            is_home=True,
+        )
     else:
         partner = session.get(Partner, nation)
         if partner is None or not partner.active:

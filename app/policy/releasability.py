@@ -65,8 +65,7 @@ class ReleasabilityPolicy:
         self._enforcer = casbin.Enforcer(str(self.model_path), str(self.policy_path))
         self._enforcer.add_function("released_to", lambda p, lab: released_to(p, lab, self.mappings))
         self._enforcer.add_function("caveats_permit", lambda p, lab: caveats_permit(p, lab, self.mappings))
-        self._enforcer.add_function("third_party",
-                                    lambda p, lab: third_party(p, lab, self.mappings, self.home_nation))
+        self._enforcer.add_function("third_party", lambda p, lab: third_party(p, lab, self.mappings, self.home_nation))
         self._context = self._enforcer.new_enforce_context("2")
         # pycasbin's enforcer is not thread-safe: it compiles the matcher with ast.parse on each call,
         # which on CPython 3.11 fails under concurrent threads (seen as a 500 under load).

@@ -110,5 +110,3 @@ class VisibilityCache:
     def decide(self, session: Session, principal: Principal, label_id: int) -> bool:
         """Whether ``principal`` may see one label."""
         return label_id in self.visible_label_ids(session, principal)
-
-

@@ -26,17 +26,29 @@ from app.taxii.service import all_collections
 class CollectionIn(BaseModel):
     """A new collection."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "title": "Phishing campaigns", "description": "Shared with FVEY partners",
-        "read_roles": ["partner", "analyst"], "write_roles": ["analyst"], "read_partners": ["USA", "GBR"]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Phishing campaigns",
+                    "description": "Shared with FVEY partners",
+                    "read_roles": ["partner", "analyst"],
+                    "write_roles": ["analyst"],
+                    "read_partners": ["USA", "GBR"],
+                }
+            ]
+        },
+    )
 
     title: str = Field(min_length=1, max_length=200)
     description: str = ""
     alias: str | None = Field(None, min_length=1, max_length=100)
     read_roles: list[str] = Field(default_factory=list, description="Roles that may read: partner, analyst, ...")
     write_roles: list[str] = Field(default_factory=list, description="Roles that may write.")
-    read_partners: list[str] = Field(default_factory=list,
-                                     description="Partner nations that may read; [] = every partner the roles admit.")
+    read_partners: list[str] = Field(
+        default_factory=list, description="Partner nations that may read; [] = every partner the roles admit."
+    )
     write_partners: list[str] = Field(default_factory=list, description="Partner nations that may write; as above.")
 
 
@@ -47,7 +59,7 @@ class CollectionPatch(BaseModel):
 
     title: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = None
-    alias: str | None = Field(None, max_length=100, description="\"\" removes the alias.")
+    alias: str | None = Field(None, max_length=100, description='"" removes the alias.')
     read_roles: list[str] | None = None
     write_roles: list[str] | None = None
     read_partners: list[str] | None = None
@@ -69,10 +81,16 @@ class CollectionOut(BaseModel):
 
 def collection_out(collection: Collection) -> dict:
     """The administrators' view of a collection."""
-    return {"id": collection.id, "title": collection.title, "description": collection.description,
-            "alias": collection.alias, "read_roles": sorted(collection.roles("read")),
-            "write_roles": sorted(collection.roles("write")), "read_partners": sorted(collection.partners("read")),
-            "write_partners": sorted(collection.partners("write"))}
+    return {
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "alias": collection.alias,
+        "read_roles": sorted(collection.roles("read")),
+        "write_roles": sorted(collection.roles("write")),
+        "read_partners": sorted(collection.partners("read")),
+        "write_partners": sorted(collection.partners("write")),
+    }
 
 
 def _checked(session: Session, changes: dict, collection_id: str | None = None) -> dict:

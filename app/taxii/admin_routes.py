@@ -15,8 +15,13 @@ from app.policy.enforcer import RoleRights
 from app.taxii import admin
 from app.taxii.admin import CollectionIn, CollectionOut, CollectionPatch
 
-_ERRORS = problem_responses(s400="Malformed request", s401="No or bad token", s403="Not an administrator",
-                            s404="No such collection", s422="Refused; `errors` lists each field with its path")
+_ERRORS = problem_responses(
+    s400="Malformed request",
+    s401="No or bad token",
+    s403="Not an administrator",
+    s404="No such collection",
+    s422="Refused; `errors` lists each field with its path",
+)
 
 
 def _admin(principal: Principal = Depends(get_principal), rights: RoleRights = Depends(get_role_rights)) -> Principal:
@@ -25,8 +30,9 @@ def _admin(principal: Principal = Depends(get_principal), rights: RoleRights = D
     return principal
 
 
-router = APIRouter(prefix="/api/v1/collections", tags=["collections"], responses=_ERRORS,
-                   dependencies=[Depends(_admin)])
+router = APIRouter(
+    prefix="/api/v1/collections", tags=["collections"], responses=_ERRORS, dependencies=[Depends(_admin)]
+)
 
 
 @router.get("", response_model=list[CollectionOut], summary="List collections")
@@ -48,7 +54,8 @@ def get_collection(request: Request, collection_id: str, session: Session = Depe
 
 
 @router.patch("/{collection_id}", response_model=CollectionOut, summary="Update a collection")
-def update_collection(request: Request, collection_id: str, body: CollectionPatch,
-                      session: Session = Depends(get_session)):
+def update_collection(
+    request: Request, collection_id: str, body: CollectionPatch, session: Session = Depends(get_session)
+):
     note_collection(request, collection_id)
     return admin.collection_out(admin.update(session, collection_id, body))

@@ -22,8 +22,10 @@ class Collection(SQLModel, table=True):
     """A TAXII collection. ``date_added_hwm`` is the last ``date_added`` handed out in it."""
 
     __tablename__ = "collection"
-    __table_args__ = (PrimaryKeyConstraint("id", name="pk_collection"),
-                      UniqueConstraint("alias", name="uq_collection_alias"))
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="pk_collection"),
+        UniqueConstraint("alias", name="uq_collection_alias"),
+    )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     alias: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
@@ -57,8 +59,10 @@ class StatusResource(SQLModel, table=True):
     """The outcome of one Add Objects request, visible only to its poster."""
 
     __tablename__ = "taxii_status"
-    __table_args__ = (PrimaryKeyConstraint("id", name="pk_taxii_status"),
-                      Index("ix_taxii_status_owner", "owner_subject", "owner_nation"))
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="pk_taxii_status"),
+        Index("ix_taxii_status_owner", "owner_subject", "owner_nation"),
+    )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     collection_id: str = Field(

@@ -38,15 +38,17 @@ def _binding(collection_id: str, endpoint: str, query: list, principal: Principa
     }
 
 
-def make_cursor(secret: str, *, collection_id: str, endpoint: str, query: list, principal: Principal,
-                after_us: int) -> str:
+def make_cursor(
+    secret: str, *, collection_id: str, endpoint: str, query: list, principal: Principal, after_us: int
+) -> str:
     """A signed cursor resuming after ``after_us`` for exactly this query and principal."""
     claims = _binding(collection_id, endpoint, query, principal) | {"k": after_us}
     return jwe.encrypt(orjson.dumps(claims), _key(secret), algorithm="dir", encryption="A256GCM").decode()
 
 
-def read_cursor(secret: str, token: str, *, collection_id: str, endpoint: str, query: list,
-                principal: Principal) -> int:
+def read_cursor(
+    secret: str, token: str, *, collection_id: str, endpoint: str, query: list, principal: Principal
+) -> int:
     """The ``date_added`` to resume after; 400 for any cursor not made for this query and principal."""
     invalid = ApiError(400, "The next parameter is not valid for this request.")
     try:

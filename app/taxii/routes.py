@@ -45,8 +45,9 @@ async def _no_nul_in_path(request: Request) -> None:
         raise not_found()
 
 
-router = APIRouter(prefix="/taxii2", tags=["TAXII 2.1"],
-                   dependencies=[Depends(_no_nul_in_path), Depends(require_taxii_accept)])
+router = APIRouter(
+    prefix="/taxii2", tags=["TAXII 2.1"], dependencies=[Depends(_no_nul_in_path), Depends(require_taxii_accept)]
+)
 
 
 def _json(document: dict, status_code: int = 200, headers: dict | None = None) -> TaxiiResponse:
@@ -65,49 +66,73 @@ async def _api_root(api_root: str, settings: Settings = Depends(get_settings)) -
 
 
 @router.get("/", summary="TAXII discovery")
-def discovery(request: Request, principal: Principal = Depends(get_principal),
-              settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+def discovery(
+    request: Request,
+    principal: Principal = Depends(get_principal),
+    settings: Settings = Depends(get_settings),
+    rights: RoleRights = Depends(get_role_rights),
+):
     _may_discover(rights, principal)
     root_url = f"{str(request.base_url).rstrip('/')}/taxii2/{settings.api_root}/"
-    return _json({
-        "title": "Tearline TAXII 2.1 server",
-        "description": f"Intelligence exchange of {settings.home_nation}",
-        "default": root_url,
-        "api_roots": [root_url],
-    })
+    return _json(
+        {
+            "title": "Tearline TAXII 2.1 server",
+            "description": f"Intelligence exchange of {settings.home_nation}",
+            "default": root_url,
+            "api_roots": [root_url],
+        }
+    )
 
 
 @router.get("/{api_root}/", summary="API root information")
-def api_root_information(api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
-                         settings: Settings = Depends(get_settings), rights: RoleRights = Depends(get_role_rights)):
+def api_root_information(
+    api_root: str = Depends(_api_root),
+    principal: Principal = Depends(get_principal),
+    settings: Settings = Depends(get_settings),
+    rights: RoleRights = Depends(get_role_rights),
+):
     _may_discover(rights, principal)
-    return _json({
-        "title": settings.api_root_title,
-        "description": f"Collections shared by {settings.home_nation}",
-        "versions": ["application/taxii+json;version=2.1"],
-        "max_content_length": settings.max_content_length,
-    })
+    return _json(
+        {
+            "title": settings.api_root_title,
+            "description": f"Collections shared by {settings.home_nation}",
+            "versions": ["application/taxii+json;version=2.1"],
+            "max_content_length": settings.max_content_length,
+        }
+    )
 
 
 @router.get("/{api_root}/status/{status_id}/", summary="Status of an Add Objects request")
 @router.get("/{api_root}/status/{status_id}", include_in_schema=False)
-def get_status(status_id: str, api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
-               session: Session = Depends(get_session)):
+def get_status(
+    status_id: str,
+    api_root: str = Depends(_api_root),
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+):
     return _json(service.status_document(service.get_status(session, principal, status_id)))
 
 
 @router.get("/{api_root}/collections/", summary="Collections")
-def get_collections(api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
-                    session: Session = Depends(get_session), rights: RoleRights = Depends(get_role_rights)):
+def get_collections(
+    api_root: str = Depends(_api_root),
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    rights: RoleRights = Depends(get_role_rights),
+):
     _may_discover(rights, principal)
     collections = service.list_collections(session, rights, principal)
     return _json({"collections": collections} if collections else {})
 
 
 @router.get("/{api_root}/collections/{collection_id}/", summary="One collection")
-def get_collection(collection_id: str, api_root: str = Depends(_api_root),
-                   principal: Principal = Depends(get_principal), session: Session = Depends(get_session),
-                   rights: RoleRights = Depends(get_role_rights)):
+def get_collection(
+    collection_id: str,
+    api_root: str = Depends(_api_root),
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    rights: RoleRights = Depends(get_role_rights),
+):
     collection, access = service.open_collection(session, rights, principal, collection_id)
     return _json(service.collection_resource(collection, access))
 
@@ -127,15 +152,28 @@ class Ctx:
         return self.visibility.visible_label_ids(self.session, self.principal)
 
 
-async def _ctx(api_root: str = Depends(_api_root), principal: Principal = Depends(get_principal),
-         session: Session = Depends(get_session), settings: Settings = Depends(get_settings),
-         rights: RoleRights = Depends(get_role_rights), visibility: VisibilityCache = Depends(get_visibility),
-         mappings: Mappings = Depends(get_mappings)) -> Ctx:
+async def _ctx(
+    api_root: str = Depends(_api_root),
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+    rights: RoleRights = Depends(get_role_rights),
+    visibility: VisibilityCache = Depends(get_visibility),
+    mappings: Mappings = Depends(get_mappings),
+) -> Ctx:
     return Ctx(principal, session, settings, rights, visibility, mappings)
 
 
-def _paged(request: Request, ctx: Ctx, *, endpoint: str, collection_id: str, object_id: str | None = None,
-           with_body: bool, shape: Callable[[ServedPage, str | None], bytes]) -> TaxiiResponse:
+def _paged(
+    request: Request,
+    ctx: Ctx,
+    *,
+    endpoint: str,
+    collection_id: str,
+    object_id: str | None = None,
+    with_body: bool,
+    shape: Callable[[ServedPage, str | None], bytes],
+) -> TaxiiResponse:
     """Shared flow of the four paged endpoints: access, filters, cursor, page, headers."""
     note_collection(request, collection_id)
     service.open_collection(ctx.session, ctx.rights, ctx.principal, collection_id, need="read")
@@ -145,13 +183,18 @@ def _paged(request: Request, ctx: Ctx, *, endpoint: str, collection_id: str, obj
     if object_id is not None:
         service.require_visible_object(ctx.session, collection_id, visible, object_id)
         flt = replace(flt, ids=(object_id,))
-    binding = {"collection_id": collection_id, "endpoint": f"{endpoint}:{object_id or ''}",
-               "query": flt.digest_parts(), "principal": ctx.principal}
+    binding = {
+        "collection_id": collection_id,
+        "endpoint": f"{endpoint}:{object_id or ''}",
+        "query": flt.digest_parts(),
+        "principal": ctx.principal,
+    }
     after_us = None
     if page_request.next_token is not None:
         after_us = read_cursor(ctx.settings.cursor_secret, page_request.next_token, **binding)
-    page = service.versions_page(ctx.session, collection_id, visible, flt, after_us=after_us,
-                                 limit=page_request.limit, with_body=with_body)
+    page = service.versions_page(
+        ctx.session, collection_id, visible, flt, after_us=after_us, limit=page_request.limit, with_body=with_body
+    )
     next_token = None
     if page.more:
         next_token = make_cursor(ctx.settings.cursor_secret, after_us=page.last_read_us, **binding)
@@ -159,8 +202,10 @@ def _paged(request: Request, ctx: Ctx, *, endpoint: str, collection_id: str, obj
     note_served(request, [(row.object_id, format_us(row.version_us)) for row in page.rows])
     headers = {}
     if page.rows:
-        headers = {"X-TAXII-Date-Added-First": format_us(page.rows[0].date_added_us),
-                   "X-TAXII-Date-Added-Last": format_us(page.rows[-1].date_added_us)}
+        headers = {
+            "X-TAXII-Date-Added-First": format_us(page.rows[0].date_added_us),
+            "X-TAXII-Date-Added-Last": format_us(page.rows[-1].date_added_us),
+        }
     return TaxiiResponse(shape(page, next_token), headers=headers)
 
 
@@ -205,14 +250,28 @@ def get_manifest(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx))
 
 @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object")
 def get_object(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)):
-    return _paged(request, ctx, endpoint="object", collection_id=collection_id, object_id=object_id,
-                  with_body=True, shape=_envelope)
+    return _paged(
+        request,
+        ctx,
+        endpoint="object",
+        collection_id=collection_id,
+        object_id=object_id,
+        with_body=True,
+        shape=_envelope,
+    )
 
 
 @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/versions/", summary="Get object versions")
 def get_object_versions(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)):
-    return _paged(request, ctx, endpoint="versions", collection_id=collection_id, object_id=object_id,
-                  with_body=False, shape=_versions)
+    return _paged(
+        request,
+        ctx,
+        endpoint="versions",
+        collection_id=collection_id,
+        object_id=object_id,
+        with_body=False,
+        shape=_versions,
+    )
 
 
 @router.delete("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Delete an object")
@@ -251,8 +310,12 @@ def _envelope_objects(body: bytes) -> list:
     return objects
 
 
-@router.post("/{api_root}/collections/{collection_id}/objects/", summary="Add objects", status_code=202,
-             dependencies=[Depends(require_taxii_content_type)])
+@router.post(
+    "/{api_root}/collections/{collection_id}/objects/",
+    summary="Add objects",
+    status_code=202,
+    dependencies=[Depends(require_taxii_content_type)],
+)
 async def add_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)):
     await run_in_threadpool(service.open_collection, ctx.session, ctx.rights, ctx.principal, collection_id, "write")
     objects = _envelope_objects(await _read_body(request, ctx.settings.max_content_length))
@@ -262,8 +325,15 @@ async def add_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_
     def add_and_describe() -> dict:
         # Both in a worker thread: the status row is expired after commit and reloads from the
         # database, which must never block the event loop (it would wait on the pool it feeds).
-        status = service.add_objects(ctx.session, collection_id, ctx.principal, objects, mappings=ctx.mappings,
-                                     home_nation=ctx.settings.home_nation, visible=visible)
+        status = service.add_objects(
+            ctx.session,
+            collection_id,
+            ctx.principal,
+            objects,
+            mappings=ctx.mappings,
+            home_nation=ctx.settings.home_nation,
+            visible=visible,
+        )
         return service.status_document(status)
 
     return _json(await run_in_threadpool(add_and_describe), status_code=202)

@@ -69,9 +69,16 @@ def collection_resource(collection: Collection, access: Access) -> dict:
     return resource
 
 
-def create_collection(session: Session, *, title: str, description: str = "", read_roles: set[str] | list[str],
-                      write_roles: set[str] | list[str], alias: str | None = None,
-                      collection_id: str | None = None) -> Collection:
+def create_collection(
+    session: Session,
+    *,
+    title: str,
+    description: str = "",
+    read_roles: set[str] | list[str],
+    write_roles: set[str] | list[str],
+    alias: str | None = None,
+    collection_id: str | None = None,
+) -> Collection:
     """Create a collection granting ``read_roles`` and ``write_roles``. Commits."""
     collection = Collection(
         id=collection_id or str(uuid.uuid4()),
@@ -102,8 +109,9 @@ def list_collections(session: Session, rights: RoleRights, principal: Principal)
     return resources
 
 
-def open_collection(session: Session, rights: RoleRights, principal: Principal, collection_id: str,
-                    need: str | None = None) -> tuple[Collection, Access]:
+def open_collection(
+    session: Session, rights: RoleRights, principal: Principal, collection_id: str, need: str | None = None
+) -> tuple[Collection, Access]:
     """The collection and the principal's access to it; 404 if it may neither read nor write it.
 
     ``need`` ("read", "write" or "delete") turns a missing right into 403 on a collection the
@@ -162,20 +170,33 @@ def _served(row, visible: set[int]) -> ServedVersion | None:
 # Built once, so that app.items.store reuses a principal's page statement across its pages.
 # _served unpacks the rows in this order.
 _PAGE_COLUMNS = {
-    with_body: (StixObject.date_added_us, StixObject.object_id, StixObject.version_us, StixObject.spec_version,
-                StixObject.granular,
-                (StixObject.body if with_body else case((StixObject.has_granular, StixObject.body),
-                                                        else_=None)).label("body"))
+    with_body: (
+        StixObject.date_added_us,
+        StixObject.object_id,
+        StixObject.version_us,
+        StixObject.spec_version,
+        StixObject.granular,
+        (StixObject.body if with_body else case((StixObject.has_granular, StixObject.body), else_=None)).label("body"),
+    )
     for with_body in (True, False)
 }
 
 
-def versions_page(session: Session, collection_id: str, visible: list[int], flt: VersionFilter, *,
-                  after_us: int | None, limit: int, with_body: bool) -> ServedPage:
+def versions_page(
+    session: Session,
+    collection_id: str,
+    visible: list[int],
+    flt: VersionFilter,
+    *,
+    after_us: int | None,
+    limit: int,
+    with_body: bool,
+) -> ServedPage:
     """One page of visible versions, granular markings applied. Without ``with_body`` only versions
     carrying granular markings load their JSON (to check they can be served at all)."""
-    page = read_page(session, collection_id, visible, flt, after_us=after_us, limit=limit,
-                     columns=_PAGE_COLUMNS[with_body])
+    page = read_page(
+        session, collection_id, visible, flt, after_us=after_us, limit=limit, columns=_PAGE_COLUMNS[with_body]
+    )
     visible_set = set(visible)
     served = [version for row in page.rows if (version := _served(row, visible_set)) is not None]
     return ServedPage(served, page.more, page.rows[-1].date_added_us if page.rows else None)
@@ -197,12 +218,15 @@ def require_visible_object(session: Session, collection_id: str, visible: list[i
         raise not_found("No such object.")
 
 
-def delete_object(session: Session, collection_id: str, visible: list[int], object_id: str,
-                  flt: VersionFilter) -> int:
+def delete_object(session: Session, collection_id: str, visible: list[int], object_id: str, flt: VersionFilter) -> int:
     """Delete the visible versions of ``object_id`` that match ``flt``; return how many. Commits."""
     require_visible_object(session, collection_id, visible, object_id)
-    query = version_query(collection_id, visible, VersionFilter(
-        ids=(object_id,), versions=flt.versions, spec_versions=flt.spec_versions), (StixObject.pk,))
+    query = version_query(
+        collection_id,
+        visible,
+        VersionFilter(ids=(object_id,), versions=flt.versions, spec_versions=flt.spec_versions),
+        (StixObject.pk,),
+    )
     pks = list(session.execute(query).scalars())
     if pks:
         session.execute(delete(StixObject).where(StixObject.pk.in_(pks)))
@@ -234,16 +258,34 @@ def status_document(status: StatusResource) -> dict:
     }
 
 
-def add_objects(session: Session, collection_id: str, principal: Principal, objects: list, *,
-                mappings: Mappings, home_nation: str, visible: list[int] | None = None) -> StatusResource:
+def add_objects(
+    session: Session,
+    collection_id: str,
+    principal: Principal,
+    objects: list,
+    *,
+    mappings: Mappings,
+    home_nation: str,
+    visible: list[int] | None = None,
+) -> StatusResource:
     """Validate, label and store an envelope's objects and its status resource in one transaction. Commits.
 
     ``visible`` are the poster's visible label ids (None only for home-nation callers, who see all).
     """
     request_timestamp = now_us()
     valid, failures = ingest.validate_all(objects)
-    outcomes = ingest.store(session, collection_id, valid, submitter=principal.nation, mappings=mappings,
-                            home_nation=home_nation, visible_label_ids=visible) + failures
+    outcomes = (
+        ingest.store(
+            session,
+            collection_id,
+            valid,
+            submitter=principal.nation,
+            mappings=mappings,
+            home_nation=home_nation,
+            visible_label_ids=visible,
+        )
+        + failures
+    )
     successes = [_status_entry(o) for o in outcomes if o.ok]
     failed = [_status_entry(o) for o in outcomes if not o.ok]
     status = StatusResource(

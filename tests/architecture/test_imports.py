@@ -116,6 +116,9 @@ def test_no_import_cycle_in_app() -> None:
 
 def test_packages_hold_no_imports() -> None:
     """Package ``__init__`` files carry a docstring only, so importing one module never drags in its siblings."""
-    offenders = [str(path.relative_to(APP.parent)) for path in APP.rglob("__init__.py")
-                 if any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in ast.walk(ast.parse(path.read_text())))]
+    offenders = [
+        str(path.relative_to(APP.parent))
+        for path in APP.rglob("__init__.py")
+        if any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in ast.walk(ast.parse(path.read_text())))
+    ]
     assert offenders == []

@@ -24,22 +24,35 @@ from tests.policy.oracle import statement_md
 TEST_KEY = "audit-test-key-0123456789abcdef"
 
 
-def labelled_indicator(banner: str, *, modified: str = "2025-03-01T10:00:00.000Z",
-                       object_id: str | None = None) -> list[dict]:
+def labelled_indicator(
+    banner: str, *, modified: str = "2025-03-01T10:00:00.000Z", object_id: str | None = None
+) -> list[dict]:
     """A statement marking definition with ``banner`` and an indicator carrying it."""
     md = statement_md(banner)
-    return [md, {
-        "type": "indicator", "spec_version": "2.1", "id": object_id or f"indicator--{uuid.uuid4()}",
-        "created": "2025-03-01T10:00:00.000Z", "modified": modified, "name": "audited indicator",
-        "pattern": "[ipv4-addr:value = '198.51.100.7']", "pattern_type": "stix",
-        "valid_from": "2025-03-01T10:00:00.000Z", "object_marking_refs": [md["id"]],
-    }]
+    return [
+        md,
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": object_id or f"indicator--{uuid.uuid4()}",
+            "created": "2025-03-01T10:00:00.000Z",
+            "modified": modified,
+            "name": "audited indicator",
+            "pattern": "[ipv4-addr:value = '198.51.100.7']",
+            "pattern_type": "stix",
+            "valid_from": "2025-03-01T10:00:00.000Z",
+            "object_marking_refs": [md["id"]],
+        },
+    ]
 
 
 def post_objects(client, headers: dict, api: str, collection_id: str, objects: list[dict]) -> None:
     """Push an envelope as ``headers``' principal; every object must be stored."""
-    response = client.post(f"{api}/collections/{collection_id}/objects/", json={"objects": objects},
-                           headers={**headers, "Content-Type": TAXII})
+    response = client.post(
+        f"{api}/collections/{collection_id}/objects/",
+        json={"objects": objects},
+        headers={**headers, "Content-Type": TAXII},
+    )
     assert response.status_code == 202, response.text
     assert response.json()["failure_count"] == 0, response.text
 
@@ -47,11 +60,16 @@ def post_objects(client, headers: dict, api: str, collection_id: str, objects: l
 def records_for(engine, request_id: str) -> list[dict]:
     """The audit records of one request, with their served (id, version) pairs."""
     with engine.connect() as connection:
-        rows = [dict(r._mapping) for r in connection.execute(
-            text("SELECT * FROM audit_record WHERE request_id = :r ORDER BY seq"), {"r": request_id})]
+        rows = [
+            dict(r._mapping)
+            for r in connection.execute(
+                text("SELECT * FROM audit_record WHERE request_id = :r ORDER BY seq"), {"r": request_id}
+            )
+        ]
         for row in rows:
-            served = connection.execute(text("SELECT pairs FROM audit_served WHERE record_seq = :s"),
-                                        {"s": row["seq"]}).scalar()
+            served = connection.execute(
+                text("SELECT pairs FROM audit_served WHERE record_seq = :s"), {"s": row["seq"]}
+            ).scalar()
             row["served"] = {(o, v) for o, v in orjson.loads(served or "[]")}
     return rows
 
@@ -80,7 +98,7 @@ def _clone(template: str, tmp_path) -> Iterator[str]:
     name = f"tearline_audit_{uuid.uuid4().hex[:12]}"
     template_name = template.rsplit("/", 1)[1]
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \'{template_name}\'')
+        admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{template_name}'")
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
         try:
             yield f"{template.rsplit('/', 1)[0]}/{name}"
@@ -95,9 +113,15 @@ def module_url(template_url: str, tmp_path_factory) -> Iterator[str]:
         yield url
 
 
-AUDIT_RESET = ("DELETE FROM audit_dissemination", "DELETE FROM audit_object", "DELETE FROM audit_served",
-               "UPDATE audit_index_head SET seq = 0", "DELETE FROM audit_checkpoint", "DELETE FROM audit_record",
-               f"UPDATE audit_head SET seq = 0, hash = '{'0' * 64}', mac = ''")
+AUDIT_RESET = (
+    "DELETE FROM audit_dissemination",
+    "DELETE FROM audit_object",
+    "DELETE FROM audit_served",
+    "UPDATE audit_index_head SET seq = 0",
+    "DELETE FROM audit_checkpoint",
+    "DELETE FROM audit_record",
+    f"UPDATE audit_head SET seq = 0, hash = '{'0' * 64}', mac = ''",
+)
 
 
 @pytest.fixture

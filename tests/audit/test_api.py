@@ -29,13 +29,16 @@ def pulled(app, auth, settings):
     """USA pulls twice and GBR once an object in two versions; FRA is refused the one it asks for."""
     api = f"/taxii2/{settings.api_root}"
     with Session(app.state.engine) as session:
-        collection_id = taxii_service.create_collection(session, title=f"audit api {uuid.uuid4().hex[:8]}",
-                                                        read_roles={"partner", "analyst"},
-                                                        write_roles={"analyst"}).id
+        collection_id = taxii_service.create_collection(
+            session,
+            title=f"audit api {uuid.uuid4().hex[:8]}",
+            read_roles={"partner", "analyst"},
+            write_roles={"analyst"},
+        ).id
     object_id = f"indicator--{uuid.uuid4()}"
-    objects = (labelled_indicator("UNCLASSIFIED//REL TO FVEY", object_id=object_id)
-               + labelled_indicator("UNCLASSIFIED//REL TO USA", object_id=object_id,
-                                    modified="2025-03-02T10:00:00.000Z"))
+    objects = labelled_indicator("UNCLASSIFIED//REL TO FVEY", object_id=object_id) + labelled_indicator(
+        "UNCLASSIFIED//REL TO USA", object_id=object_id, modified="2025-03-02T10:00:00.000Z"
+    )
     tag = uuid.uuid4().hex[:8]
     path = f"{api}/collections/{collection_id}/objects/{object_id}/versions/"
     with TestClient(app) as client:
@@ -50,8 +53,11 @@ def test_recipients_list_every_version_and_nation_with_first_and_last_time(clien
     response = client.get(f"/api/v1/audit/recipients/{object_id}", headers=auditor)
     assert response.status_code == 200
     got = {(r["version"], r["nation"]): r for r in response.json()["recipients"]}
-    assert set(got) == {("2025-03-01T10:00:00.000000Z", "USA"), ("2025-03-02T10:00:00.000000Z", "USA"),
-                        ("2025-03-01T10:00:00.000000Z", "GBR")}
+    assert set(got) == {
+        ("2025-03-01T10:00:00.000000Z", "USA"),
+        ("2025-03-02T10:00:00.000000Z", "USA"),
+        ("2025-03-01T10:00:00.000000Z", "GBR"),
+    }
     usa = got[("2025-03-01T10:00:00.000000Z", "USA")]
     assert usa["times"] == 2 and usa["first_received"] < usa["last_received"]
     assert got[("2025-03-01T10:00:00.000000Z", "GBR")]["times"] == 1
@@ -91,9 +97,18 @@ def test_one_record_shows_its_served_versions(client, auditor, pulled):
 def test_export_streams_ndjson_and_csv_safe_for_spreadsheets(app, client, auditor):
     tag = uuid.uuid4().hex[:8]
     since = datetime.now(UTC).isoformat()
-    record_event(app.state.engine, request_id=f"csv-{tag}", subject=f"=HYPERLINK(\"x\")-{tag}", nation="USA",
-                 roles=["partner"], method="GET", route="/taxii2/", status=200, decision="allow",
-                 served=[("indicator--x", "2025-01-01T00:00:00.000Z")])
+    record_event(
+        app.state.engine,
+        request_id=f"csv-{tag}",
+        subject=f'=HYPERLINK("x")-{tag}',
+        nation="USA",
+        roles=["partner"],
+        method="GET",
+        route="/taxii2/",
+        status=200,
+        decision="allow",
+        served=[("indicator--x", "2025-01-01T00:00:00.000Z")],
+    )
     lines = client.get("/api/v1/audit/export", params={"since": since, "format": "ndjson"}, headers=auditor)
     assert lines.headers["content-type"].startswith("application/x-ndjson")
     docs = [orjson.loads(line) for line in lines.text.splitlines()]
@@ -104,7 +119,7 @@ def test_export_streams_ndjson_and_csv_safe_for_spreadsheets(app, client, audito
     assert table.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(table.text)))
     [row] = [r for r in rows if r["request_id"] == f"csv-{tag}"]
-    assert row["subject"] == f"'=HYPERLINK(\"x\")-{tag}"
+    assert row["subject"] == f'\'=HYPERLINK("x")-{tag}'
     assert row["served"] == "indicator--x@2025-01-01T00:00:00.000Z"
     assert not any(cell.startswith(("=", "+", "@")) for r in rows for cell in r.values())
 

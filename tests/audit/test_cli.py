@@ -23,15 +23,27 @@ def cli_env(fresh_url, tmp_path, monkeypatch) -> dict[str, str]:
     for name in list(os.environ):
         if name.startswith("TEARLINE_"):
             monkeypatch.delenv(name)
-    return {"TEARLINE_DATABASE_URL": fresh_url, "TEARLINE_DATA_DIR": str(tmp_path / "data"),
-            "TEARLINE_AUDIT_KEY": TEST_KEY}
+    return {
+        "TEARLINE_DATABASE_URL": fresh_url,
+        "TEARLINE_DATA_DIR": str(tmp_path / "data"),
+        "TEARLINE_AUDIT_KEY": TEST_KEY,
+    }
 
 
 def _write(engine, count: int = 7) -> None:
     for index in range(count):
-        record_event(engine, request_id=f"cli-{index}", subject="+cmd|' /C calc'!A0" if index == 3 else "u",
-                     nation="CAN", roles=["partner"], method="GET", route="/taxii2/", status=200,
-                     decision="allow", served=[(f"indicator--{index}", "2025-01-01T00:00:00.000000Z")])
+        record_event(
+            engine,
+            request_id=f"cli-{index}",
+            subject="+cmd|' /C calc'!A0" if index == 3 else "u",
+            nation="CAN",
+            roles=["partner"],
+            method="GET",
+            route="/taxii2/",
+            status=200,
+            decision="allow",
+            served=[(f"indicator--{index}", "2025-01-01T00:00:00.000000Z")],
+        )
 
 
 def test_verify_passes_then_names_the_first_broken_record(fresh_engine, cli_env):

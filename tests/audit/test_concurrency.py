@@ -27,10 +27,21 @@ def _sequences(engine) -> list[int]:
 
 def test_threads_keep_one_valid_chain(fresh_engine, signer):
     def writer(worker: int) -> list[int]:
-        return [record_event(fresh_engine, request_id=f"t{worker}-{i}", subject=f"worker-{worker}", nation="GBR",
-                             roles=["partner"], method="GET", route="/taxii2/", status=200, decision="allow",
-                             served=[(f"indicator--{worker}-{i}", "2025-01-01T00:00:00.000Z")])
-                for i in range(PER_THREAD)]
+        return [
+            record_event(
+                fresh_engine,
+                request_id=f"t{worker}-{i}",
+                subject=f"worker-{worker}",
+                nation="GBR",
+                roles=["partner"],
+                method="GET",
+                route="/taxii2/",
+                status=200,
+                decision="allow",
+                served=[(f"indicator--{worker}-{i}", "2025-01-01T00:00:00.000Z")],
+            )
+            for i in range(PER_THREAD)
+        ]
 
     with ThreadPoolExecutor(THREADS) as pool:
         returned = [seq for seqs in pool.map(writer, range(THREADS)) for seq in seqs]
@@ -61,9 +72,17 @@ def test_two_processes_keep_one_valid_chain(fresh_url, fresh_engine, signer):
     if not fresh_url.startswith("postgresql"):
         pytest.skip("several app instances share a database only on PostgreSQL")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    processes = [subprocess.Popen([sys.executable, "-c", _WRITER, fresh_url, str(w), str(PER_PROCESS), TEST_KEY],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT)
-                 for w in range(PROCESSES)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, fresh_url, str(w), str(PER_PROCESS), TEST_KEY],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        for w in range(PROCESSES)
+    ]
     for process in processes:
         assert process.stdout.readline().strip() == "ready"
     for process in processes:

@@ -24,16 +24,25 @@ def _pull(live_server: str, token: str, collection_id: str) -> set[str]:
 
 def test_recipients_match_the_partners_that_pulled(app, live_server, settings, make_token):
     with Session(app.state.engine) as session:
-        collection_id = taxii_service.create_collection(session, title=f"recipients {uuid.uuid4().hex[:8]}",
-                                                        read_roles={"partner", "analyst"},
-                                                        write_roles={"analyst"}).id
+        collection_id = taxii_service.create_collection(
+            session,
+            title=f"recipients {uuid.uuid4().hex[:8]}",
+            read_roles={"partner", "analyst"},
+            write_roles={"analyst"},
+        ).id
     fvey = labelled_indicator("UNCLASSIFIED//REL TO FVEY")  # USA, GBR, CAN may see it; FRA, DEU may not
     usa_only = labelled_indicator("SECRET//REL TO USA")
     base = f"{live_server}/taxii2/{settings.api_root}/collections/{collection_id}/objects/"
-    posted = requests.post(base, json={"objects": fvey + usa_only}, timeout=30,
-                           headers={"Authorization": f"Bearer {make_token(subject='e2e-analyst')}",
-                                    "Content-Type": "application/taxii+json;version=2.1",
-                                    "Accept": "application/taxii+json;version=2.1"})
+    posted = requests.post(
+        base,
+        json={"objects": fvey + usa_only},
+        timeout=30,
+        headers={
+            "Authorization": f"Bearer {make_token(subject='e2e-analyst')}",
+            "Content-Type": "application/taxii+json;version=2.1",
+            "Accept": "application/taxii+json;version=2.1",
+        },
+    )
     assert posted.status_code == 202, posted.text
 
     pulls = {}
@@ -44,11 +53,14 @@ def test_recipients_match_the_partners_that_pulled(app, live_server, settings, m
 
     auditor = {"Authorization": f"Bearer {make_token(subject='e2e-auditor', roles=('auditor',))}"}
     for md_or_obj in (*fvey, *usa_only):
-        response = requests.get(f"{live_server}/api/v1/audit/recipients/{md_or_obj['id']}", headers=auditor,
-                                timeout=30)
+        response = requests.get(f"{live_server}/api/v1/audit/recipients/{md_or_obj['id']}", headers=auditor, timeout=30)
         assert response.status_code == 200
         nations = {r["nation"] for r in response.json()["recipients"]}
         expected = {nation for nation, ids in pulls.items() if md_or_obj["id"] in ids}
         assert nations == expected, md_or_obj["id"]
-    assert {r["nation"] for r in requests.get(f"{live_server}/api/v1/audit/recipients/{usa_only[1]['id']}",
-                                              headers=auditor, timeout=30).json()["recipients"]} == {"USA"}
+    assert {
+        r["nation"]
+        for r in requests.get(
+            f"{live_server}/api/v1/audit/recipients/{usa_only[1]['id']}", headers=auditor, timeout=30
+        ).json()["recipients"]
+    } == {"USA"}

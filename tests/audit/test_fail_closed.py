@@ -18,11 +18,14 @@ from app.taxii import service as taxii_service
 from tests.audit.conftest import labelled_indicator, post_objects, records_for
 from tests.conftest import TAXII
 
-FAIL_SQLITE = ("CREATE TRIGGER audit_fail BEFORE INSERT ON audit_record "
-               "BEGIN SELECT RAISE(ABORT, 'audit store failing'); END")
-FAIL_PG = ("CREATE OR REPLACE FUNCTION audit_fail() RETURNS trigger LANGUAGE plpgsql AS "
-           "$$ BEGIN RAISE EXCEPTION 'audit store failing'; END $$; "
-           "CREATE TRIGGER audit_fail BEFORE INSERT ON audit_record FOR EACH ROW EXECUTE FUNCTION audit_fail()")
+FAIL_SQLITE = (
+    "CREATE TRIGGER audit_fail BEFORE INSERT ON audit_record BEGIN SELECT RAISE(ABORT, 'audit store failing'); END"
+)
+FAIL_PG = (
+    "CREATE OR REPLACE FUNCTION audit_fail() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit store failing'; END $$; "
+    "CREATE TRIGGER audit_fail BEFORE INSERT ON audit_record FOR EACH ROW EXECUTE FUNCTION audit_fail()"
+)
 
 
 def _break_audit(engine) -> None:
@@ -35,8 +38,9 @@ def _break_audit(engine) -> None:
 
 def _repair_audit(engine) -> None:
     with engine.begin() as connection:
-        connection.execute(text("DROP TRIGGER IF EXISTS audit_fail"
-                                + (" ON audit_record" if engine.dialect.name != "sqlite" else "")))
+        connection.execute(
+            text("DROP TRIGGER IF EXISTS audit_fail" + (" ON audit_record" if engine.dialect.name != "sqlite" else ""))
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -53,8 +57,9 @@ def _repaired(fresh_url):
 @pytest.fixture
 def stocked_app(fresh_app, auth, api):
     with Session(fresh_app.state.engine) as session:
-        collection_id = taxii_service.create_collection(session, title="fail closed", read_roles={"partner", "analyst"},
-                                                        write_roles={"analyst"}).id
+        collection_id = taxii_service.create_collection(
+            session, title="fail closed", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+        ).id
     objects = labelled_indicator("UNCLASSIFIED//REL TO FVEY, NATO")
     with TestClient(fresh_app) as client:
         post_objects(client, auth(), api, collection_id, objects)

@@ -16,8 +16,18 @@ from tests.audit.conftest import labelled_indicator, post_objects, records_for
 
 
 def _write(engine, seq_tag: int, served, nation: str = "USA") -> int:
-    return record_event(engine, request_id=f"req-{seq_tag}", subject="feed", nation=nation, roles=["partner"],
-                        method="GET", route="/r", status=200, decision="allow", served=served)
+    return record_event(
+        engine,
+        request_id=f"req-{seq_tag}",
+        subject="feed",
+        nation=nation,
+        roles=["partner"],
+        method="GET",
+        route="/r",
+        status=200,
+        decision="allow",
+        served=served,
+    )
 
 
 def _index_head(engine) -> int:
@@ -27,9 +37,14 @@ def _index_head(engine) -> int:
 
 def _index_rows(engine) -> list[tuple]:
     with engine.connect() as connection:
-        return sorted(connection.execute(text(
-            "SELECT d.record_seq, o.object_id, d.version, d.nation FROM audit_dissemination d "
-            "JOIN audit_object o ON o.key = d.object_key")).all())
+        return sorted(
+            connection.execute(
+                text(
+                    "SELECT d.record_seq, o.object_id, d.version, d.nation FROM audit_dissemination d "
+                    "JOIN audit_object o ON o.key = d.object_key"
+                )
+            ).all()
+        )
 
 
 def test_a_record_is_not_indexed_until_something_asks(fresh_engine):
@@ -37,7 +52,8 @@ def test_a_record_is_not_indexed_until_something_asks(fresh_engine):
     assert _index_rows(fresh_engine) == [] and _index_head(fresh_engine) == 0
     # A reader indexes first, so the answer already includes the record.
     assert [(r["version"], r["nation"], r["times"]) for r in recipients(fresh_engine, "indicator--x")] == [
-        ("v1", "USA", 1)]
+        ("v1", "USA", 1)
+    ]
     assert _index_rows(fresh_engine) == [(seq, "indicator--x", "v1", "USA")] and _index_head(fresh_engine) == seq
 
 
@@ -114,8 +130,9 @@ def test_the_server_indexes_what_it_served(app, client, analyst, partner_usa, ap
     """A pull through the app: the served list is in the record at once, the index follows it unasked."""
     post_objects(client, analyst, api, collection.id, labelled_indicator("UNCLASSIFIED//REL TO FVEY, NATO"))
     request_id = rid()
-    response = client.get(f"{api}/collections/{collection.id}/objects/",
-                          headers={**partner_usa, "X-Request-ID": request_id})
+    response = client.get(
+        f"{api}/collections/{collection.id}/objects/", headers={**partner_usa, "X-Request-ID": request_id}
+    )
     assert response.status_code == 200
     (record,) = records_for(app.state.engine, request_id)
     served = record["served"]
@@ -123,7 +140,13 @@ def test_the_server_indexes_what_it_served(app, client, analyst, partner_usa, ap
     engine = app.state.audit_engine
     assert _wait_for(lambda: _index_head(engine) >= record["seq"])  # no reader asked: the thread did it
     with engine.connect() as connection:
-        indexed = set(connection.execute(text(
-            "SELECT o.object_id, d.version FROM audit_dissemination d JOIN audit_object o ON o.key = d.object_key "
-            "WHERE d.record_seq = :s AND d.nation = 'USA'"), {"s": record["seq"]}).all())
+        indexed = set(
+            connection.execute(
+                text(
+                    "SELECT o.object_id, d.version FROM audit_dissemination d JOIN audit_object o ON o.key = d.object_key "
+                    "WHERE d.record_seq = :s AND d.nation = 'USA'"
+                ),
+                {"s": record["seq"]},
+            ).all()
+        )
     assert indexed == served

@@ -61,10 +61,13 @@ def test_hidden_object_is_recorded_as_hidden_but_answered_like_an_absent_one(app
     collection_id, _, secret_id = stocked
     fra = auth(subject="fra-feed", nation="FRA", roles=("partner",))
     hidden_id, absent_id = rid(), rid()
-    hidden = client.get(f"{api}/collections/{collection_id}/objects/{secret_id}/",
-                        headers={**fra, "X-Request-ID": hidden_id})
-    absent = client.get(f"{api}/collections/{collection_id}/objects/indicator--{uuid.uuid4()}/",
-                        headers={**fra, "X-Request-ID": absent_id})
+    hidden = client.get(
+        f"{api}/collections/{collection_id}/objects/{secret_id}/", headers={**fra, "X-Request-ID": hidden_id}
+    )
+    absent = client.get(
+        f"{api}/collections/{collection_id}/objects/indicator--{uuid.uuid4()}/",
+        headers={**fra, "X-Request-ID": absent_id},
+    )
     assert hidden.status_code == absent.status_code == 404
     assert hidden.json() == absent.json()
     hidden_record, absent_record = _one(app, hidden_id), _one(app, absent_id)
@@ -116,8 +119,9 @@ def test_refused_principal_is_recorded_as_no_right(app, client, auth, rid):
 def test_bad_input_is_recorded_with_the_error_detail(app, client, partner_usa, api, stocked, rid):
     collection_id, _, _ = stocked
     request_id = rid()
-    response = client.get(f"{api}/collections/{collection_id}/objects/?limit=zero",
-                          headers={**partner_usa, "X-Request-ID": request_id})
+    response = client.get(
+        f"{api}/collections/{collection_id}/objects/?limit=zero", headers={**partner_usa, "X-Request-ID": request_id}
+    )
     assert response.status_code == 400
     record = _one(app, request_id)
     assert record["decision"] == "deny" and record["reason"].startswith("bad input")
@@ -126,10 +130,11 @@ def test_bad_input_is_recorded_with_the_error_detail(app, client, partner_usa, a
 
 def test_push_is_recorded_and_serves_nothing(app, client, analyst, api, collection, rid):
     request_id = rid()
-    response = client.post(f"{api}/collections/{collection.id}/objects/",
-                           json={"objects": labelled_indicator(REL_ALL)},
-                           headers={**analyst, "Content-Type": "application/taxii+json;version=2.1",
-                                    "X-Request-ID": request_id})
+    response = client.post(
+        f"{api}/collections/{collection.id}/objects/",
+        json={"objects": labelled_indicator(REL_ALL)},
+        headers={**analyst, "Content-Type": "application/taxii+json;version=2.1", "X-Request-ID": request_id},
+    )
     assert response.status_code == 202
     record = _one(app, request_id)
     assert (record["method"], record["decision"], record["status"]) == ("POST", "allow", 202)
@@ -145,8 +150,10 @@ def test_health_and_docs_are_not_recorded(app, client, rid):
 
 def test_a_nul_byte_in_the_path_is_recorded_escaped(app, client, partner_usa, api, collection, rid):
     request_id = rid()
-    response = client.get(f"{api}/collections/{collection.id}/objects/indicator--%00x/",
-                          headers={**partner_usa, "X-Request-ID": request_id})
+    response = client.get(
+        f"{api}/collections/{collection.id}/objects/indicator--%00x/",
+        headers={**partner_usa, "X-Request-ID": request_id},
+    )
     assert response.status_code == 404
     record = _one(app, request_id)
     assert "indicator--\\x00x" in record["route"] and record["decision"] == "deny"

@@ -15,11 +15,22 @@ RECORDS = 12  # checkpoints (every 5) at 5 and 10
 def _write(engine, count: int = RECORDS, indexed: bool = True) -> None:
     """Records 1..count, each serving two versions; by default their recipients index is built too."""
     for index in range(count):
-        record_event(engine, request_id=f"req-{index}", subject=f"user-{index % 3}", nation="USA",
-                     roles=["partner"], method="GET", route="/taxii2/api1/collections/c/objects/", status=200,
-                     decision="allow", collection_id="c",
-                     served=[(f"indicator--{index}", "2025-01-01T00:00:00.000Z"),
-                             ("indicator--shared", f"2025-01-0{1 + index % 9}T00:00:00.000Z")])
+        record_event(
+            engine,
+            request_id=f"req-{index}",
+            subject=f"user-{index % 3}",
+            nation="USA",
+            roles=["partner"],
+            method="GET",
+            route="/taxii2/api1/collections/c/objects/",
+            status=200,
+            decision="allow",
+            collection_id="c",
+            served=[
+                (f"indicator--{index}", "2025-01-01T00:00:00.000Z"),
+                ("indicator--shared", f"2025-01-0{1 + index % 9}T00:00:00.000Z"),
+            ],
+        )
     if indexed:
         index_pending(engine)
 
@@ -73,12 +84,16 @@ def test_two_swapped_records_are_found(fresh_engine, signer):
     _write(fresh_engine)
     columns = ("at", "request_id", "subject", "prev_hash", "hash", "served_digest")
     with fresh_engine.begin() as connection:
-        three, four = (dict(connection.execute(text("SELECT * FROM audit_record WHERE seq = :s"), {"s": s})
-                            .one()._mapping) for s in (3, 4))
+        three, four = (
+            dict(connection.execute(text("SELECT * FROM audit_record WHERE seq = :s"), {"s": s}).one()._mapping)
+            for s in (3, 4)
+        )
         for target, source in ((3, four), (4, three)):
             assignments = ", ".join(f"{c} = :{c}" for c in columns)
-            connection.execute(text(f"UPDATE audit_record SET {assignments} WHERE seq = :seq"),
-                               {**{c: source[c] for c in columns}, "seq": target})
+            connection.execute(
+                text(f"UPDATE audit_record SET {assignments} WHERE seq = :seq"),
+                {**{c: source[c] for c in columns}, "seq": target},
+            )
     report = verify_chain(fresh_engine, signer)
     assert (report.ok, report.broken_seq) == (False, 3)
 
@@ -100,16 +115,21 @@ def test_a_cut_beyond_the_last_checkpoint_is_found(fresh_engine, signer):
     _write(fresh_engine)
     for seq in range(12, 8, -1):
         _delete_record(fresh_engine, seq)
-    _sql(fresh_engine, "UPDATE audit_head SET seq = 8, hash = (SELECT hash FROM audit_record WHERE seq = 8), "
-                       "mac = 'forged'")
+    _sql(
+        fresh_engine,
+        "UPDATE audit_head SET seq = 8, hash = (SELECT hash FROM audit_record WHERE seq = 8), mac = 'forged'",
+    )
     report = verify_chain(fresh_engine, signer)
     assert report.ok is False
 
 
 def test_a_forged_checkpoint_is_found(fresh_engine, signer):
     _write(fresh_engine)
-    _sql(fresh_engine, "UPDATE audit_checkpoint SET mac = :m WHERE seq = 5",
-         m=AuditSigner(key=b"another key").mac(5, "0" * 64))
+    _sql(
+        fresh_engine,
+        "UPDATE audit_checkpoint SET mac = :m WHERE seq = 5",
+        m=AuditSigner(key=b"another key").mac(5, "0" * 64),
+    )
     report = verify_chain(fresh_engine, signer)
     assert (report.ok, report.broken_seq) == (False, 5)
     assert "checkpoint" in report.problem
@@ -119,17 +139,22 @@ def test_a_checkpoint_moved_to_another_hash_is_found(fresh_engine, signer):
     _write(fresh_engine)
     with fresh_engine.begin() as connection:
         other = connection.execute(text("SELECT hash FROM audit_record WHERE seq = 4")).scalar_one()
-        connection.execute(text("UPDATE audit_checkpoint SET hash = :h, mac = :m WHERE seq = 5"),
-                           {"h": other, "m": "0" * 64})
+        connection.execute(
+            text("UPDATE audit_checkpoint SET hash = :h, mac = :m WHERE seq = 5"), {"h": other, "m": "0" * 64}
+        )
     assert verify_chain(fresh_engine, signer).broken_seq == 5
 
 
-@pytest.mark.parametrize("forgery", [
-    "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
-    "SELECT key, 'v', 'USA', 99 FROM audit_object WHERE object_id = 'indicator--0'",
-    "INSERT INTO audit_served (record_seq, pairs) VALUES (99, '[[\"indicator--0\",\"v\"]]')",
-    "UPDATE audit_index_head SET seq = 99",
-], ids=["index-row", "served-list", "index-head"])
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
+        "SELECT key, 'v', 'USA', 99 FROM audit_object WHERE object_id = 'indicator--0'",
+        'INSERT INTO audit_served (record_seq, pairs) VALUES (99, \'[["indicator--0","v"]]\')',
+        "UPDATE audit_index_head SET seq = 99",
+    ],
+    ids=["index-row", "served-list", "index-head"],
+)
 def test_audit_rows_beyond_the_head_are_found(fresh_engine, signer, forgery):
     _write(fresh_engine)
     _sql(fresh_engine, forgery)
@@ -143,16 +168,19 @@ def test_a_verification_key_other_than_the_writer_s_fails(fresh_engine):
     assert verify_chain(fresh_engine, AuditSigner(key=b"wrong")).ok is False
 
 
-@pytest.mark.parametrize("change", [
-    "DELETE FROM audit_dissemination WHERE record_seq = 6 AND object_key = "
-    "(SELECT key FROM audit_object WHERE object_id = 'indicator--5')",
-    "UPDATE audit_dissemination SET nation = 'FRA' WHERE record_seq = 6",
-    "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
-    "SELECT key, 'v', 'USA', 6 FROM audit_object WHERE object_id = 'indicator--0'",
-    "UPDATE audit_object SET object_id = 'indicator--elsewhere' WHERE object_id = 'indicator--5'",
-    "UPDATE audit_dissemination SET record_seq = 7 WHERE record_seq = 6",
-    "UPDATE audit_index_head SET seq = 5",  # record 6's rows now lie past the index head
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "DELETE FROM audit_dissemination WHERE record_seq = 6 AND object_key = "
+        "(SELECT key FROM audit_object WHERE object_id = 'indicator--5')",
+        "UPDATE audit_dissemination SET nation = 'FRA' WHERE record_seq = 6",
+        "INSERT INTO audit_dissemination (object_key, version, nation, record_seq) "
+        "SELECT key, 'v', 'USA', 6 FROM audit_object WHERE object_id = 'indicator--0'",
+        "UPDATE audit_object SET object_id = 'indicator--elsewhere' WHERE object_id = 'indicator--5'",
+        "UPDATE audit_dissemination SET record_seq = 7 WHERE record_seq = 6",
+        "UPDATE audit_index_head SET seq = 5",  # record 6's rows now lie past the index head
+    ],
+)
 def test_an_altered_recipients_index_is_found(fresh_engine, signer, change):
     _write(fresh_engine)
     _sql(fresh_engine, change)
@@ -161,14 +189,21 @@ def test_an_altered_recipients_index_is_found(fresh_engine, signer, change):
     assert "recipients index" in report.problem
 
 
-@pytest.mark.parametrize("change, problem", [
-    ("UPDATE audit_served SET pairs = '[[\"indicator--5\",\"2025-01-01T00:00:00.000Z\"]]' WHERE record_seq = 6",
-     "served digest"),
-    ("UPDATE audit_served SET pairs = REPLACE(pairs, 'indicator--5', 'indicator--6') WHERE record_seq = 6",
-     "served digest"),
-    ("DELETE FROM audit_served WHERE record_seq = 6", "missing"),
-    ("UPDATE audit_served SET record_seq = 99 WHERE record_seq = 6", "missing"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (
+            'UPDATE audit_served SET pairs = \'[["indicator--5","2025-01-01T00:00:00.000Z"]]\' WHERE record_seq = 6',
+            "served digest",
+        ),
+        (
+            "UPDATE audit_served SET pairs = REPLACE(pairs, 'indicator--5', 'indicator--6') WHERE record_seq = 6",
+            "served digest",
+        ),
+        ("DELETE FROM audit_served WHERE record_seq = 6", "missing"),
+        ("UPDATE audit_served SET record_seq = 99 WHERE record_seq = 6", "missing"),
+    ],
+)
 @pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "index-behind"])
 def test_an_altered_served_list_is_found(fresh_engine, signer, change, problem, indexed):
     _write(fresh_engine, indexed=indexed)
@@ -206,18 +241,36 @@ def test_dissemination_rows_for_new_known_and_repeated_ids(fresh_engine, signer)
     every id is interned once, and the new ids of one record get neighbouring keys."""
     first = [("indicator--a", "v1"), ("indicator--b", "v1"), ("indicator--a", "v2"), ("indicator--a", "v1")]
     second = [("indicator--b", "v2"), ("indicator--c", "v1"), ("indicator--a", "v1"), ("indicator--d", "v1")]
-    seqs = [record_event(fresh_engine, request_id=f"req-{i}", subject="usa-feed", nation=nation, roles=["partner"],
-                         method="GET", route="/r", status=200, decision="allow", served=served)
-            for i, (nation, served) in enumerate([("USA", first), ("GBR", second)])]
+    seqs = [
+        record_event(
+            fresh_engine,
+            request_id=f"req-{i}",
+            subject="usa-feed",
+            nation=nation,
+            roles=["partner"],
+            method="GET",
+            route="/r",
+            status=200,
+            decision="allow",
+            served=served,
+        )
+        for i, (nation, served) in enumerate([("USA", first), ("GBR", second)])
+    ]
     assert index_pending(fresh_engine) == 2 and index_pending(fresh_engine) == 0
     with fresh_engine.connect() as connection:
-        rows = connection.execute(text(
-            "SELECT d.record_seq, o.object_id, d.version, d.nation FROM audit_dissemination d "
-            "JOIN audit_object o ON o.key = d.object_key")).all()
+        rows = connection.execute(
+            text(
+                "SELECT d.record_seq, o.object_id, d.version, d.nation FROM audit_dissemination d "
+                "JOIN audit_object o ON o.key = d.object_key"
+            )
+        ).all()
         keys = dict(connection.execute(text("SELECT object_id, key FROM audit_object")).all())
-    assert sorted(rows) == sorted([(seqs[0], o, v, "USA") for o, v in set(first)]
-                                  + [(seqs[1], o, v, "GBR") for o, v in set(second)])
+    assert sorted(rows) == sorted(
+        [(seqs[0], o, v, "USA") for o, v in set(first)] + [(seqs[1], o, v, "GBR") for o, v in set(second)]
+    )
     assert sorted(keys) == ["indicator--a", "indicator--b", "indicator--c", "indicator--d"]
     assert max(keys["indicator--a"], keys["indicator--b"]) < min(keys["indicator--c"], keys["indicator--d"])
-    assert abs(keys["indicator--c"] - keys["indicator--d"]) == 1 and abs(keys["indicator--a"] - keys["indicator--b"]) == 1
+    assert (
+        abs(keys["indicator--c"] - keys["indicator--d"]) == 1 and abs(keys["indicator--a"] - keys["indicator--b"]) == 1
+    )
     assert verify_chain(fresh_engine, signer).ok

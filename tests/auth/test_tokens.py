@@ -18,8 +18,15 @@ def _b64(data: dict) -> str:
 
 def _claims(settings, **overrides) -> dict:
     now = int(time.time())
-    claims = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "analyst-1", "iat": now,
-              "exp": now + 600, "nation": HOME, "roles": ["analyst"]}
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": "analyst-1",
+        "iat": now,
+        "exp": now + 600,
+        "nation": HOME,
+        "roles": ["analyst"],
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 

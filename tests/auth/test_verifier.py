@@ -8,8 +8,16 @@ from app.auth.tokens import TokenError, TokenVerifier, issue_token
 
 
 def _token(key: str, algorithm: str, **overrides) -> str:
-    arguments = dict(key=key, algorithm=algorithm, issuer="iss", audience="aud", subject="s", nation="NLD",
-                     roles=["analyst"], lifetime_s=60)
+    arguments = {
+        "key": key,
+        "algorithm": algorithm,
+        "issuer": "iss",
+        "audience": "aud",
+        "subject": "s",
+        "nation": "NLD",
+        "roles": ["analyst"],
+        "lifetime_s": 60,
+    }
     arguments.update(overrides)
     return issue_token(**arguments)
 

@@ -25,6 +25,7 @@ def workload():
     sys.path.insert(0, str(REPO_ROOT))
     from app.markings.mappings import load_mappings
     from bench.workload import make_workload
+
     return make_workload(7, 200, load_mappings(REPO_ROOT / "stix_mappings"))
 
 
@@ -44,9 +45,27 @@ def test_workload_has_the_issue_mix(workload):
 def test_peers_smoke_run_writes_consistent_results(tmp_path):
     out = tmp_path / "peers"
     done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "bench" / "peers.py"), "--sizes", "1000", "--databases", "sqlite",
-         "--repeats", "1", "--medallion-sizes", "100", "--medallion-repeats", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+        [
+            sys.executable,
+            str(REPO_ROOT / "bench" / "peers.py"),
+            "--sizes",
+            "1000",
+            "--databases",
+            "sqlite",
+            "--repeats",
+            "1",
+            "--medallion-sizes",
+            "100",
+            "--medallion-repeats",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO_ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.with_suffix(".json").read_text())
     (run,) = result["runs"]

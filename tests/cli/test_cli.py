@@ -108,7 +108,9 @@ def test_partner_add_and_list(migrated: Path):
     ok("partner", "add", "usa", "--clearance", "SECRET", "--groups", "fvey,NATO", "--name", "United States")
     ok("partner", "add", "FRA", "--clearance", "NATO CONFIDENTIAL", "--groups", "NATO,EU", "--inactive")
     assert rows(migrated, "SELECT nation, name, clearance, groups, active FROM partner ORDER BY nation") == [
-        ("FRA", "", 2, "EU,NATO", 0), ("USA", "United States", 3, "FVEY,NATO", 1)]
+        ("FRA", "", 2, "EU,NATO", 0),
+        ("USA", "United States", 3, "FVEY,NATO", 1),
+    ]
 
     lines = ok("partner", "list").stdout.splitlines()
     assert lines[0].split() == ["NATION", "NAME", "CLEARANCE", "GROUPS", "ACTIVE"]
@@ -129,12 +131,24 @@ def test_partner_add_refuses_the_home_nation_and_bad_codes(migrated: Path, natio
 
 
 def test_collection_add_and_list(migrated: Path):
-    collection_id = ok("collection", "add", "--title", "Malware feed", "--alias", "malware",
-                       "--description", "Families and their indicators", "--read-roles", "partner,analyst,auditor",
-                       "--write-roles", "analyst").stdout.strip()
-    assert rows(migrated, f"SELECT title, alias, description, read_roles, write_roles FROM collection "
-                          f"WHERE id = '{collection_id}'") == [
-        ("Malware feed", "malware", "Families and their indicators", "analyst,auditor,partner", "analyst")]
+    collection_id = ok(
+        "collection",
+        "add",
+        "--title",
+        "Malware feed",
+        "--alias",
+        "malware",
+        "--description",
+        "Families and their indicators",
+        "--read-roles",
+        "partner,analyst,auditor",
+        "--write-roles",
+        "analyst",
+    ).stdout.strip()
+    assert rows(
+        migrated,
+        f"SELECT title, alias, description, read_roles, write_roles FROM collection WHERE id = '{collection_id}'",
+    ) == [("Malware feed", "malware", "Families and their indicators", "analyst,auditor,partner", "analyst")]
     listing = ok("collection", "list").stdout
     assert collection_id in listing and DEFAULT_COLLECTION_ID in listing and "Malware feed" in listing
 
@@ -149,18 +163,38 @@ def test_collection_add_refuses_unknown_roles(migrated: Path):
 
 def _verifier(public_key: Path) -> TokenVerifier:
     settings = Settings()
-    return TokenVerifier(issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                         public_key=public_key.read_text(), asymmetric_algorithms=tuple(settings.jwt_algorithms))
+    return TokenVerifier(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        public_key=public_key.read_text(),
+        asymmetric_algorithms=tuple(settings.jwt_algorithms),
+    )
 
 
 def test_token_issue_prints_only_a_token_the_server_verifies(keys):
-    result = ok("token", "issue", "--subject", "usa-feed", "--nation", "usa", "--roles", "partner",
-                "--clearance", "CONFIDENTIAL", "--lifetime", "120")
+    result = ok(
+        "token",
+        "issue",
+        "--subject",
+        "usa-feed",
+        "--nation",
+        "usa",
+        "--roles",
+        "partner",
+        "--clearance",
+        "CONFIDENTIAL",
+        "--lifetime",
+        "120",
+    )
     token = result.stdout.strip()
     assert result.stdout == token + "\n" and " " not in token
     claims = _verifier(keys[1]).verify(token)
     assert (claims["sub"], claims["nation"], claims["roles"], claims["clearance"]) == (
-        "usa-feed", "USA", ["partner"], "CONFIDENTIAL")
+        "usa-feed",
+        "USA",
+        ["partner"],
+        "CONFIDENTIAL",
+    )
     assert claims["exp"] - claims["iat"] == 120
 
 
@@ -176,13 +210,16 @@ def test_token_issue_without_a_key_says_how_to_get_one(env):
     assert "tearline keys generate" in result.stderr and result.stdout == ""
 
 
-@pytest.mark.parametrize("args", [
-    ("--nation", "NLD", "--roles", "partner"),        # the home nation has no partner role
-    ("--nation", "USA", "--roles", "analyst"),        # partners hold only the partner role
-    ("--nation", "USA", "--roles", "partner,spy"),    # unknown role
-    ("--nation", "USA", "--roles", "partner", "--clearance", "ULTRA"),
-    ("--nation", "US", "--roles", "partner"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--nation", "NLD", "--roles", "partner"),  # the home nation has no partner role
+        ("--nation", "USA", "--roles", "analyst"),  # partners hold only the partner role
+        ("--nation", "USA", "--roles", "partner,spy"),  # unknown role
+        ("--nation", "USA", "--roles", "partner", "--clearance", "ULTRA"),
+        ("--nation", "US", "--roles", "partner"),
+    ],
+)
 def test_token_issue_refuses_tokens_the_server_would_refuse(keys, args):
     result = refused("token", "issue", "--subject", "s", *args)
     assert result.stdout == ""
@@ -209,8 +246,11 @@ def test_serve_refuses_a_database_without_schema(keys, monkeypatch):
 
 def test_serve_runs_the_configured_app(migrated, keys, monkeypatch):
     started = {}
-    monkeypatch.setattr(cli_server, "run_server", lambda app, host, port, key, cert: started.update(
-        app=app, host=host, port=port, key=key, cert=cert))
+    monkeypatch.setattr(
+        cli_server,
+        "run_server",
+        lambda app, host, port, key, cert: started.update(app=app, host=host, port=port, key=key, cert=cert),
+    )
     ok("serve", "--port", "9123", env={"TEARLINE_HOST": "0.0.0.0"})
     assert (started["host"], started["port"], started["key"]) == ("0.0.0.0", 9123, None)
     assert started["app"].state.settings.database_url == os.environ["TEARLINE_DATABASE_URL"]
@@ -223,10 +263,20 @@ def test_demo_seeds_an_instance_idempotently(env, tmp_path: Path):
     stored = rows(database, count)[0][0]
     assert 10 <= stored <= 25
     assert {t for (t,) in rows(database, "SELECT DISTINCT type FROM stix_object")} >= {
-        "identity", "indicator", "malware", "threat-actor", "relationship", "report"}
+        "identity",
+        "indicator",
+        "malware",
+        "threat-actor",
+        "relationship",
+        "report",
+    }
     assert rows(database, "SELECT nation, clearance, groups FROM partner ORDER BY nation") == [
-        ("CAN", 3, "FVEY,NATO"), ("DEU", 2, "EU,NATO"), ("FRA", 2, "EU,NATO"), ("GBR", 3, "FVEY,NATO"),
-        ("USA", 3, "FVEY,NATO")]
+        ("CAN", 3, "FVEY,NATO"),
+        ("DEU", 2, "EU,NATO"),
+        ("FRA", 2, "EU,NATO"),
+        ("GBR", 3, "FVEY,NATO"),
+        ("USA", 3, "FVEY,NATO"),
+    ]
     assert "http://127.0.0.1:8765/taxii2/" in result.stdout
     assert "as_pages" in result.stdout and "curl -sS -X POST" in result.stdout
 
@@ -240,8 +290,8 @@ def test_demo_tokens_are_accepted_by_the_demo_server(env, tmp_path: Path):
     from app.main import create_app
 
     output = ok("demo", "--no-serve").stdout.splitlines()
-    partner_token = output[output.index(next(l for l in output if l.startswith("Partner token (USA"))) + 1]
-    analyst_token = output[output.index(next(l for l in output if l.startswith("Analyst token (NLD"))) + 1]
+    partner_token = output[output.index(next(line for line in output if line.startswith("Partner token (USA"))) + 1]
+    analyst_token = output[output.index(next(line for line in output if line.startswith("Analyst token (NLD"))) + 1]
     settings = demo.demo_settings(tmp_path / "data" / "demo")
     taxii = "application/taxii+json;version=2.1"
     with TestClient(create_app(settings)) as client:
@@ -249,16 +299,18 @@ def test_demo_tokens_are_accepted_by_the_demo_server(env, tmp_path: Path):
         pulled = client.get(url, headers={"Authorization": f"Bearer {partner_token}", "Accept": taxii})
         assert pulled.status_code == 200, pulled.text
         assert len(pulled.json()["objects"]) == len(demo.sample_objects("NLD"))
-        posted = client.post(url, content=b'{"objects": []}', headers={
-            "Authorization": f"Bearer {analyst_token}", "Accept": taxii, "Content-Type": taxii})
+        posted = client.post(
+            url,
+            content=b'{"objects": []}',
+            headers={"Authorization": f"Bearer {analyst_token}", "Accept": taxii, "Content-Type": taxii},
+        )
         assert posted.status_code == 202, posted.text
 
 
 def test_demo_skips_a_home_nation_among_its_partners(env, tmp_path: Path):
     result = ok("demo", "--no-serve", env={"TEARLINE_HOME_NATION": "USA"})
     database = tmp_path / "data" / "demo" / "tearline.sqlite"
-    assert [n for (n,) in rows(database, "SELECT nation FROM partner ORDER BY nation")] == [
-        "CAN", "DEU", "FRA", "GBR"]
+    assert [n for (n,) in rows(database, "SELECT nation FROM partner ORDER BY nation")] == ["CAN", "DEU", "FRA", "GBR"]
     assert "Partner token (GBR" in result.stdout
 
 
@@ -311,9 +363,11 @@ def test_group_set_changes_membership_for_decisions(env):
     ok("db", "upgrade")
     ok("partner", "add", "DEU", "--clearance", "SECRET", "--groups", "NATO,EU")
     assert ok("policy", "check", "--nation", "DEU", "--banner", "SECRET//REL TO FVEY").output.startswith(
-        "decision: DENY")
+        "decision: DENY"
+    )
     ok("group", "set", "FVEY", "--members", "USA,GBR,CAN,AUS,NZL,DEU")
     assert ok("policy", "check", "--nation", "DEU", "--banner", "SECRET//REL TO FVEY").output.startswith(
-        "decision: ALLOW")
-    assert "DEU" in [line for line in ok("group", "list").output.splitlines() if line.startswith("FVEY:")][0]
+        "decision: ALLOW"
+    )
+    assert "DEU" in next(line for line in ok("group", "list").output.splitlines() if line.startswith("FVEY:"))
     assert "XYZ" in refused("group", "set", "FVEY", "--members", "USA,XYZ").output

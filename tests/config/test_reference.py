@@ -11,7 +11,8 @@ from app.config.settings import Settings
 
 def test_committed_reference_matches_the_settings_class():
     assert DEFAULT_OUTPUT.read_text() == render(), (
-        "docs/configuration.md is out of date: run `tearline config reference` and commit the result")
+        "docs/configuration.md is out of date: run `tearline config reference` and commit the result"
+    )
 
 
 def test_every_setting_is_documented_with_its_variable_and_description():

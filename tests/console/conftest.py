@@ -60,29 +60,40 @@ class Seeded:
         engine = make_engine(self.database_url)
         try:
             with engine.connect() as connection:
-                return [dict(r._mapping) for r in connection.execute(
-                    text(f"SELECT seq, subject, route, status FROM audit_record WHERE {where} ORDER BY seq"), params)]
+                return [
+                    dict(r._mapping)
+                    for r in connection.execute(
+                        text(f"SELECT seq, subject, route, status FROM audit_record WHERE {where} ORDER BY seq"), params
+                    )
+                ]
         finally:
             engine.dispose()
 
 
 def _seed(base_url: str, api: str, collection_id: str, token: Callable[..., str], tag: str) -> str:
     object_id = f"indicator--{uuid.uuid4()}"
-    objects = (labelled_indicator("UNCLASSIFIED//REL TO FVEY", object_id=object_id)
-               + labelled_indicator("UNCLASSIFIED//REL TO USA", object_id=object_id,
-                                    modified="2025-03-02T10:00:00.000Z"))
+    objects = labelled_indicator("UNCLASSIFIED//REL TO FVEY", object_id=object_id) + labelled_indicator(
+        "UNCLASSIFIED//REL TO USA", object_id=object_id, modified="2025-03-02T10:00:00.000Z"
+    )
     with requests.Session() as http:
-        posted = http.post(f"{base_url}{api}/collections/{collection_id}/objects/", json={"objects": objects},
-                           headers={"Authorization": f"Bearer {token()}", "Content-Type": TAXII, "Accept": TAXII},
-                           timeout=30)
+        posted = http.post(
+            f"{base_url}{api}/collections/{collection_id}/objects/",
+            json={"objects": objects},
+            headers={"Authorization": f"Bearer {token()}", "Content-Type": TAXII, "Accept": TAXII},
+            timeout=30,
+        )
         assert posted.status_code == 202 and posted.json()["failure_count"] == 0, posted.text
         versions = f"{base_url}{api}/collections/{collection_id}/objects/{object_id}/versions/"
         for nation, status in (("USA", 200), ("USA", 200), ("GBR", 200), ("FRA", 404)):
-            headers = {"Authorization": f"Bearer {token(subject=f'{nation.lower()}-{tag}', nation=nation, roles=('partner',))}",
-                       "Accept": TAXII}
+            headers = {
+                "Authorization": f"Bearer {token(subject=f'{nation.lower()}-{tag}', nation=nation, roles=('partner',))}",
+                "Accept": TAXII,
+            }
             assert http.get(versions, headers=headers, timeout=30).status_code == status
-        poller = {"Authorization": f"Bearer {token(subject=f'poller-{tag}', nation='CAN', roles=('partner',))}",
-                  "Accept": TAXII}
+        poller = {
+            "Authorization": f"Bearer {token(subject=f'poller-{tag}', nation='CAN', roles=('partner',))}",
+            "Accept": TAXII,
+        }
         for _ in range(POLLS):
             assert http.get(f"{base_url}/taxii2/", headers=poller, timeout=30).status_code == 200
     return object_id
@@ -94,23 +105,37 @@ def console_server(key_dir: Path, tmp_path_factory) -> Iterator[Seeded]:
     directory = tmp_path_factory.mktemp("console")
     database_url = f"sqlite:///{directory / 'tearline.sqlite'}"
     migrations.upgrade(database_url)
-    settings = Settings(database_url=database_url, home_nation=HOME, data_dir=directory / "data",
-                        jwt_public_key_file=key_dir / "jwt-public.pem",
-                        jwt_private_key_file=key_dir / "jwt-private.pem",
-                        secret_key="console-cursor-secret", feed_scheduler=False, log_level="WARNING")
+    settings = Settings(
+        database_url=database_url,
+        home_nation=HOME,
+        data_dir=directory / "data",
+        jwt_public_key_file=key_dir / "jwt-public.pem",
+        jwt_private_key_file=key_dir / "jwt-private.pem",
+        secret_key="console-cursor-secret",
+        feed_scheduler=False,
+        log_level="WARNING",
+    )
     engine = make_engine(database_url)
     with Session(engine) as session:
         for nation, clearance, groups in PARTNERS:
             save_partner(session, nation=nation, clearance=clearance, groups=groups, home_nation=HOME)
-        collection_id = taxii_service.create_collection(session, title="console", read_roles={"partner", "analyst"},
-                                                        write_roles={"analyst"}).id
+        collection_id = taxii_service.create_collection(
+            session, title="console", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+        ).id
     engine.dispose()
     private_key = (key_dir / "jwt-private.pem").read_text()
 
     def token(subject: str = "analyst-1", nation: str = HOME, roles: tuple[str, ...] = ("analyst",)) -> str:
-        return issue_token(key=private_key, algorithm="RS256", issuer=settings.jwt_issuer,
-                           audience=settings.jwt_audience, subject=subject, nation=nation, roles=list(roles),
-                           lifetime_s=900)
+        return issue_token(
+            key=private_key,
+            algorithm="RS256",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            subject=subject,
+            nation=nation,
+            roles=list(roles),
+            lifetime_s=900,
+        )
 
     with serving(settings, directory / "server.log") as base_url:
         tag = uuid.uuid4().hex[:8]
@@ -122,8 +147,10 @@ def _require_chromium() -> None:
     missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
     if not missing:
         return
-    message = (f"headless Chromium is not installed ({', '.join(missing)} missing): "
-               "apt-get install -y chromium chromium-driver")
+    message = (
+        f"headless Chromium is not installed ({', '.join(missing)} missing): "
+        "apt-get install -y chromium chromium-driver"
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message} (CI=true: the console browser tests are required; .ci/run installs it)")
     pytest.skip(f"{message}; the console browser tests are skipped outside CI")
@@ -138,10 +165,20 @@ def browser(tmp_path_factory) -> Iterator:
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1280,1000", "--force-device-scale-factor=1",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--force-device-scale-factor=1",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     log_path = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"

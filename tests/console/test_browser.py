@@ -41,8 +41,11 @@ def _log_in(browser, token: str, *, typed: bool = False) -> None:
     if typed:
         field.send_keys(token)
     else:
-        browser.execute_script("arguments[0].value = arguments[1];"
-                               "arguments[0].dispatchEvent(new Event('input', {bubbles: true}));", field, token)
+        browser.execute_script(
+            "arguments[0].value = arguments[1];arguments[0].dispatchEvent(new Event('input', {bubbles: true}));",
+            field,
+            token,
+        )
     browser.find_element(By.ID, "login-button").click()
 
 
@@ -56,8 +59,13 @@ def _log_in_as_auditor(browser, server: Seeded, subject: str = "auditor-console"
 
 def _search(browser, **fields) -> None:
     """Fill the filter form with ``fields`` (every other filter empty) and wait for the answer."""
-    ids = {"subject": "f-subject", "nation": "f-nation", "route": "f-route", "collection_id": "f-collection",
-           "object_id": "f-object"}
+    ids = {
+        "subject": "f-subject",
+        "nation": "f-nation",
+        "route": "f-route",
+        "collection_id": "f-collection",
+        "object_id": "f-object",
+    }
     Select(browser.find_element(By.ID, "f-decision")).select_by_value(fields.pop("decision", ""))
     for name, field_id in ids.items():
         field = browser.find_element(By.ID, field_id)
@@ -72,15 +80,20 @@ def _search(browser, **fields) -> None:
 
 def _set_times(browser, since: str = "", until: str = "") -> None:
     """Set the datetime-local filters as a date picker would (their typed form depends on the locale)."""
-    browser.execute_script("document.getElementById('f-since').value = arguments[0];"
-                           "document.getElementById('f-until').value = arguments[1];", since, until)
+    browser.execute_script(
+        "document.getElementById('f-since').value = arguments[0];"
+        "document.getElementById('f-until').value = arguments[1];",
+        since,
+        until,
+    )
 
 
 def _rows(browser) -> list[dict]:
     # One round trip for the whole table (a WebDriver call per cell is slow on a busy machine).
     cells = browser.execute_script(
         "return [...document.querySelectorAll('#records tbody tr')]"
-        ".map(row => [...row.cells].map(cell => cell.innerText.trim()));")
+        ".map(row => [...row.cells].map(cell => cell.innerText.trim()));"
+    )
     names = ("seq", "at", "subject", "nation", "method", "route", "status", "decision", "reason", "served")
     return [dict(zip(names, row, strict=True)) for row in cells]
 
@@ -132,7 +145,8 @@ def test_auditor_logs_in_searches_and_pages(browser, console_server: Seeded):
     calls = console_server.audit_rows("subject = :s AND route LIKE '/api/v1/audit/records%'", s="auditor-console")
     assert len(calls) >= 6 and sorted({c["status"] for c in calls}) == [200, 400]
     assert [c["route"] for c in calls if c["status"] == 400] == [
-        "/api/v1/audit/records?since=2030-01-01T00%3A00%3A00Z&until=2020-01-01T00%3A00%3A00Z&limit=50"]
+        "/api/v1/audit/records?since=2030-01-01T00%3A00%3A00Z&until=2020-01-01T00%3A00%3A00Z&limit=50"
+    ]
     assert console_server.audit_rows("route LIKE '/console%'") == []
     assert _csp_violations(browser) == []
 
@@ -150,13 +164,20 @@ def test_record_detail_leads_to_the_dissemination_timeline(browser, console_serv
     assert result.find_element(By.ID, "nations").text == "Received by 2 nation(s): GBR, USA"
     lanes = browser.find_elements(By.CSS_SELECTOR, "#timeline svg g.lane")
     assert sorted((g.get_attribute("data-nation"), g.get_attribute("data-version")) for g in lanes) == [
-        ("GBR", "2025-03-01T10:00:00.000000Z"), ("USA", "2025-03-01T10:00:00.000000Z"),
-        ("USA", "2025-03-02T10:00:00.000000Z")]
-    table = browser.execute_script("return [...document.querySelectorAll('#recipients tbody tr')]"
-                                   ".map(row => [...row.cells].map(cell => cell.innerText));")
+        ("GBR", "2025-03-01T10:00:00.000000Z"),
+        ("USA", "2025-03-01T10:00:00.000000Z"),
+        ("USA", "2025-03-02T10:00:00.000000Z"),
+    ]
+    table = browser.execute_script(
+        "return [...document.querySelectorAll('#recipients tbody tr')]"
+        ".map(row => [...row.cells].map(cell => cell.innerText));"
+    )
     times = {(nation, version): count for version, nation, _, _, count in table}
-    assert times == {("GBR", "2025-03-01T10:00:00.000000Z"): "1", ("USA", "2025-03-01T10:00:00.000000Z"): "2",
-                     ("USA", "2025-03-02T10:00:00.000000Z"): "2"}
+    assert times == {
+        ("GBR", "2025-03-01T10:00:00.000000Z"): "1",
+        ("USA", "2025-03-01T10:00:00.000000Z"): "2",
+        ("USA", "2025-03-02T10:00:00.000000Z"): "2",
+    }
     assert "FRA" not in result.text  # refused, so never a recipient
 
     field = browser.find_element(By.ID, "d-object")
@@ -179,16 +200,21 @@ def test_verify_shows_a_valid_chain(browser, console_server: Seeded):
     assert head - 1 <= checked <= head  # the verify call itself may be recorded after its check ran
 
 
-@pytest.mark.parametrize(("who", "expected"), [
-    ("partner", "Access refused (403): this token does not carry the auditor role"),
-    ("analyst", "Access refused (403): this token does not carry the auditor role"),
-    ("garbage", "Token refused (401)"),
-])
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("partner", "Access refused (403): this token does not carry the auditor role"),
+        ("analyst", "Access refused (403): this token does not carry the auditor role"),
+        ("garbage", "Token refused (401)"),
+    ],
+)
 def test_a_token_without_the_auditor_right_is_refused_in_the_page(browser, console_server: Seeded, who, expected):
     _open(browser, console_server)
-    token = {"partner": console_server.token(subject="usa-console", nation="USA", roles=("partner",)),
-             "analyst": console_server.token(),
-             "garbage": "not-a-token"}[who]
+    token = {
+        "partner": console_server.token(subject="usa-console", nation="USA", roles=("partner",)),
+        "analyst": console_server.token(),
+        "garbage": "not-a-token",
+    }[who]
     _log_in(browser, token)
     message = browser.find_element(By.ID, "login-message")
     _wait(browser).until(lambda b: message.text)
@@ -231,8 +257,13 @@ def test_screenshot_shows_the_key_elements(browser, console_server: Seeded, tmp_
     assert image.size == (width, height) and width >= 1200
 
     # Each key element is displayed and lies wholly inside the screenshot.
-    key = {"header": "header.bar", "records": "#records", "timeline": "#timeline svg",
-           "recipients": "#recipients", "verdict": "#verify-result"}
+    key = {
+        "header": "header.bar",
+        "records": "#records",
+        "timeline": "#timeline svg",
+        "recipients": "#recipients",
+        "verdict": "#verify-result",
+    }
     boxes = {}
     for name, selector in key.items():
         element = browser.find_element(By.CSS_SELECTOR, selector)
@@ -250,7 +281,9 @@ def test_screenshot_shows_the_key_elements(browser, console_server: Seeded, tmp_
     bar = browser.find_element(By.CSS_SELECTOR, "#timeline svg g.lane circle")
     centre = bar.rect
     assert _pixel(image, centre["x"] + centre["width"] / 2, centre["y"] + centre["height"] / 2) in {
-        (0x1F, 0x5F, 0xA8), (0xC0, 0x5A, 0x00)}
+        (0x1F, 0x5F, 0xA8),
+        (0xC0, 0x5A, 0x00),
+    }
     assert _csp_violations(browser) == []
 
 
@@ -260,8 +293,9 @@ def test_verify_shows_where_a_tampered_chain_breaks(browser, console_server: See
     engine = make_engine(console_server.database_url)
     try:
         with engine.begin() as connection:
-            connection.execute(text("UPDATE audit_record SET reason = 'nothing to see' WHERE seq = :s"),
-                               {"s": victim["seq"]})
+            connection.execute(
+                text("UPDATE audit_record SET reason = 'nothing to see' WHERE seq = :s"), {"s": victim["seq"]}
+            )
     finally:
         engine.dispose()
     _log_in_as_auditor(browser, console_server)

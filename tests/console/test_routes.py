@@ -74,8 +74,16 @@ def test_assets_are_served_with_their_media_type_and_the_policy(client, path, me
     assert "content-security-policy" in response.headers
 
 
-@pytest.mark.parametrize("path", ["/console/index.html.bak", "/console/..%2Fconsole%2Froutes.py",
-                                  "/console/%2e%2e/__init__.py", "/console/routes.py", "/console/static"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/index.html.bak",
+        "/console/..%2Fconsole%2Froutes.py",
+        "/console/%2e%2e/__init__.py",
+        "/console/routes.py",
+        "/console/static",
+    ],
+)
 def test_nothing_but_the_named_assets_is_served(client, path):
     response = client.get(path)
     assert response.status_code == 404
@@ -93,8 +101,9 @@ def test_console_files_are_not_audited_but_its_api_calls_are(app, client, auth):
     for path in ("/console/", "/console/console.js", "/console/console.css", "/console", "/console/nope"):
         client.get(path)
     assert _record_count(app) == before
-    client.get("/api/v1/audit/records", params={"limit": 1}, headers=auth(subject="console-auditor",
-                                                                              roles=("auditor",)))
+    client.get(
+        "/api/v1/audit/records", params={"limit": 1}, headers=auth(subject="console-auditor", roles=("auditor",))
+    )
     assert _record_count(app) == before + 1
 
 

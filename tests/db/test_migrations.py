@@ -22,12 +22,12 @@ from sqlalchemy import (
     text,
 )
 
-import app.audit.models  # noqa: F401
-import app.feeds.models  # noqa: F401
-import app.items.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-import app.markings.models  # noqa: F401
-import app.partners.models  # noqa: F401
-import app.policy.models  # noqa: F401
+import app.audit.models
+import app.feeds.models
+import app.items.models
+import app.markings.models
+import app.partners.models
+import app.policy.models
 import app.taxii.models  # noqa: F401
 from alembic import command
 from app.db import migrations
@@ -36,11 +36,26 @@ from app.markings.models import UNRESTRICTED_LABEL_ID, UNRESTRICTED_LABEL_KEY, L
 from app.taxii.models import DEFAULT_COLLECTION_ID, Collection
 from tests.conftest import postgres_database
 
-APP_TABLES = {"label", "partner", "collection", "stix_object", "taxii_status", "policy_state", "partner_group",
-              "object_withhold", "object_marking_ref",
-              "audit_head", "audit_record", "audit_served", "audit_index_head", "audit_object", "audit_dissemination",
-              "audit_checkpoint",
-              "feed", "item_derivation"}
+APP_TABLES = {
+    "label",
+    "partner",
+    "collection",
+    "stix_object",
+    "taxii_status",
+    "policy_state",
+    "partner_group",
+    "object_withhold",
+    "object_marking_ref",
+    "audit_head",
+    "audit_record",
+    "audit_served",
+    "audit_index_head",
+    "audit_object",
+    "audit_dissemination",
+    "audit_checkpoint",
+    "feed",
+    "item_derivation",
+}
 VERSION_TABLE = "alembic_version"
 
 
@@ -85,8 +100,14 @@ def _assert_seeded(engine) -> None:
     with engine.connect() as connection:
         labels = connection.execute(select(Label.id, Label.key, Label.rank)).all()
         collections = connection.execute(
-            select(Collection.id, Collection.alias, Collection.read_roles, Collection.write_roles,
-                   Collection.date_added_hwm)).all()
+            select(
+                Collection.id,
+                Collection.alias,
+                Collection.read_roles,
+                Collection.write_roles,
+                Collection.date_added_hwm,
+            )
+        ).all()
     assert [tuple(row) for row in labels] == [(UNRESTRICTED_LABEL_ID, UNRESTRICTED_LABEL_KEY, 0)]
     assert [tuple(row) for row in collections] == [(DEFAULT_COLLECTION_ID, "default", "partner,analyst", "analyst", 0)]
 
@@ -119,8 +140,7 @@ def test_models_match_migrated_schema(empty_database_url, engine_for):
     migrations.upgrade(empty_database_url)
     engine = engine_for()
     with engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
         differences = compare_metadata(context, sqlmodel.SQLModel.metadata)
     assert differences == []
     assert set(sqlmodel.SQLModel.metadata.tables) == APP_TABLES
@@ -135,11 +155,15 @@ def test_alembic_check_command(empty_database_url):
 def _model_constraints(table) -> dict:
     return {
         "pk": table.primary_key.name,
-        "unique": {(c.name, tuple(col.name for col in c.columns))
-                   for c in table.constraints if isinstance(c, UniqueConstraint)},
+        "unique": {
+            (c.name, tuple(col.name for col in c.columns)) for c in table.constraints if isinstance(c, UniqueConstraint)
+        },
         "check": {c.name for c in table.constraints if isinstance(c, CheckConstraint)},
-        "foreign": {(c.name, tuple(c.column_keys), c.referred_table.name)
-                    for c in table.constraints if isinstance(c, ForeignKeyConstraint)},
+        "foreign": {
+            (c.name, tuple(c.column_keys), c.referred_table.name)
+            for c in table.constraints
+            if isinstance(c, ForeignKeyConstraint)
+        },
         "index": {(i.name, tuple(col.name for col in i.columns), bool(i.unique)) for i in table.indexes},
     }
 
@@ -149,11 +173,16 @@ def _migrated_constraints(inspector, table_name: str) -> dict:
         "pk": inspector.get_pk_constraint(table_name).get("name"),
         "unique": {(c["name"], tuple(c["column_names"])) for c in inspector.get_unique_constraints(table_name)},
         "check": {c["name"] for c in inspector.get_check_constraints(table_name)},
-        "foreign": {(f["name"], tuple(f["constrained_columns"]), f["referred_table"])
-                    for f in inspector.get_foreign_keys(table_name)},
+        "foreign": {
+            (f["name"], tuple(f["constrained_columns"]), f["referred_table"])
+            for f in inspector.get_foreign_keys(table_name)
+        },
         # PostgreSQL reports the index behind each unique constraint too; those are compared above.
-        "index": {(i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                  for i in inspector.get_indexes(table_name) if "duplicates_constraint" not in i},
+        "index": {
+            (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+            for i in inspector.get_indexes(table_name)
+            if "duplicates_constraint" not in i
+        },
     }
 
 
@@ -164,7 +193,8 @@ def test_constraint_names_match(empty_database_url, engine_for):
     inspector = inspect(engine_for())
     tables = sqlmodel.SQLModel.metadata.sorted_tables
     assert {t.name: _model_constraints(t) for t in tables} == {
-        t.name: _migrated_constraints(inspector, t.name) for t in tables}
+        t.name: _migrated_constraints(inspector, t.name) for t in tables
+    }
 
 
 def test_served_lists_survive_0007_down_and_up(empty_database_url, engine_for):
@@ -181,8 +211,18 @@ def test_served_lists_survive_0007_down_and_up(empty_database_url, engine_for):
     bind_signer(engine, signer)
 
     def write(index: int, served) -> None:
-        record_event(engine, request_id=f"req-{index}", subject="usa-feed", nation="USA", roles=["partner"],
-                     method="GET", route="/r", status=200, decision="allow", served=served)
+        record_event(
+            engine,
+            request_id=f"req-{index}",
+            subject="usa-feed",
+            nation="USA",
+            roles=["partner"],
+            method="GET",
+            route="/r",
+            status=200,
+            decision="allow",
+            served=served,
+        )
 
     write(1, [("indicator--b", "2025-01-01T00:00:00.000Z"), ("indicator--a", "2025-01-02T00:00:00.000Z")])
     write(2, [])
@@ -201,5 +241,4 @@ def test_served_lists_survive_0007_down_and_up(empty_database_url, engine_for):
     engine.dispose()
     assert verify_chain(engine, signer).ok
     assert list(iter_records(engine, RecordFilter())) == before
-    assert {(r["version"], r["times"]) for r in recipients(engine, "indicator--a")} == {
-        ("2025-01-02T00:00:00.000Z", 2)}
+    assert {(r["version"], r["times"]) for r in recipients(engine, "indicator--a")} == {("2025-01-02T00:00:00.000Z", 2)}

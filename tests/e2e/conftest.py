@@ -47,8 +47,18 @@ def _server_environment(settings: Settings) -> dict[str, str]:
 def _serve_command(port: int) -> list[str]:
     if (REPO_ROOT / "app" / "cli" / "main.py").exists():
         return [sys.executable, "-m", "app.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
 
 
 def _log_tail(log_path: Path) -> str:
@@ -75,8 +85,13 @@ def serving(settings: Settings, log_path: Path) -> Iterator[str]:
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(_serve_command(port), cwd=REPO_ROOT, env=_server_environment(settings),
-                                   stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            _serve_command(port),
+            cwd=REPO_ROOT,
+            env=_server_environment(settings),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_until_healthy(base_url, process, log_path)
         yield base_url

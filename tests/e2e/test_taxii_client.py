@@ -12,7 +12,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -34,7 +34,7 @@ from app.taxii import service as taxii_service
 pytestmark = pytest.mark.e2e
 
 TAXII = "application/taxii+json;version=2.1"
-CREATED = datetime(2025, 2, 1, 9, 30, tzinfo=timezone.utc)
+CREATED = datetime(2025, 2, 1, 9, 30, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -49,18 +49,33 @@ class Pushed:
 def _corpus() -> tuple[list[dict], dict[str, dict], str]:
     """~250 TLP:GREEN objects from one identity: indicators, malware, relationships, new versions."""
     green = [stix2.TLP_GREEN]
-    identity = stix2.Identity(name="NLD national CERT", identity_class="organization", created=CREATED,
-                              modified=CREATED, object_marking_refs=green)
+    identity = stix2.Identity(
+        name="NLD national CERT",
+        identity_class="organization",
+        created=CREATED,
+        modified=CREATED,
+        object_marking_refs=green,
+    )
     common = {"created_by_ref": identity, "created": CREATED, "modified": CREATED, "object_marking_refs": green}
     indicators = [
-        stix2.Indicator(name=f"C2 address {n}", pattern=f"[ipv4-addr:value = '198.51.{n // 250}.{n % 250}']",
-                        pattern_type="stix", valid_from=CREATED, indicator_types=["malicious-activity"], **common)
+        stix2.Indicator(
+            name=f"C2 address {n}",
+            pattern=f"[ipv4-addr:value = '198.51.{n // 250}.{n % 250}']",
+            pattern_type="stix",
+            valid_from=CREATED,
+            indicator_types=["malicious-activity"],
+            **common,
+        )
         for n in range(80)
     ]
-    malware = [stix2.Malware(name=f"family-{n}", is_family=True, malware_types=["remote-access-trojan"], **common)
-               for n in range(40)]
-    relationships = [stix2.Relationship(indicator, "indicates", malware[n % len(malware)], **common)
-                     for n, indicator in enumerate(indicators)]
+    malware = [
+        stix2.Malware(name=f"family-{n}", is_family=True, malware_types=["remote-access-trojan"], **common)
+        for n in range(40)
+    ]
+    relationships = [
+        stix2.Relationship(indicator, "indicates", malware[n % len(malware)], **common)
+        for n, indicator in enumerate(indicators)
+    ]
     later = [CREATED + timedelta(days=1), CREATED + timedelta(days=2, milliseconds=250)]
     newer_indicators = [i.new_version(modified=later[0], confidence=80) for i in indicators[:20]]
     malware_v2 = [m.new_version(modified=later[0], description="seen again") for m in malware[:10]]
@@ -95,8 +110,8 @@ def pushed(app, taxii_root: str, analyst_token: str) -> Pushed:
     """A fresh collection, filled by an analyst through taxii2-client in one envelope."""
     with Session(app.state.engine) as session:
         collection_id = taxii_service.create_collection(
-            session, title=f"e2e {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"},
-            write_roles={"analyst"}).id
+            session, title=f"e2e {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+        ).id
     objects, latest, multi_version_id = _corpus()
     with ApiRoot(taxii_root, auth=BearerAuth(analyst_token)) as api_root:
         collection = next(c for c in api_root.collections if c.id == collection_id)
@@ -127,9 +142,14 @@ def test_analyst_push_completes(pushed: Pushed, taxii_root: str, analyst_token: 
     status = pushed.status
     assert status.status == "complete"
     assert (status.total_count, status.success_count, status.failure_count, status.pending_count) == (
-        len(pushed.objects), len(pushed.objects), 0, 0)
+        len(pushed.objects),
+        len(pushed.objects),
+        0,
+        0,
+    )
     assert sorted((s["id"], parse_us(s["version"])) for s in status.successes) == sorted(
-        (o["id"], parse_us(o["modified"])) for o in pushed.objects)
+        (o["id"], parse_us(o["modified"])) for o in pushed.objects
+    )
     assert status.failures == [] and status.pendings == []
 
     # Polling the status resource, as the client does for a pending request.
@@ -176,7 +196,8 @@ def test_partner_pulls_every_page_of_objects(pushed: Pushed, live_server: str, p
 
 
 def test_partner_pulls_everything_when_the_server_lowers_the_page_size(
-        pushed: Pushed, live_server: str, partner_token: str, settings):
+    pushed: Pushed, live_server: str, partner_token: str, settings
+):
     """A limit above max_page_size is lowered; as_pages follows the smaller pages to the end."""
     assert settings.max_page_size < len(pushed.latest)
     collection = _partner_collection(live_server, partner_token, pushed.collection_id)
@@ -184,7 +205,9 @@ def test_partner_pulls_everything_when_the_server_lowers_the_page_size(
 
     _assert_exactly_latest(received, pushed)
     assert [len(page["objects"]) for page in pages] == [
-        settings.max_page_size, len(pushed.latest) + 1 - settings.max_page_size]  # + the TLP definition
+        settings.max_page_size,
+        len(pushed.latest) + 1 - settings.max_page_size,
+    ]  # + the TLP definition
 
 
 def test_partner_pulls_every_page_of_the_manifest(pushed: Pushed, live_server: str, partner_token: str):
@@ -199,15 +222,15 @@ def test_partner_pulls_every_page_of_the_manifest(pushed: Pushed, live_server: s
     records = [r for r in records if r["id"] != stix2.TLP_GREEN.id]
     assert len(records) == len(pushed.latest) == len({r["id"] for r in records})
     assert {r["id"]: parse_us(r["version"]) for r in records} == {
-        object_id: parse_us(obj["modified"]) for object_id, obj in pushed.latest.items()}
+        object_id: parse_us(obj["modified"]) for object_id, obj in pushed.latest.items()
+    }
     assert {r["media_type"] for r in records} == {"application/stix+json;version=2.1"}
 
 
 def test_partner_gets_one_object_and_its_versions(pushed: Pushed, live_server: str, partner_token: str):
     collection = _partner_collection(live_server, partner_token, pushed.collection_id)
     object_id = pushed.multi_version_id
-    pushed_versions = sorted((o for o in pushed.objects if o["id"] == object_id),
-                             key=lambda o: parse_us(o["modified"]))
+    pushed_versions = sorted((o for o in pushed.objects if o["id"] == object_id), key=lambda o: parse_us(o["modified"]))
     assert len(pushed_versions) == 3
 
     latest = collection.get_object(object_id)
@@ -235,9 +258,16 @@ def _assert_unauthorized(refused: pytest.ExceptionInfo) -> None:
 
 def test_bad_tokens_get_401(live_server: str, settings, tmp_path):
     generate_key_pair(tmp_path / "other-private.pem", tmp_path / "other-public.pem")
-    forged = issue_token(key=(tmp_path / "other-private.pem").read_text(), algorithm="RS256",
-                         issuer=settings.jwt_issuer, audience=settings.jwt_audience, subject="usa-e2e",
-                         nation="USA", roles=["partner"], lifetime_s=600)
+    forged = issue_token(
+        key=(tmp_path / "other-private.pem").read_text(),
+        algorithm="RS256",
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        subject="usa-e2e",
+        nation="USA",
+        roles=["partner"],
+        lifetime_s=600,
+    )
     for auth in (TokenAuth("not-a-token"), BearerAuth("not-a-token"), TokenAuth(forged), BearerAuth(forged), None):
         server = Server(f"{live_server}/taxii2/", auth=auth) if auth else Server(f"{live_server}/taxii2/")
         with pytest.raises(requests.HTTPError) as refused:

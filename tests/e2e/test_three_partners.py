@@ -68,10 +68,16 @@ CORPUS: list[tuple[VersionSpec, ...]] = [
     (VersionSpec((banner("RESTRICTED", "NATO", rank=1),), granular=label(2, "FRA")),),
     (VersionSpec((banner("UNCLASSIFIED", "FVEY", "NATO", rank=0),)), VersionSpec((banner("SECRET", "USA", rank=3),))),
     (VersionSpec(tlp="2.0:clear"), VersionSpec()),
-    (VersionSpec((banner("SECRET", "USA", rank=3),)), VersionSpec((banner("CONFIDENTIAL", "FRA", rank=2),)),
-     VersionSpec((banner("RESTRICTED", "CAN", rank=1),))),
-    (VersionSpec((label(0, "NATO"),)), VersionSpec((label(0, "FRA"),), tlp="2.0:red"),
-     VersionSpec((banner("TOP SECRET", "FVEY", rank=4),))),
+    (
+        VersionSpec((banner("SECRET", "USA", rank=3),)),
+        VersionSpec((banner("CONFIDENTIAL", "FRA", rank=2),)),
+        VersionSpec((banner("RESTRICTED", "CAN", rank=1),)),
+    ),
+    (
+        VersionSpec((label(0, "NATO"),)),
+        VersionSpec((label(0, "FRA"),), tlp="2.0:red"),
+        VersionSpec((banner("TOP SECRET", "FVEY", rank=4),)),
+    ),
 ]
 
 
@@ -83,8 +89,9 @@ class Posted:
 
 def _label_definition(rank, codes, caveats, originator):
     mappings = load_mappings(REPO_ROOT / "stix_mappings")
-    return label_marking_definition(LabelSpec(rank, frozenset(codes) - {originator}, frozenset(caveats),
-                                              originator), mappings)
+    return label_marking_definition(
+        LabelSpec(rank, frozenset(codes) - {originator}, frozenset(caveats), originator), mappings
+    )
 
 
 def _corpus() -> tuple[list[dict], list[tuple[dict, VersionSpec]]]:
@@ -98,10 +105,15 @@ def _corpus() -> tuple[list[dict], list[tuple[dict, VersionSpec]]]:
             for md in built.definitions:
                 definitions.setdefault(md["id"], md)
             obj = {
-                "type": "indicator", "spec_version": "2.1", "id": object_id,
-                "created": "2025-02-01T09:30:00.000Z", "modified": f"2025-02-0{1 + version_index}T09:30:00.000Z",
-                "name": f"labelled indicator {index}", "description": f"object {index} version {version_index}",
-                "pattern": f"[ipv4-addr:value = '203.0.113.{index + 1}']", "pattern_type": "stix",
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": object_id,
+                "created": "2025-02-01T09:30:00.000Z",
+                "modified": f"2025-02-0{1 + version_index}T09:30:00.000Z",
+                "name": f"labelled indicator {index}",
+                "description": f"object {index} version {version_index}",
+                "pattern": f"[ipv4-addr:value = '203.0.113.{index + 1}']",
+                "pattern_type": "stix",
                 "valid_from": "2025-02-01T09:30:00.000Z",
             }
             if built.object_marking_refs:
@@ -116,15 +128,19 @@ def _corpus() -> tuple[list[dict], list[tuple[dict, VersionSpec]]]:
 def posted(app, live_server: str, settings, make_token) -> Posted:
     with Session(app.state.engine) as session:
         collection_id = taxii_service.create_collection(
-            session, title=f"three partners {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"},
-            write_roles={"analyst"}).id
+            session,
+            title=f"three partners {uuid.uuid4().hex[:8]}",
+            read_roles={"partner", "analyst"},
+            write_roles={"analyst"},
+        ).id
     definitions, versions = _corpus()
     objects = definitions + [obj for obj, _ in versions]
-    with ApiRoot(f"{live_server}/taxii2/{settings.api_root}/", auth=BearerAuth(make_token(subject="analyst-3p"))) as root:
+    with ApiRoot(
+        f"{live_server}/taxii2/{settings.api_root}/", auth=BearerAuth(make_token(subject="analyst-3p"))
+    ) as root:
         collection = next(c for c in root.collections if c.id == collection_id)
         status = collection.add_objects({"objects": objects}, wait_for_completion=True)
-    assert (status.status, status.success_count, status.failure_count) == ("complete", len(objects), 0), (
-        status.failures)
+    assert (status.status, status.success_count, status.failure_count) == ("complete", len(objects), 0), status.failures
     return Posted(collection_id, versions)
 
 
@@ -150,10 +166,10 @@ def _pull(live_server: str, token: str, collection_id: str, per_request: int):
     server = Server(f"{live_server}/taxii2/", auth=TokenAuth(token))
     collection = next(c for root in server.api_roots for c in root.collections if c.id == collection_id)
     assert collection.can_read is True
-    objects = [o for page in as_pages(collection.get_objects, per_request=per_request)
-               for o in page.get("objects", [])]
-    manifest = [r for page in as_pages(collection.get_manifest, per_request=per_request)
-                for r in page.get("objects", [])]
+    objects = [o for page in as_pages(collection.get_objects, per_request=per_request) for o in page.get("objects", [])]
+    manifest = [
+        r for page in as_pages(collection.get_manifest, per_request=per_request) for r in page.get("objects", [])
+    ]
     return objects, manifest
 
 
@@ -187,19 +203,19 @@ def test_partner_receives_exactly_its_releasable_set(posted: Posted, live_server
 
 def test_the_three_sets_differ_as_worked_out_by_hand(posted: Posted):
     """Hand-checked sets, so that the oracle is not the only judge of the expectations."""
-    names = {principal.nation: {obj["name"]: obj["modified"][:10] for obj, _ in _expected(posted, principal).values()}
-             for principal in PULLERS}
+    names = {
+        principal.nation: {obj["name"]: obj["modified"][:10] for obj, _ in _expected(posted, principal).values()}
+        for principal in PULLERS
+    }
     # the three-version object: each partner gets a different version
     last = f"labelled indicator {len(CORPUS) - 2}"
-    assert (names["USA"][last], names["FRA"][last], names["CAN"][last]) == ("2025-02-01", "2025-02-02",
-                                                                           "2025-02-03")
+    assert (names["USA"][last], names["FRA"][last], names["CAN"][last]) == ("2025-02-01", "2025-02-02", "2025-02-03")
     # TLP alone: CLEAR/WHITE/GREEN (4 of 9 levels) for everyone; unmarked for nobody
     tlp_only_open = {f"labelled indicator {i}" for i in (1, 2, 5, 6)}  # 1.0 white, green; 2.0 clear, green
     # the last object: USA and CAN keep the first version (NATO), FRA the second (FRA, TLP:RED beside it);
     # nobody may see the TOP SECRET third
     last = f"labelled indicator {len(CORPUS) - 1}"
-    assert (names["USA"][last], names["FRA"][last], names["CAN"][last]) == ("2025-02-01", "2025-02-02",
-                                                                           "2025-02-01")
+    assert (names["USA"][last], names["FRA"][last], names["CAN"][last]) == ("2025-02-01", "2025-02-02", "2025-02-01")
     by_hand = {
         "USA": {10, 11, 12, 13, 18, 23, 24, 29, 30, 31, 32, 33, 34},
         "FRA": {12, 13, 14, 16, 18, 22, 23, 26, 28, 29, 30, 31, 32, 33, 34},

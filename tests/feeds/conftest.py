@@ -52,15 +52,30 @@ def free_port() -> int:
 
 
 def statement(statement_text: str) -> dict:
-    return {"type": "marking-definition", "spec_version": "2.1", "id": f"marking-definition--{uuid.uuid4()}",
-            "created": CREATED, "definition_type": "statement", "definition": {"statement": statement_text}}
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": f"marking-definition--{uuid.uuid4()}",
+        "created": CREATED,
+        "definition_type": "statement",
+        "definition": {"statement": statement_text},
+    }
 
 
 def indicator(name: str, *refs: str, modified: str = CREATED, object_id: str | None = None, **extra) -> dict:
-    obj = {"type": "indicator", "spec_version": "2.1", "id": object_id or f"indicator--{uuid.uuid4()}",
-           "created": CREATED, "modified": modified, "name": name, "indicator_types": ["malicious-activity"],
-           "pattern": f"[domain-name:value = '{name.lower().replace(' ', '-')}.example']",
-           "pattern_type": "stix", "valid_from": "2026-11-01T10:00:00Z", **extra}
+    obj = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": object_id or f"indicator--{uuid.uuid4()}",
+        "created": CREATED,
+        "modified": modified,
+        "name": name,
+        "indicator_types": ["malicious-activity"],
+        "pattern": f"[domain-name:value = '{name.lower().replace(' ', '-')}.example']",
+        "pattern_type": "stix",
+        "valid_from": "2026-11-01T10:00:00Z",
+        **extra,
+    }
     if refs:
         obj["object_marking_refs"] = list(refs)
     return obj
@@ -91,8 +106,10 @@ class FailFirst:
                 self.failed += 1
         if fail:
             body = json.dumps({"title": "injected", "http_status": str(self.status)}).encode()
-            start_response(f"{self.status} Injected", [("Content-Type", "application/taxii+json;version=2.1"),
-                                                       ("Content-Length", str(len(body)))])
+            start_response(
+                f"{self.status} Injected",
+                [("Content-Type", "application/taxii+json;version=2.1"), ("Content-Length", str(len(body)))],
+            )
             return [body]
         return self.app(environ, start_response)
 
@@ -128,19 +145,37 @@ class Medallion:
 
 def _medallion_data(port: int) -> dict:
     def collection(cid: str, title: str) -> dict:
-        return {"id": cid, "title": title, "description": "", "can_read": True, "can_write": True,
-                "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []}
+        return {
+            "id": cid,
+            "title": title,
+            "description": "",
+            "can_read": True,
+            "can_write": True,
+            "media_types": ["application/stix+json;version=2.1"],
+            "objects": [],
+            "manifest": [],
+        }
 
     return {
-        "/discovery": {"title": "medallion test server", "description": "", "contact": "",
-                       "default": f"http://127.0.0.1:{port}/{MEDALLION_ROOT}/",
-                       "api_roots": [f"http://127.0.0.1:{port}/{MEDALLION_ROOT}/"]},
+        "/discovery": {
+            "title": "medallion test server",
+            "description": "",
+            "contact": "",
+            "default": f"http://127.0.0.1:{port}/{MEDALLION_ROOT}/",
+            "api_roots": [f"http://127.0.0.1:{port}/{MEDALLION_ROOT}/"],
+        },
         MEDALLION_ROOT: {
-            "information": {"title": "Feeds", "description": "", "versions": ["application/taxii+json;version=2.1"],
-                            "max_content_length": MEDALLION_MAX_CONTENT},
+            "information": {
+                "title": "Feeds",
+                "description": "",
+                "versions": ["application/taxii+json;version=2.1"],
+                "max_content_length": MEDALLION_MAX_CONTENT,
+            },
             "status": [],
-            "collections": [collection(MEDALLION_PULL_COLLECTION, "outgoing"),
-                            *(collection(cid, f"push {n}") for n, cid in enumerate(MEDALLION_PUSH_POOL))],
+            "collections": [
+                collection(MEDALLION_PULL_COLLECTION, "outgoing"),
+                *(collection(cid, f"push {n}") for n, cid in enumerate(MEDALLION_PUSH_POOL)),
+            ],
         },
     }
 
@@ -157,8 +192,13 @@ def medallion_fixture_objects() -> tuple[list[dict], dict[str, dict]]:
         indicator("Unmarked"),
         unknown,
         indicator("Unknown marking", unknown["id"]),
-        indicator("Released to FRA", released["id"], object_id=first_id, modified="2026-11-02T10:00:00.000Z",
-                  description="second version"),
+        indicator(
+            "Released to FRA",
+            released["id"],
+            object_id=first_id,
+            modified="2026-11-02T10:00:00.000Z",
+            description="second version",
+        ),
         indicator("Unmarked two"),
         indicator("Unmarked three"),
     ]
@@ -173,9 +213,15 @@ def medallion(tmp_path_factory) -> Iterator[Medallion]:
     directory = tmp_path_factory.mktemp("medallion")
     data_path = directory / "data.json"
     data_path.write_text(json.dumps(_medallion_data(port)))
-    config = {"backend": {"module": "medallion.backends.memory_backend", "module_class": "MemoryBackend",
-                          "filename": str(data_path)},
-              "users": {MEDALLION_USER: MEDALLION_PASSWORD}, "taxii": {"max_page_size": 100}}
+    config = {
+        "backend": {
+            "module": "medallion.backends.memory_backend",
+            "module_class": "MemoryBackend",
+            "filename": str(data_path),
+        },
+        "users": {MEDALLION_USER: MEDALLION_PASSWORD},
+        "taxii": {"max_page_size": 100},
+    }
     config_path = directory / "config.json"
     config_path.write_text(json.dumps(config))
     flask_app = medallion_module.load_app(str(config_path))
@@ -188,8 +234,9 @@ def medallion(tmp_path_factory) -> Iterator[Medallion]:
     url = f"{base}/{MEDALLION_ROOT}/collections/{MEDALLION_PULL_COLLECTION}/objects/"
     headers = {"Accept": "application/taxii+json;version=2.1", "Content-Type": "application/taxii+json;version=2.1"}
     for obj in objects:
-        answer = requests.post(url, json={"objects": [obj]}, auth=(MEDALLION_USER, MEDALLION_PASSWORD),
-                               headers=headers, timeout=10)
+        answer = requests.post(
+            url, json={"objects": [obj]}, auth=(MEDALLION_USER, MEDALLION_PASSWORD), headers=headers, timeout=10
+        )
         assert answer.status_code == 202 and answer.json()["success_count"] == 1, answer.text
         time.sleep(0.002)  # distinct date_added per object
     try:
@@ -212,17 +259,25 @@ class Peer:
     published: dict[str, dict]
 
     def token(self, nation: str = "NLD", roles: tuple[str, ...] = ("partner",), subject: str = "nld-exchange") -> str:
-        return issue_token(key=self.private_key, algorithm="RS256", issuer=self.settings.jwt_issuer,
-                           audience=self.settings.jwt_audience, subject=subject, nation=nation, roles=list(roles),
-                           lifetime_s=3600)
+        return issue_token(
+            key=self.private_key,
+            algorithm="RS256",
+            issuer=self.settings.jwt_issuer,
+            audience=self.settings.jwt_audience,
+            subject=subject,
+            nation=nation,
+            roles=list(roles),
+            lifetime_s=3600,
+        )
 
     def session(self) -> Session:
         return Session(self.app.state.engine)
 
     def new_inbox(self) -> str:
         with self.session() as session:
-            return taxii_service.create_collection(session, title=f"inbox {uuid.uuid4().hex[:8]}",
-                                                   read_roles={"analyst"}, write_roles={"partner"}).id
+            return taxii_service.create_collection(
+                session, title=f"inbox {uuid.uuid4().hex[:8]}", read_roles={"analyst"}, write_roles={"partner"}
+            ).id
 
     def stored(self, collection_id: str) -> list[dict]:
         from sqlalchemy import select
@@ -241,7 +296,10 @@ def peer_fixture_objects() -> dict[str, dict]:
     to_usa = statement("SECRET//REL TO USA")
     to_nato = statement("RESTRICTED//REL TO NATO")
     return {
-        "def_nld_usa": to_nld_usa, "def_nld": to_nld, "def_usa": to_usa, "def_nato": to_nato,
+        "def_nld_usa": to_nld_usa,
+        "def_nld": to_nld,
+        "def_usa": to_usa,
+        "def_nato": to_nato,
         "nld_usa": indicator("For NLD and USA", to_nld_usa["id"]),
         "nld_only": indicator("For NLD only", to_nld["id"]),
         "usa_only": indicator("For USA only", to_usa["id"]),
@@ -257,21 +315,36 @@ def peer(tmp_path_factory) -> Iterator[Peer]:
     generate_key_pair(directory / "jwt-private.pem", directory / "jwt-public.pem")
     database_url = f"sqlite:///{directory / 'peer.sqlite'}"
     migrations.upgrade(database_url)
-    settings = Settings(database_url=database_url, home_nation=PEER_HOME, data_dir=directory / "data",
-                        jwt_public_key_file=directory / "jwt-public.pem",
-                        jwt_private_key_file=directory / "jwt-private.pem", secret_key="peer-cursor-secret",
-                        feed_scheduler=False)
+    settings = Settings(
+        database_url=database_url,
+        home_nation=PEER_HOME,
+        data_dir=directory / "data",
+        jwt_public_key_file=directory / "jwt-public.pem",
+        jwt_private_key_file=directory / "jwt-private.pem",
+        secret_key="peer-cursor-secret",
+        feed_scheduler=False,
+    )
     application = create_app(settings)
     with Session(application.state.engine) as session:
-        for nation, clearance, groups in [("NLD", 3, ["NATO", "EU"]), ("USA", 3, ["FVEY", "NATO"]),
-                                          ("FRA", 2, ["NATO", "EU"])]:
+        for nation, clearance, groups in [
+            ("NLD", 3, ["NATO", "EU"]),
+            ("USA", 3, ["FVEY", "NATO"]),
+            ("FRA", 2, ["NATO", "EU"]),
+        ]:
             save_partner(session, nation=nation, clearance=clearance, groups=groups, home_nation=PEER_HOME)
-        outbox = taxii_service.create_collection(session, title="GBR outbox", read_roles={"partner", "analyst"},
-                                                 write_roles={"analyst"}).id
+        outbox = taxii_service.create_collection(
+            session, title="GBR outbox", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+        ).id
         published = peer_fixture_objects()
         analyst = Principal("gbr-analyst", PEER_HOME, frozenset({"analyst"}), 4, frozenset(), is_home=True)
-        status = taxii_service.add_objects(session, outbox, analyst, list(published.values()),
-                                           mappings=application.state.mappings, home_nation=PEER_HOME)
+        status = taxii_service.add_objects(
+            session,
+            outbox,
+            analyst,
+            list(published.values()),
+            mappings=application.state.mappings,
+            home_nation=PEER_HOME,
+        )
         assert status.failure_count == 0, status.details
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning"))
@@ -282,8 +355,14 @@ def peer(tmp_path_factory) -> Iterator[Peer]:
         assert time.monotonic() < deadline and thread.is_alive(), "the peer did not start"
         time.sleep(0.02)
     try:
-        yield Peer(f"http://127.0.0.1:{port}", application, settings, (directory / "jwt-private.pem").read_text(),
-                   outbox, published)
+        yield Peer(
+            f"http://127.0.0.1:{port}",
+            application,
+            settings,
+            (directory / "jwt-private.pem").read_text(),
+            outbox,
+            published,
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -296,14 +375,20 @@ def peer(tmp_path_factory) -> Iterator[Peer]:
 @pytest.fixture
 def fast_settings(settings: Settings) -> Settings:
     """The session settings with quick retries and small pages."""
-    return settings.model_copy(update={"feed_retry_attempts": 4, "feed_retry_initial_s": 0.01,
-                                       "feed_retry_max_s": 0.05, "feed_page_size": 2, "feed_timeout_s": 10})
+    return settings.model_copy(
+        update={
+            "feed_retry_attempts": 4,
+            "feed_retry_initial_s": 0.01,
+            "feed_retry_max_s": 0.05,
+            "feed_page_size": 2,
+            "feed_timeout_s": 10,
+        }
+    )
 
 
 @pytest.fixture
 def ctx(app, fast_settings: Settings) -> FeedContext:
-    return FeedContext(fast_settings, app.state.engine, app.state.mappings, app.state.visibility,
-                       app.state.role_rights)
+    return FeedContext(fast_settings, app.state.engine, app.state.mappings, app.state.visibility, app.state.role_rights)
 
 
 @pytest.fixture

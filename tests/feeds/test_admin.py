@@ -36,9 +36,16 @@ def admin(auth) -> dict:
 
 
 def body(**overrides) -> dict:
-    values = {"name": f"usa-{uuid.uuid4().hex[:8]}", "partner": "USA", "direction": "pull",
-              "url": "https://taxii.usa.example/taxii2/", "collection_id": "abc", "auth": "bearer",
-              "credential": SECRET, "poll_interval_s": 60}
+    values = {
+        "name": f"usa-{uuid.uuid4().hex[:8]}",
+        "partner": "USA",
+        "direction": "pull",
+        "url": "https://taxii.usa.example/taxii2/",
+        "collection_id": "abc",
+        "auth": "bearer",
+        "credential": SECRET,
+        "poll_interval_s": 60,
+    }
     values.update(overrides)
     return values
 
@@ -74,19 +81,22 @@ def test_environment_reference_is_stored_as_a_name(client, admin, session, monke
     assert read_secret(client.app.state.settings, StoredSecret(env_name=stored.secret_env)) == SECRET
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"partner": "AUS"}, "not a registered partner"),
-    ({"direction": "sideways"}, "direction"),
-    ({"url": "ftp://example.org/taxii2/"}, "url"),
-    ({"url": "https://user:pw@example.org/taxii2/"}, "credential"),
-    ({"auth": "bearer", "credential": None}, "credential"),
-    ({"auth": "basic", "username": None}, "username"),
-    ({"local_collection_id": "no-such-collection"}, "local_collection_id"),
-    ({"default_label": "SECRET//REL TO XYZ"}, "XYZ"),
-    ({"name": "Bad Name!"}, "name"),
-    ({"partner": "U\x00A"}, "NUL"),
-    ({"local_collection_id": "a\x00b"}, "NUL"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"partner": "AUS"}, "not a registered partner"),
+        ({"direction": "sideways"}, "direction"),
+        ({"url": "ftp://example.org/taxii2/"}, "url"),
+        ({"url": "https://user:pw@example.org/taxii2/"}, "credential"),
+        ({"auth": "bearer", "credential": None}, "credential"),
+        ({"auth": "basic", "username": None}, "username"),
+        ({"local_collection_id": "no-such-collection"}, "local_collection_id"),
+        ({"default_label": "SECRET//REL TO XYZ"}, "XYZ"),
+        ({"name": "Bad Name!"}, "name"),
+        ({"partner": "U\x00A"}, "NUL"),
+        ({"local_collection_id": "a\x00b"}, "NUL"),
+    ],
+)
 def test_bad_feed_configuration_is_refused_and_stores_nothing(client, admin, session, overrides, fragment):
     values = body(**overrides)
     answer = client.post(FEEDS, json=values, headers=admin)
@@ -119,17 +129,39 @@ def test_only_admins_manage_feeds(client, auth, who):
 
 
 def test_push_feed_shows_its_pending_backlog(client, admin, analyst, api, collection):
-    posted = client.post(f"{api}/collections/{collection.id}/objects/", headers=analyst | {
-        "Content-Type": "application/taxii+json;version=2.1"}, json={"objects": [{
-            "type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
-            "created": "2026-11-20T09:00:00.000Z", "modified": "2026-11-20T09:00:00.000Z", "name": "green",
-            "indicator_types": ["malicious-activity"], "pattern": "[domain-name:value = 'a.example']",
-            "pattern_type": "stix", "valid_from": "2026-11-20T09:00:00Z",
-            "object_marking_refs": ["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"]}, {
-            "type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
-            "created": "2026-11-20T09:00:00.000Z", "modified": "2026-11-20T09:00:00.000Z", "name": "home only",
-            "indicator_types": ["malicious-activity"], "pattern": "[domain-name:value = 'b.example']",
-            "pattern_type": "stix", "valid_from": "2026-11-20T09:00:00Z"}]})
+    posted = client.post(
+        f"{api}/collections/{collection.id}/objects/",
+        headers=analyst | {"Content-Type": "application/taxii+json;version=2.1"},
+        json={
+            "objects": [
+                {
+                    "type": "indicator",
+                    "spec_version": "2.1",
+                    "id": f"indicator--{uuid.uuid4()}",
+                    "created": "2026-11-20T09:00:00.000Z",
+                    "modified": "2026-11-20T09:00:00.000Z",
+                    "name": "green",
+                    "indicator_types": ["malicious-activity"],
+                    "pattern": "[domain-name:value = 'a.example']",
+                    "pattern_type": "stix",
+                    "valid_from": "2026-11-20T09:00:00Z",
+                    "object_marking_refs": ["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"],
+                },
+                {
+                    "type": "indicator",
+                    "spec_version": "2.1",
+                    "id": f"indicator--{uuid.uuid4()}",
+                    "created": "2026-11-20T09:00:00.000Z",
+                    "modified": "2026-11-20T09:00:00.000Z",
+                    "name": "home only",
+                    "indicator_types": ["malicious-activity"],
+                    "pattern": "[domain-name:value = 'b.example']",
+                    "pattern_type": "stix",
+                    "valid_from": "2026-11-20T09:00:00Z",
+                },
+            ]
+        },
+    )
     assert posted.status_code == 202 and posted.json()["failure_count"] == 0
     created = client.post(FEEDS, json=body(direction="push", local_collection_id=collection.id), headers=admin)
     assert created.status_code == 201
@@ -139,9 +171,19 @@ def test_push_feed_shows_its_pending_backlog(client, admin, analyst, api, collec
 
 
 def test_one_run_per_feed_at_a_time(ctx, session, collection, feed_name):
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner="USA", direction="pull", url="http://127.0.0.1:9/taxii2/", collection_id="c",
-        local_collection_id=collection.id))
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=feed_name,
+            partner="USA",
+            direction="pull",
+            url="http://127.0.0.1:9/taxii2/",
+            collection_id="c",
+            local_collection_id=collection.id,
+        ),
+    )
     with feed_lock(ctx.engine, feed_name) as acquired:
         assert acquired
         result = run_feed(ctx, feed_name)
@@ -151,10 +193,23 @@ def test_one_run_per_feed_at_a_time(ctx, session, collection, feed_name):
 
 
 def test_scheduler_runs_due_feeds_once_per_interval(medallion, ctx, session, collection, feed_name):
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner=MEDALLION_PARTNER, direction="pull", url=f"{medallion.base_url}/taxii2/",
-        collection_id=MEDALLION_PULL_COLLECTION, local_collection_id=collection.id, auth_kind="basic",
-        username=MEDALLION_USER, credential=MEDALLION_PASSWORD, poll_interval_s=3600))
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=feed_name,
+            partner=MEDALLION_PARTNER,
+            direction="pull",
+            url=f"{medallion.base_url}/taxii2/",
+            collection_id=MEDALLION_PULL_COLLECTION,
+            local_collection_id=collection.id,
+            auth_kind="basic",
+            username=MEDALLION_USER,
+            credential=MEDALLION_PASSWORD,
+            poll_interval_s=3600,
+        ),
+    )
     assert feed_name in due_feeds(ctx, now_us())
     scheduler = FeedScheduler(ctx)
     assert feed_name in scheduler.run_due()
@@ -189,8 +244,12 @@ def test_cli_add_list_sync_remove_never_prints_the_credential(medallion, tmp_pat
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     database = tmp_path / "tearline.sqlite"
-    env = {"TEARLINE_DATA_DIR": str(tmp_path / "data"), "TEARLINE_DATABASE_URL": f"sqlite:///{database}",
-           "TEARLINE_FEED_RETRY_INITIAL_S": "0.01", "TEARLINE_FEED_PAGE_SIZE": "3"}
+    env = {
+        "TEARLINE_DATA_DIR": str(tmp_path / "data"),
+        "TEARLINE_DATABASE_URL": f"sqlite:///{database}",
+        "TEARLINE_FEED_RETRY_INITIAL_S": "0.01",
+        "TEARLINE_FEED_PAGE_SIZE": "3",
+    }
 
     def ok(*args):
         result = runner.invoke(cli.app, list(args), env=env)
@@ -200,32 +259,73 @@ def test_cli_add_list_sync_remove_never_prints_the_credential(medallion, tmp_pat
 
     ok("db", "upgrade")
     ok("partner", "add", MEDALLION_PARTNER, "--clearance", "CONFIDENTIAL", "--groups", "NATO,EU")
-    ok("feed", "add", "deu-medallion", "--partner", MEDALLION_PARTNER, "--direction", "pull",
-       "--url", f"{medallion.base_url}/taxii2/", "--collection", MEDALLION_PULL_COLLECTION, "--auth", "basic",
-       "--username", MEDALLION_USER, "--credential", MEDALLION_PASSWORD)
+    ok(
+        "feed",
+        "add",
+        "deu-medallion",
+        "--partner",
+        MEDALLION_PARTNER,
+        "--direction",
+        "pull",
+        "--url",
+        f"{medallion.base_url}/taxii2/",
+        "--collection",
+        MEDALLION_PULL_COLLECTION,
+        "--auth",
+        "basic",
+        "--username",
+        MEDALLION_USER,
+        "--credential",
+        MEDALLION_PASSWORD,
+    )
     with sqlite3.connect(database) as connection:
         (ciphertext,) = connection.execute("SELECT secret_ciphertext FROM feed").fetchone()
     assert ciphertext and MEDALLION_PASSWORD not in ciphertext
     output = ok("feed", "sync", "deu-medallion")
     assert "deu-medallion: ok" in output and "unknown markings 2" in output
     with sqlite3.connect(database) as connection:
-        stored = connection.execute("SELECT COUNT(*) FROM stix_object WHERE collection_id = ?",
-                                    (DEFAULT_COLLECTION_ID,)).fetchone()[0]
+        stored = connection.execute(
+            "SELECT COUNT(*) FROM stix_object WHERE collection_id = ?", (DEFAULT_COLLECTION_ID,)
+        ).fetchone()[0]
     assert stored == len(medallion.pull_objects)  # all but the unreadable definition, plus TLP:GREEN's
     listing = ok("feed", "list")
     assert "deu-medallion" in listing and "active" in listing
-    bad = runner.invoke(cli.app, ["feed", "add", "x", "--partner", "AUS", "--direction", "pull", "--url",
-                                  "http://a.example/", "--collection", "c"], env=env)
+    bad = runner.invoke(
+        cli.app,
+        [
+            "feed",
+            "add",
+            "x",
+            "--partner",
+            "AUS",
+            "--direction",
+            "pull",
+            "--url",
+            "http://a.example/",
+            "--collection",
+            "c",
+        ],
+        env=env,
+    )
     assert bad.exit_code == 2 and "not a registered partner" in bad.output
     ok("feed", "remove", "deu-medallion")
     assert "no feeds" in ok("feed", "list")
 
 
 def test_sync_through_the_api_then_state_shows_the_outcome(medallion, client, admin, collection):
-    created = client.post(FEEDS, json=body(
-        partner=MEDALLION_PARTNER, url=f"{medallion.base_url}/taxii2/", collection_id=MEDALLION_PULL_COLLECTION,
-        local_collection_id=collection.id, auth="basic", username=MEDALLION_USER, credential=MEDALLION_PASSWORD),
-        headers=admin)
+    created = client.post(
+        FEEDS,
+        json=body(
+            partner=MEDALLION_PARTNER,
+            url=f"{medallion.base_url}/taxii2/",
+            collection_id=MEDALLION_PULL_COLLECTION,
+            local_collection_id=collection.id,
+            auth="basic",
+            username=MEDALLION_USER,
+            credential=MEDALLION_PASSWORD,
+        ),
+        headers=admin,
+    )
     assert created.status_code == 201, created.text
     name = created.json()["name"]
     synced = client.post(f"{FEEDS}/{name}/sync", headers=admin)
@@ -267,10 +367,22 @@ def test_a_credential_from_another_key_is_refused_not_guessed(tmp_path):
 
 
 def test_env_credential_is_read_at_run_time(medallion, ctx, session, collection, feed_name, monkeypatch):
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner=MEDALLION_PARTNER, direction="pull", url=f"{medallion.base_url}/taxii2/",
-        collection_id=MEDALLION_PULL_COLLECTION, local_collection_id=collection.id, auth_kind="basic",
-        username=MEDALLION_USER, credential="env:TEARLINE_TEST_MEDALLION_PW"))
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=feed_name,
+            partner=MEDALLION_PARTNER,
+            direction="pull",
+            url=f"{medallion.base_url}/taxii2/",
+            collection_id=MEDALLION_PULL_COLLECTION,
+            local_collection_id=collection.id,
+            auth_kind="basic",
+            username=MEDALLION_USER,
+            credential="env:TEARLINE_TEST_MEDALLION_PW",
+        ),
+    )
     monkeypatch.delenv("TEARLINE_TEST_MEDALLION_PW", raising=False)
     missing = run_feed(ctx, feed_name)
     assert missing.status == "stopped" and "TEARLINE_TEST_MEDALLION_PW is not set" in missing.message

@@ -34,9 +34,17 @@ class Crash(RuntimeError):
 
 
 def add_pull(session, ctx, name, local_id, **overrides):
-    spec = dict(name=name, partner=MEDALLION_PARTNER, direction="pull", url="", collection_id=MEDALLION_PULL_COLLECTION,
-                local_collection_id=local_id, auth_kind="basic", username=MEDALLION_USER,
-                credential=MEDALLION_PASSWORD)
+    spec = {
+        "name": name,
+        "partner": MEDALLION_PARTNER,
+        "direction": "pull",
+        "url": "",
+        "collection_id": MEDALLION_PULL_COLLECTION,
+        "local_collection_id": local_id,
+        "auth_kind": "basic",
+        "username": MEDALLION_USER,
+        "credential": MEDALLION_PASSWORD,
+    }
     spec.update(overrides)
     return service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(**spec))
 
@@ -45,22 +53,36 @@ def stored_rows(session, collection_id):
     return session.execute(
         select(StixObject.object_id, StixObject.version_us, StixObject.originator, StixObject.body, Label)
         .join(Label, Label.id == StixObject.label_id)
-        .where(StixObject.collection_id == collection_id)).all()
+        .where(StixObject.collection_id == collection_id)
+    ).all()
 
 
 def served_ids(client, api, collection_id, headers) -> set[str]:
-    answer = client.get(f"{api}/collections/{collection_id}/objects/", params={"match[version]": "all"},
-                        headers=headers)
+    answer = client.get(
+        f"{api}/collections/{collection_id}/objects/", params={"match[version]": "all"}, headers=headers
+    )
     assert answer.status_code == 200, answer.text
     return {obj["id"] for obj in answer.json().get("objects", [])}
 
 
-def test_pull_from_tearline_peer_keeps_originator_and_third_party_rule(peer, ctx, session, collection, feed_name,
-                                                                       client, api, auth):
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner=PEER_HOME, direction="pull", url=f"{peer.base_url}/taxii2/",
-        collection_id=peer.outbox, local_collection_id=collection.id, auth_kind="bearer",
-        credential=peer.token()))
+def test_pull_from_tearline_peer_keeps_originator_and_third_party_rule(
+    peer, ctx, session, collection, feed_name, client, api, auth
+):
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=feed_name,
+            partner=PEER_HOME,
+            direction="pull",
+            url=f"{peer.base_url}/taxii2/",
+            collection_id=peer.outbox,
+            local_collection_id=collection.id,
+            auth_kind="bearer",
+            credential=peer.token(),
+        ),
+    )
 
     result = run_feed(ctx, feed_name)
     assert result.status == "ok", result.message
@@ -68,8 +90,9 @@ def test_pull_from_tearline_peer_keeps_originator_and_third_party_rule(peer, ctx
     published = peer.published
     rows = stored_rows(session, collection.id)
     got = {row.object_id for row in rows}
-    released_to_nld = {published[k]["id"] for k in ("nld_usa", "nld_only", "nato", "green", "def_nld_usa",
-                                                     "def_nld", "def_nato")} | {TLP_GREEN}
+    released_to_nld = {
+        published[k]["id"] for k in ("nld_usa", "nld_only", "nato", "green", "def_nld_usa", "def_nld", "def_nato")
+    } | {TLP_GREEN}
     assert got == released_to_nld
     # (TLP definitions are shared by every collection; whoever stored one first is its originator.)
     assert {row.originator for row in rows if row.object_id != TLP_GREEN} == {PEER_HOME}
@@ -98,8 +121,7 @@ def test_pull_from_tearline_peer_keeps_originator_and_third_party_rule(peer, ctx
     assert feed.objects_in == len(rows) and feed.last_success_us is not None and feed.cursor_us is not None
 
 
-def test_pull_from_medallion_crash_between_pages_resumes_exactly_once(medallion, ctx, session, collection,
-                                                                      feed_name):
+def test_pull_from_medallion_crash_between_pages_resumes_exactly_once(medallion, ctx, session, collection, feed_name):
     add_pull(session, ctx, feed_name, collection.id, url=f"{medallion.base_url}/taxii2/")
 
     def crash_after_second_page(page: int) -> None:
@@ -119,7 +141,8 @@ def test_pull_from_medallion_crash_between_pages_resumes_exactly_once(medallion,
     counts = session.execute(
         select(StixObject.object_id, StixObject.version_us, func.count())
         .where(StixObject.collection_id == collection.id)
-        .group_by(StixObject.object_id, StixObject.version_us)).all()
+        .group_by(StixObject.object_id, StixObject.version_us)
+    ).all()
     assert all(count == 1 for *_, count in counts)
     ids = {object_id for object_id, _, _ in counts}
     expected = {o["id"] for o in medallion.pull_objects} - {medallion.definitions["unknown"]["id"]} | {TLP_GREEN}
@@ -132,8 +155,9 @@ def test_pull_from_medallion_crash_between_pages_resumes_exactly_once(medallion,
     assert len(stored_rows(session, collection.id)) == len(counts)
 
 
-def test_pull_from_medallion_maps_markings_and_counts_unknown_ones(medallion, ctx, session, collection, feed_name,
-                                                                   client, api, auth):
+def test_pull_from_medallion_maps_markings_and_counts_unknown_ones(
+    medallion, ctx, session, collection, feed_name, client, api, auth
+):
     add_pull(session, ctx, feed_name, collection.id, url=f"{medallion.base_url}/{'feeds'}/")
     result = run_feed(ctx, feed_name)
     assert result.status == "ok", result.message
@@ -174,8 +198,14 @@ def row_body_name(row) -> str:
 
 
 def test_default_label_marks_unmarked_objects(medallion, ctx, session, collection, feed_name):
-    add_pull(session, ctx, feed_name, collection.id, url=f"{medallion.base_url}/taxii2/",
-             default_label="RESTRICTED//REL TO FRA")
+    add_pull(
+        session,
+        ctx,
+        feed_name,
+        collection.id,
+        url=f"{medallion.base_url}/taxii2/",
+        default_label="RESTRICTED//REL TO FRA",
+    )
     assert run_feed(ctx, feed_name).status == "ok"
     rows = [row for row in stored_rows(session, collection.id) if row.object_id.startswith("indicator--")]
     unmarked = [row for row in rows if row_body(row)["name"].startswith("Unmarked")]
@@ -196,8 +226,7 @@ def test_transient_failures_recover(medallion, ctx, session, collection, feed_na
     assert result.stored > 0
 
 
-def test_transient_failures_beyond_the_retries_are_recorded_not_fatal(medallion, ctx, session, collection,
-                                                                     feed_name):
+def test_transient_failures_beyond_the_retries_are_recorded_not_fatal(medallion, ctx, session, collection, feed_name):
     add_pull(session, ctx, feed_name, collection.id, url=f"{medallion.base_url}/taxii2/")
     medallion.failer.arm(1000, status=502)
     try:
@@ -237,10 +266,13 @@ def test_resume_inside_a_group_added_at_one_instant_skips_nothing(medallion, ctx
 
     source = medallion.take_push_collection()
     batch = [indicator(f"Same instant {n}", TLP_GREEN) for n in range(5)]
-    posted = requests.post(f"{medallion.root_url}collections/{source}/objects/", json={"objects": batch},
-                           auth=(MEDALLION_USER, MEDALLION_PASSWORD), timeout=10,
-                           headers={"Accept": "application/taxii+json;version=2.1",
-                                    "Content-Type": "application/taxii+json;version=2.1"})
+    posted = requests.post(
+        f"{medallion.root_url}collections/{source}/objects/",
+        json={"objects": batch},
+        auth=(MEDALLION_USER, MEDALLION_PASSWORD),
+        timeout=10,
+        headers={"Accept": "application/taxii+json;version=2.1", "Content-Type": "application/taxii+json;version=2.1"},
+    )
     assert posted.status_code == 202 and posted.json()["success_count"] == 5
     add_pull(session, ctx, feed_name, collection.id, url=f"{medallion.base_url}/taxii2/", collection_id=source)
 

@@ -38,10 +38,18 @@ ANALYST = Principal("analyst-1", HOME, frozenset({"analyst"}), 4, frozenset(), i
 
 def corpus() -> tuple[list[dict], dict[str, set[str]]]:
     """Objects an analyst posts, and the keys of the versions each partner may receive."""
-    defs = {name: statement(text) for name, text in {
-        "deu": "CONFIDENTIAL//REL TO DEU", "gbr": "SECRET//REL TO GBR", "secret_deu": "SECRET//REL TO DEU",
-        "nato": "RESTRICTED//REL TO NATO", "fra": "CONFIDENTIAL//REL TO FRA", "usa": "SECRET//REL TO USA",
-        "deu_gbr": "RESTRICTED//REL TO DEU, GBR"}.items()}
+    defs = {
+        name: statement(text)
+        for name, text in {
+            "deu": "CONFIDENTIAL//REL TO DEU",
+            "gbr": "SECRET//REL TO GBR",
+            "secret_deu": "SECRET//REL TO DEU",
+            "nato": "RESTRICTED//REL TO NATO",
+            "fra": "CONFIDENTIAL//REL TO FRA",
+            "usa": "SECRET//REL TO USA",
+            "deu_gbr": "RESTRICTED//REL TO DEU, GBR",
+        }.items()
+    }
     versioned = f"indicator--{uuid.uuid4()}"
     objects = {
         "deu": indicator("For DEU", defs["deu"]["id"]),
@@ -51,29 +59,47 @@ def corpus() -> tuple[list[dict], dict[str, set[str]]]:
         "unmarked": indicator("Home only"),
         "green": indicator("Green", TLP_GREEN),
         "fra": indicator("For FRA", defs["fra"]["id"]),
-        "granular": indicator("Green with a secret description", TLP_GREEN, description="USA eyes only",
-                              granular_markings=[{"marking_ref": defs["usa"]["id"], "selectors": ["description"]}]),
+        "granular": indicator(
+            "Green with a secret description",
+            TLP_GREEN,
+            description="USA eyes only",
+            granular_markings=[{"marking_ref": defs["usa"]["id"], "selectors": ["description"]}],
+        ),
         "v1": indicator("Versioned", defs["deu_gbr"]["id"], object_id=versioned),
         "v2": indicator("Versioned", defs["fra"]["id"], object_id=versioned, modified="2026-11-03T10:00:00.000Z"),
     }
     releasable = {"DEU": {"deu", "nato", "green", "granular", "v1"}, "GBR": {"gbr", "nato", "green", "granular", "v1"}}
-    return [*defs.values(), *objects.values()], {n: {objects[k]["id"] + "|" + objects[k]["modified"] for k in keys}
-                                                  for n, keys in releasable.items()}
+    return [*defs.values(), *objects.values()], {
+        n: {objects[k]["id"] + "|" + objects[k]["modified"] for k in keys} for n, keys in releasable.items()
+    }
 
 
 def post(session: Session, app, collection_id: str, objects: list[dict]) -> None:
-    status = taxii_service.add_objects(session, collection_id, ANALYST, objects, mappings=app.state.mappings,
-                                       home_nation=HOME)
+    status = taxii_service.add_objects(
+        session, collection_id, ANALYST, objects, mappings=app.state.mappings, home_nation=HOME
+    )
     assert status.failure_count == 0, status.details
 
 
 def add_medallion_push(session: Session, ctx, medallion, name: str, local_collection_id: str) -> str:
     """A push feed from ``local_collection_id`` into a fresh medallion collection (DEU, Basic auth); its id."""
     target = medallion.take_push_collection()
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=name, partner=MEDALLION_PARTNER, direction="push", url=f"{medallion.base_url}/taxii2/",
-        collection_id=target, local_collection_id=local_collection_id, auth_kind="basic", username=MEDALLION_USER,
-        credential=MEDALLION_PASSWORD))
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=name,
+            partner=MEDALLION_PARTNER,
+            direction="push",
+            url=f"{medallion.base_url}/taxii2/",
+            collection_id=target,
+            local_collection_id=local_collection_id,
+            auth_kind="basic",
+            username=MEDALLION_USER,
+            credential=MEDALLION_PASSWORD,
+        ),
+    )
     return target
 
 
@@ -89,8 +115,12 @@ def check_received(received: list[dict], expected: set[str], sent_objects: list[
     needed = {ref for o in received for ref in o.get("object_marking_refs", [])}
     definitions = {o["id"] for o in received if o["type"] == "marking-definition"}
     assert needed - {TLP_GREEN} <= definitions
-    hidden_definitions = {o["id"] for o in sent_objects if o["type"] == "marking-definition"
-                          and o["definition"]["statement"] in ("SECRET//REL TO USA", "CONFIDENTIAL//REL TO FRA")}
+    hidden_definitions = {
+        o["id"]
+        for o in sent_objects
+        if o["type"] == "marking-definition"
+        and o["definition"]["statement"] in ("SECRET//REL TO USA", "CONFIDENTIAL//REL TO FRA")
+    }
     assert not definitions & hidden_definitions
 
 
@@ -103,8 +133,9 @@ def test_push_into_medallion_sends_exactly_the_releasable_set(medallion, app, ct
     result = run_feed(ctx, feed_name)
     assert result.status == "ok", result.message
     assert result.refused == 0, result.refusals
-    assert result.sent == len(releasable["DEU"]) + len([o for o in medallion.objects(target)
-                                                        if o["type"] == "marking-definition"])
+    assert result.sent == len(releasable["DEU"]) + len(
+        [o for o in medallion.objects(target) if o["type"] == "marking-definition"]
+    )
     received = medallion.objects(target)
     check_received(received, releasable["DEU"], objects)
 
@@ -120,15 +151,20 @@ def test_push_into_medallion_sends_exactly_the_releasable_set(medallion, app, ct
     assert len(envelopes) >= 2 and {r.method for r in records} == {"PUSH"}
     assert len(records) == 2 * len(envelopes)  # each envelope: what leaves, before; the partner's answer, after
     assert {r.recipient_nation for r in records} == {MEDALLION_PARTNER}
-    left = {served["id"] for record in envelopes
-            for served in audit_query.record_with_served(ctx.engine, record.seq)["served"]}
+    left = {
+        served["id"]
+        for record in envelopes
+        for served in audit_query.record_with_served(ctx.engine, record.seq)["served"]
+    }
     assert {o["id"] for o in received} == left
     assert {n["nation"] for n in audit_query.recipients(ctx.engine, received[-1]["id"])} == {MEDALLION_PARTNER}
 
     # The cursor holds: nothing is sent twice; a new releasable version goes out alone.
     assert run_feed(ctx, feed_name).sent == 0
-    extra = indicator("Later for NATO", next(o["id"] for o in objects if o.get("definition", {}).get("statement")
-                                              == "RESTRICTED//REL TO NATO"))
+    extra = indicator(
+        "Later for NATO",
+        next(o["id"] for o in objects if o.get("definition", {}).get("statement") == "RESTRICTED//REL TO NATO"),
+    )
     post(session, app, collection.id, [extra])
     later = run_feed(ctx, feed_name)
     assert later.status == "ok" and later.sent == 1
@@ -140,9 +176,21 @@ def test_push_into_tearline_peer_sends_exactly_the_releasable_set(peer, app, ctx
     objects, releasable = corpus()
     post(session, app, collection.id, objects)
     inbox = peer.new_inbox()
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner=PEER_HOME, direction="push", url=f"{peer.base_url}/taxii2/api1/",
-        collection_id=inbox, local_collection_id=collection.id, auth_kind="bearer", credential=peer.token()))
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=feed_name,
+            partner=PEER_HOME,
+            direction="push",
+            url=f"{peer.base_url}/taxii2/api1/",
+            collection_id=inbox,
+            local_collection_id=collection.id,
+            auth_kind="bearer",
+            credential=peer.token(),
+        ),
+    )
     result = run_feed(ctx, feed_name)
     assert result.status == "ok", result.message
     assert result.refused == 0, result.refusals
@@ -153,10 +201,21 @@ def test_push_into_tearline_peer_sends_exactly_the_releasable_set(peer, app, ctx
 
 def test_push_to_a_partner_refusing_us_stops_the_feed(peer, ctx, session, collection, feed_name):
     inbox = peer.new_inbox()
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner=PEER_HOME, direction="push", url=f"{peer.base_url}/taxii2/",
-        collection_id=inbox, local_collection_id=collection.id, auth_kind="bearer",
-        credential="not-a-token-the-peer-signed"))
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=feed_name,
+            partner=PEER_HOME,
+            direction="push",
+            url=f"{peer.base_url}/taxii2/",
+            collection_id=inbox,
+            local_collection_id=collection.id,
+            auth_kind="bearer",
+            credential="not-a-token-the-peer-signed",
+        ),
+    )
     result = run_feed(ctx, feed_name)
     assert result.status == "stopped"
     session.expire_all()
@@ -164,8 +223,9 @@ def test_push_to_a_partner_refusing_us_stops_the_feed(peer, ctx, session, collec
     assert not feed.enabled and "401" in feed.stopped_reason and "not-a-token" not in feed.stopped_reason
 
 
-def test_partner_refusals_in_the_status_resource_are_counted_and_reported(peer, app, ctx, session, collection,
-                                                                         feed_name):
+def test_partner_refusals_in_the_status_resource_are_counted_and_reported(
+    peer, app, ctx, session, collection, feed_name
+):
     objects, releasable = corpus()
     post(session, app, collection.id, objects)
     inbox = peer.new_inbox()
@@ -174,12 +234,25 @@ def test_partner_refusals_in_the_status_resource_are_counted_and_reported(peer, 
     conflicting = {k: v for k, v in nato.items() if k != "object_marking_refs"} | {"name": "Something else"}
     with peer.session() as peer_session:
         peer_analyst = Principal("gbr-analyst", PEER_HOME, frozenset({"analyst"}), 4, frozenset(), is_home=True)
-        status = taxii_service.add_objects(peer_session, inbox, peer_analyst, [conflicting],
-                                           mappings=peer.app.state.mappings, home_nation=PEER_HOME)
+        status = taxii_service.add_objects(
+            peer_session, inbox, peer_analyst, [conflicting], mappings=peer.app.state.mappings, home_nation=PEER_HOME
+        )
         assert status.success_count == 1
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner=PEER_HOME, direction="push", url=f"{peer.base_url}/taxii2/",
-        collection_id=inbox, local_collection_id=collection.id, auth_kind="bearer", credential=peer.token()))
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=feed_name,
+            partner=PEER_HOME,
+            direction="push",
+            url=f"{peer.base_url}/taxii2/",
+            collection_id=inbox,
+            local_collection_id=collection.id,
+            auth_kind="bearer",
+            credential=peer.token(),
+        ),
+    )
     result = run_feed(ctx, feed_name)
     assert result.status == "ok"
     assert result.refused == 1 and nato["id"] in result.refusals[0]
@@ -190,20 +263,31 @@ def test_partner_refusals_in_the_status_resource_are_counted_and_reported(peer, 
 
 
 def test_no_push_from_a_collection_the_partner_may_not_read(peer, app, ctx, session, feed_name):
-    analysts_only = taxii_service.create_collection(session, title=f"internal {uuid.uuid4().hex[:8]}",
-                                                    read_roles={"analyst"}, write_roles={"analyst"})
+    analysts_only = taxii_service.create_collection(
+        session, title=f"internal {uuid.uuid4().hex[:8]}", read_roles={"analyst"}, write_roles={"analyst"}
+    )
     post(session, app, analysts_only.id, [indicator("Green but internal", TLP_GREEN)])
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=feed_name, partner=PEER_HOME, direction="push", url=f"{peer.base_url}/taxii2/",
-        collection_id=peer.new_inbox(), local_collection_id=analysts_only.id, auth_kind="bearer",
-        credential=peer.token()))
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=feed_name,
+            partner=PEER_HOME,
+            direction="push",
+            url=f"{peer.base_url}/taxii2/",
+            collection_id=peer.new_inbox(),
+            local_collection_id=analysts_only.id,
+            auth_kind="bearer",
+            credential=peer.token(),
+        ),
+    )
     result = run_feed(ctx, feed_name)
     assert result.status == "stopped" and "may not read" in result.message
     assert result.sent == 0
 
 
-def test_push_recovers_from_transient_failures_without_duplicates(medallion, app, ctx, session, collection,
-                                                                  feed_name):
+def test_push_recovers_from_transient_failures_without_duplicates(medallion, app, ctx, session, collection, feed_name):
     objects, releasable = corpus()
     post(session, app, collection.id, objects)
     target = add_medallion_push(session, ctx, medallion, feed_name, collection.id)
@@ -216,12 +300,25 @@ def test_push_recovers_from_transient_failures_without_duplicates(medallion, app
     assert len(received) == len({(o["id"], o.get("modified")) for o in received})  # nothing twice
 
 
-def test_pulled_objects_are_pushed_on_only_as_their_originator_released_them(peer, medallion, ctx, session,
-                                                                              collection, feed_name):
+def test_pulled_objects_are_pushed_on_only_as_their_originator_released_them(
+    peer, medallion, ctx, session, collection, feed_name
+):
     """GBR's objects, pulled in, go on to DEU only where GBR released them to DEU (third-party rule)."""
-    service.add_feed(session, ctx.settings, ctx.mappings, FeedSpec(
-        name=f"{feed_name}-in", partner=PEER_HOME, direction="pull", url=f"{peer.base_url}/taxii2/",
-        collection_id=peer.outbox, local_collection_id=collection.id, auth_kind="bearer", credential=peer.token()))
+    service.add_feed(
+        session,
+        ctx.settings,
+        ctx.mappings,
+        FeedSpec(
+            name=f"{feed_name}-in",
+            partner=PEER_HOME,
+            direction="pull",
+            url=f"{peer.base_url}/taxii2/",
+            collection_id=peer.outbox,
+            local_collection_id=collection.id,
+            auth_kind="bearer",
+            credential=peer.token(),
+        ),
+    )
     assert run_feed(ctx, f"{feed_name}-in").status == "ok"
     target = add_medallion_push(session, ctx, medallion, f"{feed_name}-out", collection.id)
     pushed = run_feed(ctx, f"{feed_name}-out")

@@ -53,10 +53,8 @@ def raw_client(app) -> Iterator[TestClient]:
 def row_counts(engine: Engine) -> dict[str, int]:
     """Rows in every data table (audit tables excluded: refusals add to them by design)."""
     with engine.connect() as connection:
-        names = [name for name in inspect(connection).get_table_names()
-                 if not name.startswith(NOT_DATA)]
-        return {name: connection.execute(select(func.count()).select_from(table(name))).scalar_one()
-                for name in names}
+        names = [name for name in inspect(connection).get_table_names() if not name.startswith(NOT_DATA)]
+        return {name: connection.execute(select(func.count()).select_from(table(name))).scalar_one() for name in names}
 
 
 @pytest.fixture
@@ -68,8 +66,9 @@ def counts(app) -> Callable[[], dict[str, int]]:
 class ServerProcess:
     """``tearline serve`` in its own process on a free port of 127.0.0.1, killable and restartable."""
 
-    def __init__(self, settings: Settings, log_path: Path, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.extra_env = env or {}
@@ -78,11 +77,16 @@ class ServerProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, wait: bool = True) -> "ServerProcess":
+    def start(self, wait: bool = True) -> ServerProcess:
         environment = _server_environment(self.settings) | {"TEARLINE_FEED_SCHEDULER": "false"} | self.extra_env
         with self.log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(_serve_command(self.port) + self.args, cwd=REPO_ROOT,
-                                            env=environment, stdout=log_file, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                _serve_command(self.port) + self.args,
+                cwd=REPO_ROOT,
+                env=environment,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         if wait:
             _wait_until_healthy(self.base_url, self.process, self.log_path)
         return self
@@ -109,8 +113,7 @@ def server_factory(tmp_path) -> Iterator[Callable[..., ServerProcess]]:
     """``server_factory(settings)`` starts a server; every one started is stopped at teardown."""
     started: list[ServerProcess] = []
 
-    def _start(settings: Settings, *, args: list[str] | None = None, wait: bool = True,
-               **env: str) -> ServerProcess:
+    def _start(settings: Settings, *, args: list[str] | None = None, wait: bool = True, **env: str) -> ServerProcess:
         server = ServerProcess(settings, tmp_path / f"server-{len(started)}.log", env, args)
         started.append(server)
         return server.start(wait)

@@ -68,11 +68,13 @@ class LoadResult:
         return statistics.quantiles(self.latencies_ms, n=20)[-1]
 
     def summary(self) -> str:
-        return (f"{self.duration_s:.0f}s: {self.pages} pages ({self.pages / max(self.duration_s, 1e-9):.1f}/s), "
-                f"{self.objects_received} objects received, {self.posted} posted, {len(self.errors)} errors, "
-                f"{len(self.leaks)} leaks, {self.reconnects} reconnects, page latency p50 "
-                f"{statistics.median(self.latencies_ms) if self.latencies_ms else 0:.0f} ms, "
-                f"p95 {self.p95_ms():.0f} ms")
+        return (
+            f"{self.duration_s:.0f}s: {self.pages} pages ({self.pages / max(self.duration_s, 1e-9):.1f}/s), "
+            f"{self.objects_received} objects received, {self.posted} posted, {len(self.errors)} errors, "
+            f"{len(self.leaks)} leaks, {self.reconnects} reconnects, page latency p50 "
+            f"{statistics.median(self.latencies_ms) if self.latencies_ms else 0:.0f} ms, "
+            f"p95 {self.p95_ms():.0f} ms"
+        )
 
 
 async def _request(client: httpx.AsyncClient, result: LoadResult, method: str, url: str, **kwargs) -> httpx.Response:
@@ -87,27 +89,46 @@ async def _request(client: httpx.AsyncClient, result: LoadResult, method: str, u
         return await client.request(method, url, **kwargs)
 
 
-async def _analyst(client: httpx.AsyncClient, url: str, headers: dict, specs: dict[str, VersionSpec],
-                   result: LoadResult, deadline: float, rng: random.Random) -> None:
+async def _analyst(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict,
+    specs: dict[str, VersionSpec],
+    result: LoadResult,
+    deadline: float,
+    rng: random.Random,
+) -> None:
     while time.monotonic() < deadline:
         objects = []
         for _ in range(5):
             spec = rng.choice(SPECS)
             built = build_markings(spec, HOME, None)
-            obj = indicator(object_marking_refs=built.object_marking_refs) if built.object_marking_refs \
-                else indicator()
+            obj = indicator(object_marking_refs=built.object_marking_refs) if built.object_marking_refs else indicator()
             specs[obj["id"]] = spec  # known to the oracle before any partner could receive it
-            objects.extend(built.definitions + [obj])
-        response = await _request(client, result, "POST", url, content=json.dumps({"objects": objects}),
-                                  headers=headers | {"Content-Type": TAXII})
+            objects.extend([*built.definitions, obj])
+        response = await _request(
+            client,
+            result,
+            "POST",
+            url,
+            content=json.dumps({"objects": objects}),
+            headers=headers | {"Content-Type": TAXII},
+        )
         if response.status_code != 202 or response.json().get("failure_count"):
             result.errors.append(f"POST {response.status_code}: {response.text[:200]}")
         else:
             result.posted += 5
 
 
-async def _partner(client: httpx.AsyncClient, url: str, headers: dict, principal: Principal,
-                   specs: dict[str, VersionSpec], result: LoadResult, deadline: float) -> None:
+async def _partner(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict,
+    principal: Principal,
+    specs: dict[str, VersionSpec],
+    result: LoadResult,
+    deadline: float,
+) -> None:
     while time.monotonic() < deadline:
         params: dict = {"limit": PAGE_LIMIT, "match[type]": "indicator"}
         while True:
@@ -129,9 +150,16 @@ async def _partner(client: httpx.AsyncClient, url: str, headers: dict, principal
             params = params | {"next": body["next"]}
 
 
-async def run_load(base_url: str, collection_id: str, *, partner_headers: list[tuple[Principal, dict]],
-                   analyst_headers: list[dict], duration_s: float, api_root: str = "api1",
-                   seed: int = 8) -> LoadResult:
+async def run_load(
+    base_url: str,
+    collection_id: str,
+    *,
+    partner_headers: list[tuple[Principal, dict]],
+    analyst_headers: list[dict],
+    duration_s: float,
+    api_root: str = "api1",
+    seed: int = 8,
+) -> LoadResult:
     """Run partners and analysts against ``base_url`` for ``duration_s`` seconds."""
     url = f"{base_url}/taxii2/{api_root}/collections/{collection_id}/objects/"
     specs: dict[str, VersionSpec] = {}
@@ -143,8 +171,11 @@ async def run_load(base_url: str, collection_id: str, *, partner_headers: list[t
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         await asyncio.gather(
             *(_analyst(client, url, headers, specs, result, deadline, rng) for headers in analyst_headers),
-            *(_partner(client, url, headers, principal, specs, result, deadline)
-              for principal, headers in partner_headers))
+            *(
+                _partner(client, url, headers, principal, specs, result, deadline)
+                for principal, headers in partner_headers
+            ),
+        )
     result.duration_s = time.monotonic() - started
     return result
 
@@ -165,8 +196,9 @@ def main(
         principal = Principal(nation, int(rank), False)
         partners += [(principal, {"Authorization": f"Bearer {token}", "Accept": TAXII})] * copies
     analysts = [{"Authorization": f"Bearer {token}", "Accept": TAXII} for token in analyst_token]
-    result = asyncio.run(run_load(base_url, collection, partner_headers=partners, analyst_headers=analysts,
-                                  duration_s=duration))
+    result = asyncio.run(
+        run_load(base_url, collection, partner_headers=partners, analyst_headers=analysts, duration_s=duration)
+    )
     typer.echo(result.summary())
     for problem in (result.errors + result.leaks)[:20]:
         typer.echo(problem, err=True)

@@ -68,15 +68,20 @@ def test_schema_fuzz(app, auth, family):
     }
     counts = lambda: row_counts(app.state.engine)  # noqa: E731
     for operation in operations:
-        strategy = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
-                             operation.as_strategy(GenerationMode.NEGATIVE))
+        strategy = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)
+        )
 
-        @hsettings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-                   suppress_health_check=list(HealthCheck))
+        @hsettings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=strategy, who=st.sampled_from(sorted(principals)))
         def run(case, who):
-            headers = {name: value for name, value in (case.headers or {}).items()
-                       if name.lower() != "authorization"}
+            headers = {name: value for name, value in (case.headers or {}).items() if name.lower() != "authorization"}
             headers |= {k: v for k, v in principals[who].items() if k == "Authorization"}
             before = counts()
             response = case.call(headers=headers)

@@ -77,22 +77,27 @@ def test_kill_9_during_ingest_loses_nothing_acknowledged(settings, server_factor
             for object_id in object_ids:
                 assert client.get(f"{base}/collections/{collection.id}/objects/{object_id}/").status_code == 200
 
-        stored = set(session.execute(select(StixObject.object_id)
-                                     .where(StixObject.collection_id == collection.id)).scalars())
-        statuses = session.execute(select(StatusResource.id, StatusResource.details)
-                                   .where(StatusResource.collection_id == collection.id)).all()
+        stored = set(
+            session.execute(select(StixObject.object_id).where(StixObject.collection_id == collection.id)).scalars()
+        )
+        statuses = session.execute(
+            select(StatusResource.id, StatusResource.details).where(StatusResource.collection_id == collection.id)
+        ).all()
         session.rollback()
-        listed = {entry["id"]: status_id for status_id, details in statuses
-                  for entry in orjson.loads(details)["successes"]}
+        listed = {
+            entry["id"]: status_id for status_id, details in statuses for entry in orjson.loads(details)["successes"]
+        }
         assert stored == set(listed), "every stored version is in a status resource and vice versa"
         assert set(acked) <= {status_id for status_id, _ in statuses}
         for envelope_ids in sent:
             present = [object_id in stored for object_id in envelope_ids]
             assert all(present) or not any(present), f"envelope stored in part: {envelope_ids}"
         # The restarted server works.
-        response = client.post(f"{base}/collections/{collection.id}/objects/",
-                               content=json.dumps({"objects": [indicator()]}),
-                               headers={"Content-Type": TAXII})
+        response = client.post(
+            f"{base}/collections/{collection.id}/objects/",
+            content=json.dumps({"objects": [indicator()]}),
+            headers={"Content-Type": TAXII},
+        )
         assert response.status_code == 202 and response.json()["success_count"] == 1
     tally.add("kill -9: acknowledged envelopes verified", len(acked))
     tally.add("kill -9: envelopes in flight or lost before ack", len(sent) - len(acked))

@@ -11,6 +11,7 @@ controlled here (not root, no ``postgres`` user or binaries); under ``CI=true`` 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -76,8 +77,9 @@ class PrivateCluster:
         self.port = _free_port()
 
     def _run(self, *args: str) -> None:
-        result = subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True,
-                                timeout=GUARD_S)
+        result = subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True, timeout=GUARD_S
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {result.stderr or result.stdout}")
 
@@ -92,10 +94,8 @@ class PrivateCluster:
         self._run(f"{self.bin}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already stopped
             self.stop()
-        except Exception:  # noqa: BLE001 - already stopped
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     @property
@@ -129,8 +129,9 @@ def test_postgres_restart_under_load(cluster, settings, auth):
     with Session(app.state.engine) as session:
         for nation, clearance, groups in PARTNERS:
             save_partner(session, nation=nation, clearance=clearance, groups=groups, home_nation=HOME)
-        collection = taxii_service.create_collection(session, title="restart", read_roles={"partner", "analyst"},
-                                                     write_roles={"analyst"})
+        collection = taxii_service.create_collection(
+            session, title="restart", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+        )
         collection_id = collection.id
     api = f"/taxii2/{settings.api_root}"
     url = objects_url(api, collection_id)
@@ -163,8 +164,9 @@ def test_postgres_restart_under_load(cluster, settings, auth):
                     sent.append(ids)
                     if level == "green":
                         green.update(ids)
-                response = client.post(url, content=json.dumps({"objects": objects}),
-                                       headers=analyst | {"Content-Type": TAXII})
+                response = client.post(
+                    url, content=json.dumps({"objects": objects}), headers=analyst | {"Content-Type": TAXII}
+                )
                 if record(response):
                     with lock:
                         acked[response.json()["id"]] = ids
@@ -177,8 +179,11 @@ def test_postgres_restart_under_load(cluster, settings, auth):
                     with lock:
                         seen.update(o["id"] for o in response.json().get("objects", []))
 
-    threads = [threading.Thread(target=ingester), threading.Thread(target=puller, args=(analyst, None)),
-               threading.Thread(target=puller, args=(partner, partner_saw))]
+    threads = [
+        threading.Thread(target=ingester),
+        threading.Thread(target=puller, args=(analyst, None)),
+        threading.Thread(target=puller, args=(partner, partner_saw)),
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -200,10 +205,16 @@ def test_postgres_restart_under_load(cluster, settings, auth):
     assert during > 0, "no request reached the app during the outage"
 
     with Session(app.state.engine) as session:
-        stored = set(session.execute(select(StixObject.object_id).where(
-            StixObject.collection_id == collection_id, StixObject.type == "indicator")).scalars())
-        statuses = session.execute(select(StatusResource.id, StatusResource.details)
-                                   .where(StatusResource.collection_id == collection_id)).all()
+        stored = set(
+            session.execute(
+                select(StixObject.object_id).where(
+                    StixObject.collection_id == collection_id, StixObject.type == "indicator"
+                )
+            ).scalars()
+        )
+        statuses = session.execute(
+            select(StatusResource.id, StatusResource.details).where(StatusResource.collection_id == collection_id)
+        ).all()
     assert set(acked) <= {status_id for status_id, _ in statuses}
     for ids in acked.values():
         assert set(ids) <= stored

@@ -31,8 +31,9 @@ def faulty_app(settings):
 
     def _build(pragma: str):
         application = create_app(settings)
-        event.listen(application.state.engine, "connect",
-                     lambda dbapi_connection, _record: dbapi_connection.execute(pragma))
+        event.listen(
+            application.state.engine, "connect", lambda dbapi_connection, _record: dbapi_connection.execute(pragma)
+        )
         built.append(application)
         return application
 
@@ -58,13 +59,13 @@ def test_storage_faults_are_clear_503s(app, faulty_app, analyst, api, collection
         post_ok(healthy, api, collection.id, analyst, [kept])
     # Big enough to need new pages however much free space the file has.
     envelope = json.dumps({"objects": [indicator(description="x" * 4000) for _ in range(50)]}).encode()
-    pragma = (f"PRAGMA max_page_count = {_page_count(app.state.engine)}" if fault == "full"
-              else "PRAGMA query_only = ON")
+    pragma = f"PRAGMA max_page_count = {_page_count(app.state.engine)}" if fault == "full" else "PRAGMA query_only = ON"
     broken = faulty_app(pragma)
     before = row_counts(app.state.engine)
     with TestClient(broken, raise_server_exceptions=False) as client:
-        response = client.post(objects_url(api, collection.id), content=envelope,
-                               headers=analyst | {"Content-Type": TAXII})
+        response = client.post(
+            objects_url(api, collection.id), content=envelope, headers=analyst | {"Content-Type": TAXII}
+        )
         body = assert_taxii_error(response, 503)
         # Either the store refused, or the audit log (same database) did first and failed closed.
         assert expected in body["description"] or "audit log" in body["description"], body
@@ -81,7 +82,8 @@ def test_storage_faults_are_clear_503s(app, faulty_app, analyst, api, collection
     assert row_counts(app.state.engine) == before, "the refused envelope stored something"
     assert _integrity(app.state.engine) == "ok"
     with TestClient(app) as healthy:  # once the fault is gone, the same envelope goes in
-        response = healthy.post(objects_url(api, collection.id), content=envelope,
-                                headers=analyst | {"Content-Type": TAXII})
+        response = healthy.post(
+            objects_url(api, collection.id), content=envelope, headers=analyst | {"Content-Type": TAXII}
+        )
         assert response.status_code == 202 and response.json()["success_count"] == 50
     tally.add(f"faults survived: sqlite {fault}")

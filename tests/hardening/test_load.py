@@ -23,12 +23,25 @@ CLIENTS_PER_NATION = 4  # 5 partner nations x 4 = 20 partners
 
 def test_load_has_no_errors_and_no_leaks(settings, server_factory, collection, auth):
     server = server_factory(settings)
-    partners = [(Principal(nation, clearance, False), auth(subject=f"{nation.lower()}-feed-{n}", nation=nation,
-                                                          roles=("partner",)))
-                for nation, clearance, _ in PARTNERS for n in range(CLIENTS_PER_NATION)]
+    partners = [
+        (
+            Principal(nation, clearance, False),
+            auth(subject=f"{nation.lower()}-feed-{n}", nation=nation, roles=("partner",)),
+        )
+        for nation, clearance, _ in PARTNERS
+        for n in range(CLIENTS_PER_NATION)
+    ]
     analysts = [auth(subject="analyst-a"), auth(subject="analyst-b")]
-    result = asyncio.run(run_load(server.base_url, collection.id, partner_headers=partners,
-                                  analyst_headers=analysts, duration_s=DURATION_S, api_root=settings.api_root))
+    result = asyncio.run(
+        run_load(
+            server.base_url,
+            collection.id,
+            partner_headers=partners,
+            analyst_headers=analysts,
+            duration_s=DURATION_S,
+            api_root=settings.api_root,
+        )
+    )
     tally.figure(f"load ({settings.database_url.split(':')[0]})", result.summary())
     assert not result.errors, result.errors[:5]
     assert not result.leaks, result.leaks[:5]

@@ -36,17 +36,39 @@ from tests.taxii.helpers import (
 )
 
 EXAMPLES = 40
-FUZZ = hsettings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                        HealthCheck.data_too_large])
+FUZZ = hsettings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 SAFE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | SAFE_TEXT
-JSON_VALUES = st.recursive(JSON_SCALARS, lambda children: st.lists(children, max_size=4)
-                           | st.dictionaries(SAFE_TEXT, children, max_size=4), max_leaves=15)
-STIX_PROPERTIES = ("id", "type", "spec_version", "created", "modified", "pattern", "pattern_type", "valid_from",
-                   "object_marking_refs", "granular_markings", "name", "labels", "external_references",
-                   "extensions", "created_by_ref", "revoked")
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(SAFE_TEXT, children, max_size=4),
+    max_leaves=15,
+)
+STIX_PROPERTIES = (
+    "id",
+    "type",
+    "spec_version",
+    "created",
+    "modified",
+    "pattern",
+    "pattern_type",
+    "valid_from",
+    "object_marking_refs",
+    "granular_markings",
+    "name",
+    "labels",
+    "external_references",
+    "extensions",
+    "created_by_ref",
+    "revoked",
+)
 
 
 def _answer_ok(response, before: dict, after_counts) -> None:
@@ -61,8 +83,7 @@ def _answer_ok(response, before: dict, after_counts) -> None:
 
 
 def _post(client, api, collection_id, headers, body: bytes, content_type: str = TAXII):
-    return client.post(objects_url(api, collection_id), content=body,
-                       headers=headers | {"Content-Type": content_type})
+    return client.post(objects_url(api, collection_id), content=body, headers=headers | {"Content-Type": content_type})
 
 
 @pytest.fixture
@@ -71,6 +92,7 @@ def fuzz_env(raw_client, app, analyst, api, collection):
 
 
 # ---------------------------------------------------------------- bodies
+
 
 @FUZZ
 @given(body=st.binary(max_size=400))
@@ -118,9 +140,11 @@ def test_invalid_utf8_and_lone_surrogates(fuzz_env, text, position):
     client, counts, analyst, api, cid = fuzz_env
     valid = json.dumps({"objects": [indicator(description=text or "x")]}).encode()
     position = min(position, len(valid))
-    for body in (valid[:position] + b"\xff\xfe\xc3" + valid[position:],
-                 valid.replace(b'"description": "', b'"description": "\\ud800', 1),
-                 valid.replace(b'"description": "', b'"description": "\xed\xa0\x80', 1)):
+    for body in (
+        valid[:position] + b"\xff\xfe\xc3" + valid[position:],
+        valid.replace(b'"description": "', b'"description": "\\ud800', 1),
+        valid.replace(b'"description": "', b'"description": "\xed\xa0\x80', 1),
+    ):
         before = counts()
         response = _post(client, api, cid, analyst, body)
         _answer_ok(response, before, counts)
@@ -131,7 +155,7 @@ def test_invalid_utf8_and_lone_surrogates(fuzz_env, text, position):
 @pytest.mark.parametrize("kind", ["list", "dict"])
 def test_deep_nesting_is_refused(fuzz_env, depth, kind):
     client, counts, analyst, api, cid = fuzz_env
-    opener, closer = ('[', ']') if kind == "list" else ('{"a":', '}')
+    opener, closer = ("[", "]") if kind == "list" else ('{"a":', "}")
     nested = opener * depth + "1" + closer * depth
     body = ('{"objects":[' + json.dumps(indicator())[:-1] + ',"x_deep":' + nested + "}]}").encode()
     before = counts()
@@ -156,19 +180,24 @@ def test_bodies_over_max_content_length_are_413(fuzz_env, settings):
     response = client.post(objects_url(api, cid), content=chunks(), headers=analyst | {"Content-Type": TAXII})
     _answer_ok(response, before, counts)
     assert response.status_code == 413
-    response = client.post(objects_url(api, cid), content=b"{}",
-                           headers=analyst | {"Content-Type": TAXII, "Content-Length": "999999999999"})
+    response = client.post(
+        objects_url(api, cid),
+        content=b"{}",
+        headers=analyst | {"Content-Type": TAXII, "Content-Length": "999999999999"},
+    )
     assert response.status_code in (400, 413)  # a lying Content-Length never gets a 5xx
     tally.add("inputs tried: taxii bodies", 3)
 
 
 # ---------------------------------------------------------------- structural limits
 
+
 @pytest.fixture(scope="module")
 def limited(settings):
     """An app with small structural limits, on the same database."""
-    application = create_app(settings.model_copy(update={"max_objects_per_envelope": 20,
-                                                         "max_string_length": 1000, "max_nesting_depth": 6}))
+    application = create_app(
+        settings.model_copy(update={"max_objects_per_envelope": 20, "max_string_length": 1000, "max_nesting_depth": 6})
+    )
     with TestClient(application, raise_server_exceptions=False) as client:
         yield application, client
     application.state.engine.dispose()
@@ -191,21 +220,36 @@ def test_structural_limits(limited, analyst, api, collection):
         _answer_ok(response, before, counts)
         tally.add("inputs tried: taxii bodies")
     # Just inside every limit: accepted.
-    status = post_ok(client, api, collection.id, analyst,
-                     [indicator(description="d" * 1000) | {"x_ok": [[[["deep enough"]]]]} for _ in range(20)])
+    status = post_ok(
+        client,
+        api,
+        collection.id,
+        analyst,
+        [indicator(description="d" * 1000) | {"x_ok": [[[["deep enough"]]]]} for _ in range(20)],
+    )
     assert status["success_count"] == 20
 
 
 # ---------------------------------------------------------------- media types
 
-WRONG_TYPES = ["application/stix+json;version=2.1", "application/taxii+json;version=2.0", "text/plain",
-               "application/xml", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded",
-               "application/taxii+json;version=3", "application/json, application/json", ""]
+WRONG_TYPES = [
+    "application/stix+json;version=2.1",
+    "application/taxii+json;version=2.0",
+    "text/plain",
+    "application/xml",
+    "multipart/form-data; boundary=x",
+    "application/x-www-form-urlencoded",
+    "application/taxii+json;version=3",
+    "application/json, application/json",
+    "",
+]
 
 
 @FUZZ
-@given(content_type=st.sampled_from(WRONG_TYPES) | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126),
-                                                             max_size=40))
+@given(
+    content_type=st.sampled_from(WRONG_TYPES)
+    | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+)
 def test_wrong_content_types(fuzz_env, content_type):
     client, counts, analyst, api, cid = fuzz_env
     before = counts()
@@ -217,9 +261,19 @@ def test_wrong_content_types(fuzz_env, content_type):
 
 
 @FUZZ
-@given(accept=st.sampled_from(["text/html", "application/xml", "application/taxii+json;version=2.0",
-                               "application/json;q=0", "image/*", "text/*"])
-       | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40))
+@given(
+    accept=st.sampled_from(
+        [
+            "text/html",
+            "application/xml",
+            "application/taxii+json;version=2.0",
+            "application/json;q=0",
+            "image/*",
+            "text/*",
+        ]
+    )
+    | st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+)
 def test_odd_accept_headers(fuzz_env, accept):
     client, counts, analyst, api, cid = fuzz_env
     before = counts()
@@ -232,27 +286,44 @@ def test_odd_accept_headers(fuzz_env, accept):
 def test_missing_content_type_is_415(fuzz_env):
     client, counts, analyst, api, cid = fuzz_env
     before = counts()
-    response = client.post(objects_url(api, cid), content=json.dumps({"objects": [indicator()]}).encode(),
-                           headers=analyst)
+    response = client.post(
+        objects_url(api, cid), content=json.dumps({"objects": [indicator()]}).encode(), headers=analyst
+    )
     _answer_ok(response, before, counts)
     assert response.status_code == 415
 
 
 # ---------------------------------------------------------------- filters
 
-PARAMS = ["added_after", "limit", "next", "match[id]", "match[type]", "match[version]", "match[spec_version]",
-          "match[bogus]", "offset", "match[id][]"]
+PARAMS = [
+    "added_after",
+    "limit",
+    "next",
+    "match[id]",
+    "match[type]",
+    "match[version]",
+    "match[spec_version]",
+    "match[bogus]",
+    "offset",
+    "match[id][]",
+]
 
 
 @FUZZ
-@given(params=st.lists(st.tuples(st.sampled_from(PARAMS), SAFE_TEXT), max_size=4),
-       endpoint=st.sampled_from(["objects", "manifest", "object", "versions", "delete"]))
+@given(
+    params=st.lists(st.tuples(st.sampled_from(PARAMS), SAFE_TEXT), max_size=4),
+    endpoint=st.sampled_from(["objects", "manifest", "object", "versions", "delete"]),
+)
 def test_bad_filter_values(fuzz_env, params, endpoint):
     client, counts, analyst, api, cid = fuzz_env
     object_id = f"indicator--{uuid.uuid4()}"
-    url = {"objects": objects_url(api, cid), "manifest": manifest_url(api, cid),
-           "object": objects_url(api, cid, object_id), "versions": versions_url(api, cid, object_id),
-           "delete": objects_url(api, cid, object_id)}[endpoint]
+    url = {
+        "objects": objects_url(api, cid),
+        "manifest": manifest_url(api, cid),
+        "object": objects_url(api, cid, object_id),
+        "versions": versions_url(api, cid, object_id),
+        "delete": objects_url(api, cid, object_id),
+    }[endpoint]
     before = counts()
     method = client.delete if endpoint == "delete" else client.get
     response = method(url, headers=analyst, params=params)
@@ -261,6 +332,7 @@ def test_bad_filter_values(fuzz_env, params, endpoint):
 
 
 # ---------------------------------------------------------------- next tokens and foreign ids
+
 
 @FUZZ
 @given(token=SAFE_TEXT | st.from_regex(r"\A[A-Za-z0-9_-]{10,60}(\.[A-Za-z0-9_-]{0,60}){4}\Z"))
@@ -277,8 +349,9 @@ def test_replayed_next_tokens(raw_client, session, analyst, auth, partner_usa, a
     """A real cursor is refused when replayed by another principal, with another query, on another
     collection or endpoint, or tampered; the genuine continuation works (the control)."""
     post_ok(raw_client, api, collection.id, analyst, [indicator(), indicator(), malware()])
-    other = taxii_service.create_collection(session, title=f"other {uuid.uuid4().hex[:8]}",
-                                            read_roles={"partner", "analyst"}, write_roles={"analyst"})
+    other = taxii_service.create_collection(
+        session, title=f"other {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+    )
     url = objects_url(api, collection.id)
     for who in (analyst, partner_usa):
         first = raw_client.get(url, headers=who, params={"limit": 1})
@@ -309,10 +382,12 @@ def test_ids_of_other_collections(raw_client, session, analyst, partner_usa, api
     """An object, a status or a collection reached through the wrong collection or principal is 404."""
     obj = indicator()
     status = post_ok(raw_client, api, collection.id, analyst, [obj])
-    other = taxii_service.create_collection(session, title=f"other {uuid.uuid4().hex[:8]}",
-                                            read_roles={"partner", "analyst"}, write_roles={"analyst"})
-    hidden = taxii_service.create_collection(session, title=f"hidden {uuid.uuid4().hex[:8]}",
-                                             read_roles={"analyst"}, write_roles={"analyst"})
+    other = taxii_service.create_collection(
+        session, title=f"other {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+    )
+    hidden = taxii_service.create_collection(
+        session, title=f"hidden {uuid.uuid4().hex[:8]}", read_roles={"analyst"}, write_roles={"analyst"}
+    )
     before = counts()
     probes = [
         ("get", objects_url(api, other.id, obj["id"]), analyst),

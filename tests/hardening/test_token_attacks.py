@@ -38,8 +38,16 @@ def _segment(document: dict) -> str:
 
 def _claims(settings, **changes) -> dict:
     now = int(time.time())
-    claims = {"iss": settings.jwt_issuer, "aud": settings.jwt_audience, "sub": "attacker", "iat": now,
-              "nbf": now, "exp": now + 600, "nation": "USA", "roles": ["partner"]}
+    claims = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": "attacker",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "nation": "USA",
+        "roles": ["partner"],
+    }
     claims.update(changes)
     return {name: value for name, value in claims.items() if value is not None}
 
@@ -66,8 +74,9 @@ def _signed(private_key: str, claims: dict, **headers) -> str:
 
 def _attacker_rsa() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def _attacks(settings, private_key: str, public_key: str) -> dict[str, tuple[str, int]]:
@@ -83,9 +92,15 @@ def _attacks(settings, private_key: str, public_key: str) -> dict[str, tuple[str
         "alg NONE with signature": (f"{_segment({'alg': 'NONE'})}.{_segment(valid)}.{signature}", 401),
         "no alg": (f"{_segment({'typ': 'JWT'})}.{_segment(valid)}.{signature}", 401),
         "HS256 keyed with the RSA public key": (_hs256(public_key.encode(), valid), 401),
-        "HS256 keyed with the public key DER": (_hs256(
-            serialization.load_pem_public_key(public_key.encode()).public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo), valid), 401),
+        "HS256 keyed with the public key DER": (
+            _hs256(
+                serialization.load_pem_public_key(public_key.encode()).public_bytes(
+                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+                ),
+                valid,
+            ),
+            401,
+        ),
         "HS512 keyed with the public key": (jwt.encode(valid, "x" * 64, algorithm="HS512"), 401),
         "expired": (_signed(private_key, _claims(settings, iat=now - 7200, nbf=now - 7200, exp=now - 3600)), 401),
         "not yet valid": (_signed(private_key, _claims(settings, nbf=now + 3600, exp=now + 7200)), 401),
@@ -101,21 +116,28 @@ def _attacks(settings, private_key: str, public_key: str) -> dict[str, tuple[str
         "nation list": (_signed(private_key, _claims(settings, nation=["USA"])), 401),
         "no roles": (_signed(private_key, _claims(settings, roles=None)), 401),
         "unknown role": (_signed(private_key, _claims(settings, roles=["superuser"])), 401),
-        "tampered signature": (f"{head}.{payload}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}",
-                               401),
-        "tampered payload (nation USA -> GBR)": (
-            f"{head}.{_segment(valid | {'nation': 'GBR'})}.{signature}", 401),
+        "tampered signature": (
+            f"{head}.{payload}.{signature[:-4]}{'AAAA' if signature[-4:] != 'AAAA' else 'BBBB'}",
+            401,
+        ),
+        "tampered payload (nation USA -> GBR)": (f"{head}.{_segment(valid | {'nation': 'GBR'})}.{signature}", 401),
         "tampered payload (partner -> analyst)": (
-            f"{head}.{_segment(valid | {'nation': HOME, 'roles': ['analyst']})}.{signature}", 401),
+            f"{head}.{_segment(valid | {'nation': HOME, 'roles': ['analyst']})}.{signature}",
+            401,
+        ),
         "signed by an unknown key": (jwt.encode(valid, attacker, algorithm="RS256"), 401),
         "unknown kid": (_signed(private_key, valid, kid="rotated-out-2019"), 401),
         "embedded jwk": (_signed(private_key, valid, jwk={"kty": "RSA", "n": "AQAB", "e": "AQAB"}), 401),
         "jku pointing elsewhere": (_signed(private_key, valid, jku="http://127.0.0.1:9/keys.json"), 401),
         "x5u pointing elsewhere": (_signed(private_key, valid, x5u="http://127.0.0.1:9/cert.pem"), 401),
-        "clearance above the partner agreement": (_signed(private_key, _claims(
-            settings, nation="CAN", clearance="SECRET")), 403),
-        "clearance TOP SECRET for a SECRET partner": (_signed(private_key, _claims(
-            settings, clearance="TOP SECRET")), 403),
+        "clearance above the partner agreement": (
+            _signed(private_key, _claims(settings, nation="CAN", clearance="SECRET")),
+            403,
+        ),
+        "clearance TOP SECRET for a SECRET partner": (
+            _signed(private_key, _claims(settings, clearance="TOP SECRET")),
+            403,
+        ),
         "clearance as an out-of-range rank": (_signed(private_key, _claims(settings, clearance=9)), 401),
         "unknown clearance name": (_signed(private_key, _claims(settings, clearance="ULTRA")), 401),
         "unregistered nation": (_signed(private_key, _claims(settings, nation="AUS")), 403),
@@ -151,15 +173,16 @@ def _assert_audited_deny(app, response, expected: int) -> None:
 
     request_id = response.headers["x-request-id"]
     with Session(app.state.engine) as session:
-        records = session.execute(select(AuditRecord.decision, AuditRecord.status)
-                                  .where(AuditRecord.request_id == request_id)).all()
+        records = session.execute(
+            select(AuditRecord.decision, AuditRecord.status).where(AuditRecord.request_id == request_id)
+        ).all()
     assert [tuple(r) for r in records] == [("deny", expected)], (request_id, records)
 
 
 def test_every_token_attack_is_refused(raw_client, settings, attacks, api, collection, private_key):
     """Each attack against discovery and a collection's objects: 401/403, TAXII format, nothing served."""
     control = _signed(private_key, _claims(settings))
-    for url in (f"/taxii2/", objects_url(api, collection.id)):
+    for url in ("/taxii2/", objects_url(api, collection.id)):
         ok = raw_client.get(url, headers={"Authorization": f"Bearer {control}", "Accept": TAXII})
         assert ok.status_code == 200, ok.text  # the control token works, so refusals below mean something
         for name, (token, expected) in attacks.items():
@@ -170,8 +193,9 @@ def test_every_token_attack_is_refused(raw_client, settings, attacks, api, colle
             tally.add("token attacks refused")
 
 
-def test_a_lower_clearance_claim_is_accepted_and_a_higher_one_never_raises_it(raw_client, settings, api,
-                                                                                  collection, private_key):
+def test_a_lower_clearance_claim_is_accepted_and_a_higher_one_never_raises_it(
+    raw_client, settings, api, collection, private_key
+):
     """CAN's agreement clears RESTRICTED: claiming UNCLASSIFIED works, claiming SECRET is refused."""
     lower = _signed(private_key, _claims(settings, nation="CAN", clearance="UNCLASSIFIED"))
     higher = _signed(private_key, _claims(settings, nation="CAN", clearance="SECRET"))
@@ -210,15 +234,24 @@ def test_ec_public_key_cannot_be_used_as_an_hmac_secret(tmp_path):
     now = int(time.time())
     claims = {"iss": "iss", "aud": "aud", "sub": "s", "exp": now + 60, "nation": "USA", "roles": ["partner"]}
     assert verifier.verify(jwt.encode(claims, private, algorithm="ES256"))["sub"] == "s"  # the control
-    for forged in (_hs256(public.encode(), claims),
-                   _hs256(serialization.load_pem_public_key(public.encode()).public_bytes(
-                       serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo), claims)):
+    for forged in (
+        _hs256(public.encode(), claims),
+        _hs256(
+            serialization.load_pem_public_key(public.encode()).public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+            claims,
+        ),
+    ):
         with pytest.raises(TokenError):
             verifier.verify(forged)
         tally.add("token attacks refused")
     # An ES256 token signed by another P-256 key.
-    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    other = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
     with pytest.raises(TokenError):
         verifier.verify(jwt.encode(claims, other, algorithm="ES256"))
 

@@ -54,8 +54,9 @@ def taxii_objects(client, api: str, collection_id: str, headers: dict, **params)
     """Every object a principal is served from a collection (all pages)."""
     objects, query = [], {"match[version]": "all", "limit": "100"} | params
     while True:
-        response = client.get(f"{api}/collections/{collection_id}/objects/", headers=headers | {"Accept": TAXII},
-                              params=query)
+        response = client.get(
+            f"{api}/collections/{collection_id}/objects/", headers=headers | {"Accept": TAXII}, params=query
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         objects += body.get("objects", [])
@@ -66,6 +67,11 @@ def taxii_objects(client, api: str, collection_id: str, headers: dict, **params)
 
 def statement(text: str) -> dict:
     """A statement marking whose statement is a banner."""
-    return {"type": "marking-definition", "spec_version": "2.1", "id": f"marking-definition--{uuid.uuid4()}",
-            "created": "2024-01-01T00:00:00.000Z", "definition_type": "statement",
-            "definition": {"statement": text}}
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": f"marking-definition--{uuid.uuid4()}",
+        "created": "2024-01-01T00:00:00.000Z",
+        "definition_type": "statement",
+        "definition": {"statement": text},
+    }

@@ -28,5 +28,9 @@ def home(headers_for) -> dict:
 @pytest.fixture
 def shared(session):
     """A fresh collection partners read and write (pushes) and analysts read and write."""
-    return taxii_service.create_collection(session, title=f"items {uuid.uuid4().hex[:8]}",
-                                           read_roles={"partner", "analyst"}, write_roles={"partner", "analyst"})
+    return taxii_service.create_collection(
+        session,
+        title=f"items {uuid.uuid4().hex[:8]}",
+        read_roles={"partner", "analyst"},
+        write_roles={"partner", "analyst"},
+    )

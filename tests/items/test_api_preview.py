@@ -19,10 +19,21 @@ def _taxii_last(client, api, collection_id, headers_for, nation, object_id) -> d
 
 
 def test_preview_matches_what_taxii_serves(client, api, headers_for, home, collection):
-    item = post_simple(client, home, collection.id, type="malware", name="Quiet RAT", description="from HUMINT",
-                       banner="SECRET//REL TO USA, GBR, FRA", field_banners={"description": "SECRET//REL TO USA"})
-    second = client.post(f"/api/v1/items/{item['id']}/versions", headers=home,
-                         json={"changes": {"name": "Quiet RAT v2"}, "banner": "SECRET//REL TO USA"}).json()
+    item = post_simple(
+        client,
+        home,
+        collection.id,
+        type="malware",
+        name="Quiet RAT",
+        description="from HUMINT",
+        banner="SECRET//REL TO USA, GBR, FRA",
+        field_banners={"description": "SECRET//REL TO USA"},
+    )
+    second = client.post(
+        f"/api/v1/items/{item['id']}/versions",
+        headers=home,
+        json={"changes": {"name": "Quiet RAT v2"}, "banner": "SECRET//REL TO USA"},
+    ).json()
     response = client.get(f"/api/v1/items/{item['id']}/preview", headers=home)
     assert response.status_code == 200, response.text
     preview = response.json()
@@ -51,9 +62,16 @@ def test_preview_matches_what_taxii_serves(client, api, headers_for, home, colle
 def test_preview_honours_collection_access(client, session, api, headers_for, home):
     from app.taxii import admin
     from app.taxii.admin import CollectionIn
-    only_gbr = admin.create(session, CollectionIn(title=f"gbr only {uuid.uuid4().hex[:6]}",
-                                                  read_roles=["partner", "analyst"], write_roles=["analyst"],
-                                                  read_partners=["GBR"]))
+
+    only_gbr = admin.create(
+        session,
+        CollectionIn(
+            title=f"gbr only {uuid.uuid4().hex[:6]}",
+            read_roles=["partner", "analyst"],
+            write_roles=["analyst"],
+            read_partners=["GBR"],
+        ),
+    )
     item = post_simple(client, home, only_gbr.id, type="malware", name="x", banner="UNCLASSIFIED//REL TO ALL")
     views = {v["nation"]: v for v in client.get(f"/api/v1/items/{item['id']}/preview", headers=home).json()["partners"]}
     assert views["GBR"]["can_read_collection"] and views["GBR"]["served_version"] == item["version"]
@@ -69,10 +87,21 @@ def test_preview_of_unknown_items_and_by_partners(client, headers_for, home):
 
 
 def test_a_lowered_clearance_previews_only_what_it_may_see(client, headers_for, home, collection):
-    item = post_simple(client, home, collection.id, type="malware", name="x", banner="RESTRICTED//REL TO NATO",
-                       description="d", field_banners={"description": "SECRET//REL TO USA"})
-    client.post(f"/api/v1/items/{item['id']}/versions", headers=home,
-                json={"changes": {"name": "y"}, "banner": "SECRET//REL TO USA"})
+    item = post_simple(
+        client,
+        home,
+        collection.id,
+        type="malware",
+        name="x",
+        banner="RESTRICTED//REL TO NATO",
+        description="d",
+        field_banners={"description": "SECRET//REL TO USA"},
+    )
+    client.post(
+        f"/api/v1/items/{item['id']}/versions",
+        headers=home,
+        json={"changes": {"name": "y"}, "banner": "SECRET//REL TO USA"},
+    )
     junior = headers_for(subject="junior", clearance="RESTRICTED")
     preview = client.get(f"/api/v1/items/{item['id']}/preview", headers=junior).json()
     assert preview["limited_to_your_clearance"] is True

@@ -21,13 +21,21 @@ def _ids(client, headers, **params) -> set[str]:
 def catalogue(client, home, collection) -> dict[str, dict]:
     """Five items in a fresh collection, different in every filtered field."""
     posts = {
-        "secret_usa": dict(type="indicator", name="Lantern beacon", pattern="[ipv4-addr:value = '192.0.2.1']",
-                           banner="SECRET//REL TO USA"),
-        "nato": dict(type="malware", name="Harbour loader", description="Loader seen in the LANTERN wave",
-                     banner="RESTRICTED//REL TO NATO"),
-        "noforn": dict(type="malware", name="Quiet RAT", banner="SECRET//NOFORN"),
-        "public": dict(type="vulnerability", name="CVE-2026-1234", banner="UNCLASSIFIED//REL TO ALL"),
-        "actor": dict(type="threat-actor", name="COBALT 100%_sure", banner="CONFIDENTIAL//REL TO FVEY"),
+        "secret_usa": {
+            "type": "indicator",
+            "name": "Lantern beacon",
+            "pattern": "[ipv4-addr:value = '192.0.2.1']",
+            "banner": "SECRET//REL TO USA",
+        },
+        "nato": {
+            "type": "malware",
+            "name": "Harbour loader",
+            "description": "Loader seen in the LANTERN wave",
+            "banner": "RESTRICTED//REL TO NATO",
+        },
+        "noforn": {"type": "malware", "name": "Quiet RAT", "banner": "SECRET//NOFORN"},
+        "public": {"type": "vulnerability", "name": "CVE-2026-1234", "banner": "UNCLASSIFIED//REL TO ALL"},
+        "actor": {"type": "threat-actor", "name": "COBALT 100%_sure", "banner": "CONFIDENTIAL//REL TO FVEY"},
     }
     return {key: post_simple(client, home, collection.id, **form) for key, form in posts.items()}
 
@@ -41,8 +49,12 @@ def test_filters(client, home, collection, catalogue):
     assert _ids(client, home, banner="R//REL TO NATO, NLD", **scope) == {ids["nato"]}  # any spelling of the label
     # Releasable-to asks the TAXII decision: CAN is NATO and FVEY but cleared RESTRICTED only.
     assert _ids(client, home, releasable_to="CAN", **scope) == {ids["nato"], ids["public"]}
-    assert _ids(client, home, releasable_to="USA", **scope) == {ids["secret_usa"], ids["nato"], ids["public"],
-                                                                 ids["actor"]}
+    assert _ids(client, home, releasable_to="USA", **scope) == {
+        ids["secret_usa"],
+        ids["nato"],
+        ids["public"],
+        ids["actor"],
+    }
     assert _ids(client, home, q="lantern", **scope) == {ids["secret_usa"], ids["nato"]}  # name or description
     assert _ids(client, home, q="100%_", **scope) == {ids["actor"]}  # LIKE wildcards are literal
     assert _ids(client, home, originator="NLD", **scope) == set(ids.values())
@@ -79,20 +91,25 @@ def test_keyset_paging_walks_everything_once(client, home, collection, catalogue
 def test_cursors_are_bound_to_the_filters_and_the_principal(client, headers_for, home, collection, catalogue):
     page = _find(client, home, collection=collection.id, limit=1)
     assert page["more"]
-    assert_problem(client.get("/api/v1/items", headers=home,
-                              params={"collection": collection.id, "type": "malware", "next": page["next"]}), 400)
+    assert_problem(
+        client.get(
+            "/api/v1/items", headers=home, params={"collection": collection.id, "type": "malware", "next": page["next"]}
+        ),
+        400,
+    )
     other = headers_for(subject="analyst-2")
-    assert_problem(client.get("/api/v1/items", headers=other,
-                              params={"collection": collection.id, "next": page["next"]}), 400)
+    assert_problem(
+        client.get("/api/v1/items", headers=other, params={"collection": collection.id, "next": page["next"]}), 400
+    )
     assert_problem(client.get("/api/v1/items", headers=home, params={"next": "garbage"}), 400)
 
 
 def test_bad_filters_are_refused_with_their_names(client, home):
-    assert_problem(client.get("/api/v1/items", headers=home, params={"banner": "SECRET//REL TO MORDOR"}), 400,
-                   "banner")
+    assert_problem(client.get("/api/v1/items", headers=home, params={"banner": "SECRET//REL TO MORDOR"}), 400, "banner")
     assert_problem(client.get("/api/v1/items", headers=home, params={"releasable_to": "ZZZ"}), 400, "releasable_to")
-    assert_problem(client.get("/api/v1/items", headers=home, params={"created_after": "last week"}), 400,
-                   "created_after")
+    assert_problem(
+        client.get("/api/v1/items", headers=home, params={"created_after": "last week"}), 400, "created_after"
+    )
     assert_problem(client.get("/api/v1/items", headers=home, params={"limit": 0}), 400, "limit")
 
 
@@ -102,5 +119,4 @@ def test_lowered_clearance_searches_less(client, headers_for, collection, catalo
 
 
 def test_partners_may_not_search(client, headers_for):
-    assert_problem(client.get("/api/v1/items", headers=headers_for(subject="x", nation="USA", roles=("partner",))),
-                   403)
+    assert_problem(client.get("/api/v1/items", headers=headers_for(subject="x", nation="USA", roles=("partner",))), 403)

@@ -23,10 +23,14 @@ def _history(client, headers, object_id, **params) -> list[dict]:
 
 
 def test_update_makes_a_new_version_with_a_new_label(client, home, collection):
-    item = post_simple(client, home, collection.id, type="malware", name="LANTERN", description="first",
-                       banner="SECRET//REL TO USA")
-    response = client.post(f"/api/v1/items/{item['id']}/versions", headers=home,
-                           json={"changes": {"description": "second"}, "banner": "CONFIDENTIAL//REL TO NATO"})
+    item = post_simple(
+        client, home, collection.id, type="malware", name="LANTERN", description="first", banner="SECRET//REL TO USA"
+    )
+    response = client.post(
+        f"/api/v1/items/{item['id']}/versions",
+        headers=home,
+        json={"changes": {"description": "second"}, "banner": "CONFIDENTIAL//REL TO NATO"},
+    )
     assert response.status_code == 201, response.text
     new = response.json()
     assert_valid_stix(new["object"])
@@ -41,20 +45,39 @@ def test_update_makes_a_new_version_with_a_new_label(client, home, collection):
 
 
 def test_update_can_remove_and_relabel_fields(client, home, collection):
-    item = post_simple(client, home, collection.id, type="malware", name="x", description="d",
-                       banner="SECRET", field_banners={"description": "SECRET//NOFORN"})
-    new = client.post(f"/api/v1/items/{item['id']}/versions", headers=home,
-                      json={"remove": ["description"], "field_banners": {}}).json()
+    item = post_simple(
+        client,
+        home,
+        collection.id,
+        type="malware",
+        name="x",
+        description="d",
+        banner="SECRET",
+        field_banners={"description": "SECRET//NOFORN"},
+    )
+    new = client.post(
+        f"/api/v1/items/{item['id']}/versions", headers=home, json={"remove": ["description"], "field_banners": {}}
+    ).json()
     assert "description" not in new["object"] and "granular_markings" not in new["object"]
 
 
 def test_refused_updates_store_nothing(client, session, home, collection):
-    item = post_simple(client, home, collection.id, type="indicator", name="x",
-                       pattern="[ipv4-addr:value = '1.2.3.4']", banner="SECRET")
+    item = post_simple(
+        client,
+        home,
+        collection.id,
+        type="indicator",
+        name="x",
+        pattern="[ipv4-addr:value = '1.2.3.4']",
+        banner="SECRET",
+    )
     before = counts(session)
     url = f"/api/v1/items/{item['id']}/versions"
-    assert_problem(client.post(url, headers=home, json={"changes": {"created": "2020-01-01T00:00:00.000Z"}}),
-                   422, "changes.created")
+    assert_problem(
+        client.post(url, headers=home, json={"changes": {"created": "2020-01-01T00:00:00.000Z"}}),
+        422,
+        "changes.created",
+    )
     assert_problem(client.post(url, headers=home, json={"banner": "SECRET//REL TO NARNIA"}), 422, "banner")
     assert_problem(client.post(url, headers=home, json={"changes": {"pattern": "[nonsense"}}), 422, "changes.pattern")
     assert_problem(client.post(url, headers=home, json={"remove": ["pattern"]}), 422, "changes.pattern")
@@ -82,14 +105,24 @@ def test_observables_are_not_versioned(client, home, collection):
 
 def _push_as_usa(client, api, collection_id, headers_for, banner: str) -> dict:
     marking = statement(banner)
-    indicator = {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
-                 "created": "2026-02-01T00:00:00.000Z", "modified": "2026-02-01T00:00:00.000Z",
-                 "name": "from USA", "pattern": "[ipv4-addr:value = '192.0.2.44']", "pattern_type": "stix",
-                 "valid_from": "2026-02-01T00:00:00Z", "object_marking_refs": [marking["id"]]}
+    indicator = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid4()}",
+        "created": "2026-02-01T00:00:00.000Z",
+        "modified": "2026-02-01T00:00:00.000Z",
+        "name": "from USA",
+        "pattern": "[ipv4-addr:value = '192.0.2.44']",
+        "pattern_type": "stix",
+        "valid_from": "2026-02-01T00:00:00Z",
+        "object_marking_refs": [marking["id"]],
+    }
     usa = headers_for(subject="usa-feed", nation="USA", roles=("partner",))
-    response = client.post(f"{api}/collections/{collection_id}/objects/",
-                           headers=usa | {"Accept": TAXII, "Content-Type": TAXII},
-                           content=json.dumps({"objects": [marking, indicator]}))
+    response = client.post(
+        f"{api}/collections/{collection_id}/objects/",
+        headers=usa | {"Accept": TAXII, "Content-Type": TAXII},
+        content=json.dumps({"objects": [marking, indicator]}),
+    )
     assert response.status_code == 202 and response.json()["failure_count"] == 0, response.text
     return indicator
 
@@ -109,8 +142,9 @@ def test_third_party_rule_on_partner_items(client, session, api, headers_for, ho
     # Partners are served the new version by the same rule: USA (originator) and GBR yes, FRA no.
     ref = narrower.json()["object"]["object_marking_refs"][0]
     for nation, expected in (("USA", True), ("GBR", True), ("FRA", False)):
-        served = taxii_objects(client, api, shared.id, headers_for(subject=f"{nation}-feed", nation=nation,
-                                                                    roles=("partner",)))
+        served = taxii_objects(
+            client, api, shared.id, headers_for(subject=f"{nation}-feed", nation=nation, roles=("partner",))
+        )
         names = {o.get("name") for o in served if o["id"] == pushed["id"]}
         assert ("edited" in names) is expected, nation
         assert (ref in {o["id"] for o in served}) is expected, nation  # the definition travels with it

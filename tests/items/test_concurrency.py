@@ -67,8 +67,9 @@ def stored_rows(engine, collection_id: str) -> list[tuple[str, int]]:
     return [(row.object_id, row.date_added_us) for row in rows]
 
 
-def add_recording_commit_order(session: Session, collection_id: str, objects: list, next_ticket,
-                               linger_s: float = 0.004) -> dict:
+def add_recording_commit_order(
+    session: Session, collection_id: str, objects: list, next_ticket, linger_s: float = 0.004
+) -> dict:
     """Add one envelope; return its status counts and the ticket its commit drew under the lock.
 
     A random pause of up to ``linger_s`` between assigning date_added and committing only makes
@@ -83,8 +84,12 @@ def add_recording_commit_order(session: Session, collection_id: str, objects: li
 
     event.listen(session, "before_commit", before_commit)
     status = service.add_objects(session, collection_id, ANALYST, objects, mappings=MAPPINGS, home_nation=HOME)
-    return {"tickets": tickets, "ids": [o["id"] for o in objects],
-            "success": status.success_count, "failure": status.failure_count}
+    return {
+        "tickets": tickets,
+        "ids": [o["id"] for o in objects],
+        "success": status.success_count,
+        "failure": status.failure_count,
+    }
 
 
 def assert_commit_order_is_date_added_order(envelopes: list[dict], rows: list[tuple[str, int]]) -> None:
@@ -100,9 +105,11 @@ def assert_commit_order_is_date_added_order(envelopes: list[dict], rows: list[tu
     date_added = dict(rows)
     assert len(set(date_added.values())) == len(rows), "date_added is unique"
 
-    in_commit_order = [date_added[object_id]
-                       for envelope in sorted(envelopes, key=lambda e: e["tickets"][0])
-                       for object_id in envelope["ids"]]
+    in_commit_order = [
+        date_added[object_id]
+        for envelope in sorted(envelopes, key=lambda e: e["tickets"][0])
+        for object_id in envelope["ids"]
+    ]
     assert in_commit_order == sorted(in_commit_order)
     assert all(a < b for a, b in itertools.pairwise(in_commit_order)), "strictly increasing in commit order"
 
@@ -119,8 +126,9 @@ def test_concurrent_writers_get_unique_date_added_in_commit_order(app, collectio
         results = []
         for objects in envelopes:
             with Session(engine) as session:
-                results.append(add_recording_commit_order(session, collection.id, objects,
-                                                          lambda _session: next(counter)))
+                results.append(
+                    add_recording_commit_order(session, collection.id, objects, lambda _session: next(counter))
+                )
         return results
 
     with ThreadPoolExecutor(threads) as pool:
@@ -145,8 +153,9 @@ def test_reader_paging_while_writers_insert_skips_nothing(app, collection):
     engine = app.state.engine
     with Session(engine) as session:
         for _ in range(4):
-            service.add_objects(session, collection.id, ANALYST, [indicator() for _ in range(15)],
-                                mappings=MAPPINGS, home_nation=HOME)
+            service.add_objects(
+                session, collection.id, ANALYST, [indicator() for _ in range(15)], mappings=MAPPINGS, home_nation=HOME
+            )
         visible = app.state.visibility.visible_label_ids(session, ANALYST)
     preloaded = [object_id for object_id, _ in stored_rows(engine, collection.id)]
     assert len(preloaded) == 60
@@ -159,11 +168,14 @@ def test_reader_paging_while_writers_insert_skips_nothing(app, collection):
         try:
             for k in range(envelopes_each):
                 with changed:
-                    changed.wait_for(lambda: state["pages"] >= k, timeout=30)
+                    changed.wait_for(lambda k=k: state["pages"] >= k, timeout=30)
                 with Session(engine) as session:
-                    result = add_recording_commit_order(session, collection.id,
-                                                        [indicator() for _ in range(objects_each)],
-                                                        lambda _session: next(counter))
+                    result = add_recording_commit_order(
+                        session,
+                        collection.id,
+                        [indicator() for _ in range(objects_each)],
+                        lambda _session: next(counter),
+                    )
                 assert result["success"] == objects_each
         finally:
             with changed:
@@ -179,8 +191,9 @@ def test_reader_paging_while_writers_insert_skips_nothing(app, collection):
             with changed:
                 writers_finished = state["writers_done"] == writers
             with Session(engine) as session:  # one session per page, like one HTTP request per page
-                page = service.versions_page(session, collection.id, visible, VersionFilter(),
-                                             after_us=after_us, limit=page_size, with_body=True)
+                page = service.versions_page(
+                    session, collection.id, visible, VersionFilter(), after_us=after_us, limit=page_size, with_body=True
+                )
             seen.extend((json.loads(row.body)["id"], row.date_added_us) for row in page.rows)
             if page.rows:
                 after_us = page.last_read_us
@@ -200,8 +213,9 @@ def test_reader_paging_while_writers_insert_skips_nothing(app, collection):
     seen_dates = [date_added for _, date_added in seen]
     assert all(a < b for a, b in itertools.pairwise(seen_dates)), "pages never repeat or go back"
     preloaded_set = set(preloaded)
-    assert sorted(o for o, _ in seen if o in preloaded_set) == sorted(preloaded), \
+    assert sorted(o for o, _ in seen if o in preloaded_set) == sorted(preloaded), (
         "every object committed before the reader started is seen exactly once"
+    )
     # Nothing skipped: the reader, which kept paging until the writers were done, saw exactly
     # what is stored, in date_added order. An object committed late with a date_added below one
     # already served would be missing here.
@@ -250,9 +264,22 @@ def test_writer_processes_get_unique_date_added_in_commit_order(app, settings, c
         # nextval is not transactional, so tickets drawn under the collection lock follow commit order.
         connection.execute(text(f"CREATE SEQUENCE {sequence}"))
     children = [
-        subprocess.Popen([sys.executable, "-c", _PROCESS_WRITER, settings.database_url, collection.id, sequence,
-                          str(envelopes_each), str(objects_each)],
-                         cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _PROCESS_WRITER,
+                settings.database_url,
+                collection.id,
+                sequence,
+                str(envelopes_each),
+                str(objects_each),
+            ],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(processes)
     ]
     try:

@@ -52,9 +52,15 @@ def test_invalid_pattern_keeps_the_library_message():
 
 def test_stix2_indicator_uses_it_and_still_refuses_bad_hashes():
     patterns.install()
-    base = {"type": "indicator", "spec_version": "2.1", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
-            "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
-            "valid_from": "2024-01-01T00:00:00Z", "pattern_type": "stix"}
+    base = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+        "created": "2024-01-01T00:00:00.000Z",
+        "modified": "2024-01-01T00:00:00.000Z",
+        "valid_from": "2024-01-01T00:00:00Z",
+        "pattern_type": "stix",
+    }
     stix2.parse(base | {"pattern": "[file:hashes.'SHA-256' = '" + SHA256 + "']"}, allow_custom=True, version="2.1")
     with pytest.raises(Exception, match="hash"):
         stix2.parse(base | {"pattern": "[file:hashes.'SHA-256' = 'nothex']"}, allow_custom=True, version="2.1")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from unittest import mock
 
@@ -60,12 +60,15 @@ def check_refusal(obj: dict) -> str | None:
 
 # ---------------------------------------------------------------- 1. valid inputs pass
 
+
 def _fixture_objects() -> list:
     if not FIXTURES.is_dir():
         return []
-    return [pytest.param(obj, id=f"{path.stem}[{n}]-{obj['type']}")
-            for path in sorted(FIXTURES.glob("*.json"))
-            for n, obj in enumerate(json.loads(path.read_text(encoding="utf-8"))["objects"])]
+    return [
+        pytest.param(obj, id=f"{path.stem}[{n}]-{obj['type']}")
+        for path in sorted(FIXTURES.glob("*.json"))
+        for n, obj in enumerate(json.loads(path.read_text(encoding="utf-8"))["objects"])
+    ]
 
 
 FIXTURE_OBJECTS = _fixture_objects()
@@ -74,7 +77,11 @@ FIXTURE_OBJECTS = _fixture_objects()
 def test_the_official_fixtures_are_there():
     # Without this, a missing fixture directory would turn the next test into an empty, skipped one.
     assert {p.id.split("[")[0] for p in FIXTURE_OBJECTS} >= {
-        "tlp-2.0-marking-definitions", "acs-spec-use-case-1", "acs-spec-use-case-2", "acs-spec-use-case-3"}
+        "tlp-2.0-marking-definitions",
+        "acs-spec-use-case-1",
+        "acs-spec-use-case-2",
+        "acs-spec-use-case-3",
+    }
 
 
 @pytest.mark.parametrize("obj", FIXTURE_OBJECTS)
@@ -86,6 +93,7 @@ def test_benchmark_workload_passes():
     sys.path.insert(0, str(REPO_ROOT))  # bench/ is not an installed package
     from app.markings.mappings import load_mappings
     from bench.workload import make_workload
+
     workload = make_workload(20240603, 200, load_mappings(REPO_ROOT / "stix_mappings"))
     sample = list(workload.definitions) + list(workload.objects(300))
     # The sample must hold every kind the workload makes, or passing says little.
@@ -98,22 +106,37 @@ def _helper_shapes() -> dict:
     """The objects the TAXII tests build (tests/taxii/helpers.py), plus the other common types."""
     ind, mal = indicator(), malware()
     created = stix_time(0.5)
-    identity = to_dict(stix2.Identity(name="NLD national CERT", identity_class="organization",
-                                      created=created, modified=created))
+    identity = to_dict(
+        stix2.Identity(name="NLD national CERT", identity_class="organization", created=created, modified=created)
+    )
     return {
         "indicator": ind,
         "indicator-with-marking": ind | {"object_marking_refs": [stix2.TLP_GREEN.id]},
         "malware": mal,
-        "relationship": to_dict(stix2.Relationship(ind["id"], "indicates", mal["id"], created_by_ref=identity["id"],
-                                                   created=created, modified=created)),
-        "report": to_dict(stix2.Report(name="weekly", published=created, object_refs=[ind["id"], mal["id"]],
-                                       report_types=["threat-report"], created=created, modified=created)),
+        "relationship": to_dict(
+            stix2.Relationship(
+                ind["id"], "indicates", mal["id"], created_by_ref=identity["id"], created=created, modified=created
+            )
+        ),
+        "report": to_dict(
+            stix2.Report(
+                name="weekly",
+                published=created,
+                object_refs=[ind["id"], mal["id"]],
+                report_types=["threat-report"],
+                created=created,
+                modified=created,
+            )
+        ),
         "identity": identity,
         "ipv4-addr": ipv4(),
         "domain-name": to_dict(stix2.DomainName(value="example.org")),
         "marking-definition-tlp-1.0": to_dict(stix2.TLP_GREEN),
-        "marking-definition-statement": to_dict(stix2.MarkingDefinition(
-            definition_type="statement", definition={"statement": "Copyright NLD"}, created=created)),
+        "marking-definition-statement": to_dict(
+            stix2.MarkingDefinition(
+                definition_type="statement", definition={"statement": "Copyright NLD"}, created=created
+            )
+        ),
     }
 
 
@@ -131,45 +154,133 @@ MARKING = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
 # Valid objects of several kinds (SDOs, SROs, SCOs, a marking definition), with fixed ids so that the
 # mutants are the same in every xdist worker.
 BASES = {
-    "identity": {"type": "identity", "spec_version": "2.1", "id": IDENTITY, "created": T0, "modified": T0,
-                 "name": "ACME", "identity_class": "organization"},
-    "indicator": {"type": "indicator", "spec_version": "2.1", "id": INDICATOR, "created_by_ref": IDENTITY,
-                  "created": T0, "modified": T1, "name": "bad ip", "indicator_types": ["malicious-activity"],
-                  "pattern": "[ipv4-addr:value = '198.51.100.7']", "pattern_type": "stix",
-                  "valid_from": T0, "valid_until": T1, "object_marking_refs": [MARKING]},
-    "malware": {"type": "malware", "spec_version": "2.1", "id": MALWARE, "created": T0, "modified": T0,
-                "name": "dropper", "description": "a dropper", "is_family": True, "malware_types": ["dropper"]},
-    "relationship": {"type": "relationship", "spec_version": "2.1",
-                     "id": "relationship--44298a74-ba52-4f0c-87a3-1824e67d7fad", "created": T0, "modified": T0,
-                     "relationship_type": "indicates", "source_ref": INDICATOR, "target_ref": MALWARE,
-                     "start_time": T0, "stop_time": T1},
-    "sighting": {"type": "sighting", "spec_version": "2.1", "id": "sighting--ee20065d-2555-424f-ad9e-0f8428623c75",
-                 "created": T0, "modified": T0, "sighting_of_ref": INDICATOR, "where_sighted_refs": [IDENTITY],
-                 "first_seen": T0, "last_seen": T1, "count": 3},
-    "report": {"type": "report", "spec_version": "2.1", "id": "report--84e4d88f-44ea-4bcd-bbf3-b2c1c320bcb3",
-               "created": T0, "modified": T0, "name": "weekly", "report_types": ["threat-report"],
-               "published": T1, "object_refs": [INDICATOR, MALWARE]},
-    "ipv4-addr": {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd",
-                  "value": "198.51.100.3"},
-    "domain-name": {"type": "domain-name", "spec_version": "2.1",
-                    "id": "domain-name--3c10e93f-798e-5a26-a0c1-08156efab7f5", "value": "example.com",
-                    "resolves_to_refs": ["ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd"]},
-    "file": {"type": "file", "spec_version": "2.1", "id": "file--5b5a6c8c-3f1e-5c4e-9d7e-2f0e1d3c4b5a",
-             "name": "a.exe", "hashes": {"SHA-256": "a" * 64},
-             "parent_directory_ref": "directory--0a3b4c5d-6e7f-5a8b-9c0d-1e2f3a4b5c6d"},
-    "marking-definition": {"type": "marking-definition", "spec_version": "2.1", "id": MARKING, "created": T0,
-                           "name": "statement", "definition_type": "statement",
-                           "definition": {"statement": "Copyright ACME"}},
+    "identity": {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": IDENTITY,
+        "created": T0,
+        "modified": T0,
+        "name": "ACME",
+        "identity_class": "organization",
+    },
+    "indicator": {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": INDICATOR,
+        "created_by_ref": IDENTITY,
+        "created": T0,
+        "modified": T1,
+        "name": "bad ip",
+        "indicator_types": ["malicious-activity"],
+        "pattern": "[ipv4-addr:value = '198.51.100.7']",
+        "pattern_type": "stix",
+        "valid_from": T0,
+        "valid_until": T1,
+        "object_marking_refs": [MARKING],
+    },
+    "malware": {
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": MALWARE,
+        "created": T0,
+        "modified": T0,
+        "name": "dropper",
+        "description": "a dropper",
+        "is_family": True,
+        "malware_types": ["dropper"],
+    },
+    "relationship": {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": "relationship--44298a74-ba52-4f0c-87a3-1824e67d7fad",
+        "created": T0,
+        "modified": T0,
+        "relationship_type": "indicates",
+        "source_ref": INDICATOR,
+        "target_ref": MALWARE,
+        "start_time": T0,
+        "stop_time": T1,
+    },
+    "sighting": {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": "sighting--ee20065d-2555-424f-ad9e-0f8428623c75",
+        "created": T0,
+        "modified": T0,
+        "sighting_of_ref": INDICATOR,
+        "where_sighted_refs": [IDENTITY],
+        "first_seen": T0,
+        "last_seen": T1,
+        "count": 3,
+    },
+    "report": {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": "report--84e4d88f-44ea-4bcd-bbf3-b2c1c320bcb3",
+        "created": T0,
+        "modified": T0,
+        "name": "weekly",
+        "report_types": ["threat-report"],
+        "published": T1,
+        "object_refs": [INDICATOR, MALWARE],
+    },
+    "ipv4-addr": {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd",
+        "value": "198.51.100.3",
+    },
+    "domain-name": {
+        "type": "domain-name",
+        "spec_version": "2.1",
+        "id": "domain-name--3c10e93f-798e-5a26-a0c1-08156efab7f5",
+        "value": "example.com",
+        "resolves_to_refs": ["ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd"],
+    },
+    "file": {
+        "type": "file",
+        "spec_version": "2.1",
+        "id": "file--5b5a6c8c-3f1e-5c4e-9d7e-2f0e1d3c4b5a",
+        "name": "a.exe",
+        "hashes": {"SHA-256": "a" * 64},
+        "parent_directory_ref": "directory--0a3b4c5d-6e7f-5a8b-9c0d-1e2f3a4b5c6d",
+    },
+    "marking-definition": {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": MARKING,
+        "created": T0,
+        "name": "statement",
+        "definition_type": "statement",
+        "definition": {"statement": "Copyright ACME"},
+    },
 }
-TIMESTAMPS = {"created", "modified", "valid_from", "valid_until", "start_time", "stop_time", "first_seen",
-              "last_seen", "published"}
-BAD_TIMESTAMPS = {"no-z": "2020-01-01T00:00:00.000", "month-13": "2020-13-01T00:00:00.000Z",
-                  "feb-30": "2020-02-30T00:00:00.000Z", "date-only": "2020-01-01"}
+TIMESTAMPS = {
+    "created",
+    "modified",
+    "valid_from",
+    "valid_until",
+    "start_time",
+    "stop_time",
+    "first_seen",
+    "last_seen",
+    "published",
+}
+BAD_TIMESTAMPS = {
+    "no-z": "2020-01-01T00:00:00.000",
+    "month-13": "2020-13-01T00:00:00.000Z",
+    "feb-30": "2020-02-30T00:00:00.000Z",
+    "date-only": "2020-01-01",
+}
 # Types to put in a *_ref: each is wrong for some reference property (stix2 knows which).
 REF_TYPES = ("bundle", "identity", "malware", "ipv4-addr")
-BROKEN_PATTERNS = {"unclosed": "[ipv4-addr:value = '198.51.100.7'", "no-brackets": "ipv4-addr:value = 'x'",
-                   "no-comparison": "[ipv4-addr:value]", "bad-operator": "[ipv4-addr:value === 'x']",
-                   "bad-sha256": "[file:hashes.'SHA-256' = 'abc']"}
+BROKEN_PATTERNS = {
+    "unclosed": "[ipv4-addr:value = '198.51.100.7'",
+    "no-brackets": "ipv4-addr:value = 'x'",
+    "no-comparison": "[ipv4-addr:value]",
+    "bad-operator": "[ipv4-addr:value === 'x']",
+    "bad-sha256": "[file:hashes.'SHA-256' = 'abc']",
+}
 
 
 def _mutants_of(name: str, base: dict):
@@ -204,11 +315,17 @@ def _mutants_of(name: str, base: dict):
         for ref_type in REF_TYPES:
             yield f"{prop}-{ref_type}", base | {prop: wrap(f"{ref_type}--{OTHER_UUID}")}
     string_prop = next(p for p, v in base.items() if isinstance(v, str) and p not in ("type", "id", "spec_version"))
-    for label, selector in {"no-such-property": "no_such_property", "key-in-string": f"{string_prop}.key",
-                            "index-in-string": f"{string_prop}.[0]", "empty": ""}.items():
+    for label, selector in {
+        "no-such-property": "no_such_property",
+        "key-in-string": f"{string_prop}.key",
+        "index-in-string": f"{string_prop}.[0]",
+        "empty": "",
+    }.items():
         yield f"selector-{label}", base | {"granular_markings": [{"marking_ref": MARKING, "selectors": [selector]}]}
-    yield "granular-lang-and-marking_ref", base | {
-        "granular_markings": [{"lang": "en", "marking_ref": MARKING, "selectors": ["id"]}]}
+    yield (
+        "granular-lang-and-marking_ref",
+        base | {"granular_markings": [{"lang": "en", "marking_ref": MARKING, "selectors": ["id"]}]},
+    )
     yield "granular-neither-lang-nor-marking_ref", base | {"granular_markings": [{"selectors": ["id"]}]}
     yield "id-of-another-type", base | {"id": f"campaign--{base['id'].split('--')[1]}"}
     yield "id-not-a-uuid", base | {"id": f"{name}--1234"}
@@ -252,11 +369,14 @@ def _param(key: str):
     if gap is None:
         return pytest.param(key, id=key)
     # raises=AssertionError: only "check() accepts" may be the expected failure, not a crash.
-    return pytest.param(key, id=key, marks=pytest.mark.xfail(strict=True, raises=AssertionError,
-                                                              reason=f"check() is laxer than stix2: {gap}"))
+    return pytest.param(
+        key,
+        id=key,
+        marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"check() is laxer than stix2: {gap}"),
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stix2_verdict(key: str) -> str | None:
     return stix2_refusal(MUTANTS[key])
 
@@ -311,8 +431,10 @@ def test_ingest_pads_coarse_timestamps_before_checking():
     with pytest.raises(StixInvalid):
         check(obj)  # as submitted, it is not STIX 2.1 ...
     valid = ingest.validate(obj)  # ... padded, it is, and keeps its instant (so its version)
-    assert (valid.content["created"], valid.content["modified"]) == ("2020-06-18T00:00:00.000Z",
-                                                                     "2020-06-18T00:00:00.500Z")
+    assert (valid.content["created"], valid.content["modified"]) == (
+        "2020-06-18T00:00:00.000Z",
+        "2020-06-18T00:00:00.500Z",
+    )
     assert valid.version_us == parse_us("2020-06-18T00:00:00.5Z")
     assert valid.created_us == parse_us("2020-06-18T00:00:00Z")
 
@@ -325,8 +447,15 @@ def test_ingest_refuses_modified_before_created():
 
 # ---------------------------------------------------------------- 4. custom objects: the core schema
 
-WIDGET = {"type": "x-acme-widget", "spec_version": "2.1", "id": "x-acme-widget--4527e5de-8572-446a-a57a-706f15467461",
-          "created": T0, "modified": T0, "name": "widget", "x_acme_size": 3}
+WIDGET = {
+    "type": "x-acme-widget",
+    "spec_version": "2.1",
+    "id": "x-acme-widget--4527e5de-8572-446a-a57a-706f15467461",
+    "created": T0,
+    "modified": T0,
+    "name": "widget",
+    "x_acme_size": 3,
+}
 
 
 def test_a_well_formed_custom_object_passes():

@@ -14,10 +14,18 @@ OTHER = "marking-definition--33333333-3333-4333-8333-333333333333"
 
 
 def indicator(**extra) -> dict:
-    base = {"type": "indicator", "spec_version": "2.1", "id": "indicator--11111111-1111-4111-8111-111111111111",
-            "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
-            "pattern": "[ipv4-addr:value = '192.0.2.1']", "pattern_type": "stix",
-            "valid_from": "2024-01-01T00:00:00Z", "description": "secret details", "labels": ["a", "b", "c"]}
+    base = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": "indicator--11111111-1111-4111-8111-111111111111",
+        "created": "2024-01-01T00:00:00.000Z",
+        "modified": "2024-01-01T00:00:00.000Z",
+        "pattern": "[ipv4-addr:value = '192.0.2.1']",
+        "pattern_type": "stix",
+        "valid_from": "2024-01-01T00:00:00Z",
+        "description": "secret details",
+        "labels": ["a", "b", "c"],
+    }
     return base | extra
 
 
@@ -27,9 +35,13 @@ def test_nothing_hidden_returns_the_object_itself():
 
 
 def test_hidden_properties_and_their_marking_are_removed_and_the_original_is_untouched():
-    obj = indicator(granular_markings=[{"marking_ref": SECRET, "selectors": ["description", "labels.[0]"]},
-                                       {"marking_ref": OTHER, "selectors": ["labels.[2]", "name"]}],
-                    name="kept")
+    obj = indicator(
+        granular_markings=[
+            {"marking_ref": SECRET, "selectors": ["description", "labels.[0]"]},
+            {"marking_ref": OTHER, "selectors": ["labels.[2]", "name"]},
+        ],
+        name="kept",
+    )
     original = copy.deepcopy(obj)
     served = redact(obj, {SECRET})
     assert obj == original
@@ -40,12 +52,18 @@ def test_hidden_properties_and_their_marking_are_removed_and_the_original_is_unt
 
 
 def test_nested_selectors():
-    obj = indicator(external_references=[{"source_name": "a", "url": "https://example.org/a", "description": "d"},
-                                         {"source_name": "b", "external_id": "B-1"}],
-                    granular_markings=[{"marking_ref": SECRET, "selectors": ["external_references.[0].url"]}])
+    obj = indicator(
+        external_references=[
+            {"source_name": "a", "url": "https://example.org/a", "description": "d"},
+            {"source_name": "b", "external_id": "B-1"},
+        ],
+        granular_markings=[{"marking_ref": SECRET, "selectors": ["external_references.[0].url"]}],
+    )
     served = redact(obj, {SECRET})
-    assert served["external_references"] == [{"source_name": "a", "description": "d"},
-                                             {"source_name": "b", "external_id": "B-1"}]
+    assert served["external_references"] == [
+        {"source_name": "a", "description": "d"},
+        {"source_name": "b", "external_id": "B-1"},
+    ]
     # Without the description the reference would be invalid STIX (no url, description or external_id).
     del obj["external_references"][0]["description"]
     assert redact(obj, {SECRET}) is None
@@ -58,9 +76,16 @@ def test_a_required_property_withholds_the_version(selector):
 
 
 def test_emptying_a_required_list_withholds_the_version():
-    report = {"type": "report", "spec_version": "2.1", "id": "report--44444444-4444-4444-8444-444444444444",
-              "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z", "name": "r",
-              "published": "2024-01-01T00:00:00Z", "object_refs": [indicator()["id"]],
-              "granular_markings": [{"marking_ref": SECRET, "selectors": ["object_refs.[0]"]}]}
+    report = {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": "report--44444444-4444-4444-8444-444444444444",
+        "created": "2024-01-01T00:00:00.000Z",
+        "modified": "2024-01-01T00:00:00.000Z",
+        "name": "r",
+        "published": "2024-01-01T00:00:00Z",
+        "object_refs": [indicator()["id"]],
+        "granular_markings": [{"marking_ref": SECRET, "selectors": ["object_refs.[0]"]}],
+    }
     assert "object_refs" in required_properties("report")
     assert redact(report, {SECRET}) is None

@@ -36,8 +36,11 @@ def spec(rank, rel=(), caveats=(), originator=HOME):
 PARSES = [
     # DESIGN.md examples
     ("SECRET//REL TO USA, GBR", spec(S, {"USA", "GBR"}), "SECRET//REL TO NLD, GBR, USA"),
-    ("SECRET//REL TO USA, GBR, FVEY//NOFORN", spec(S, {"USA", "GBR", "FVEY"}, {"NOFORN"}),
-     "SECRET//REL TO NLD, GBR, USA, FVEY//NOFORN"),
+    (
+        "SECRET//REL TO USA, GBR, FVEY//NOFORN",
+        spec(S, {"USA", "GBR", "FVEY"}, {"NOFORN"}),
+        "SECRET//REL TO NLD, GBR, USA, FVEY//NOFORN",
+    ),
     ("SECRET//NOFORN", spec(S, (), {"NOFORN"}), "SECRET//REL TO NLD//NOFORN"),
     ("SECRET", spec(S), "SECRET//REL TO NLD"),
     # national and alliance names
@@ -49,12 +52,18 @@ PARSES = [
     ("Stg. CONFIDENTIEEL//REL TO NATO", spec(C, {"NATO"}), "CONFIDENTIAL//REL TO NLD, NATO"),
     ("OFFICIAL-SENSITIVE//REL TO GBR", spec(R, {"GBR"}), "RESTRICTED//REL TO NLD, GBR"),
     # spacing, case, separators
-    ("  secret //  rel to usa,gbr ,  fvey // noforn ", spec(S, {"USA", "GBR", "FVEY"}, {"NOFORN"}),
-     "SECRET//REL TO NLD, GBR, USA, FVEY//NOFORN"),
+    (
+        "  secret //  rel to usa,gbr ,  fvey // noforn ",
+        spec(S, {"USA", "GBR", "FVEY"}, {"NOFORN"}),
+        "SECRET//REL TO NLD, GBR, USA, FVEY//NOFORN",
+    ),
     ("top secret//rel to usa gbr", spec(TS, {"USA", "GBR"}), "TOP SECRET//REL TO NLD, GBR, USA"),
     ("U//REL TO ALL", spec(U, {ALL}), "UNCLASSIFIED//REL TO NLD, ALL"),
-    ("S//REL TO NATO, FVEY, ALL, DEU, AUS", spec(S, {"NATO", "FVEY", ALL, "DEU", "AUS"}),
-     "SECRET//REL TO NLD, AUS, DEU, FVEY, NATO, ALL"),
+    (
+        "S//REL TO NATO, FVEY, ALL, DEU, AUS",
+        spec(S, {"NATO", "FVEY", ALL, "DEU", "AUS"}),
+        "SECRET//REL TO NLD, AUS, DEU, FVEY, NATO, ALL",
+    ),
     # the originator in REL TO is implied and dropped
     ("SECRET//REL TO NLD, USA", spec(S, {"USA"}), "SECRET//REL TO NLD, USA"),
     ("SECRET//REL TO NLD", spec(S), "SECRET//REL TO NLD"),
@@ -105,8 +114,9 @@ def test_unknown_originator_is_named(mappings):
 
 
 def test_caveats_sorted_and_joined_by_slash(mappings_copy, edit_json):
-    edit_json(mappings_copy / "codes" / "caveats.json",
-              lambda d: d["caveats"].__setitem__("EYESONLY", {"rule": "home_only"}))
+    edit_json(
+        mappings_copy / "codes" / "caveats.json", lambda d: d["caveats"].__setitem__("EYESONLY", {"rule": "home_only"})
+    )
     extended = load_mappings(mappings_copy)
     parsed = parse_banner("SECRET//REL TO USA//NOFORN/EYESONLY", originator=HOME, mappings=extended)
     assert parsed.caveats == {"NOFORN", "EYESONLY"}
@@ -122,7 +132,7 @@ def test_label_id_is_uuid5_of_the_banner_under_the_fixed_namespace():
     banner = "SECRET//REL TO NLD, GBR, USA"
     assert label_marking_id(banner) == f"marking-definition--{uuid.uuid5(LABEL_NAMESPACE, banner)}"
     # Pinned: every Tearline instance, now and later, must derive this exact id.
-    assert LABEL_NAMESPACE == uuid.UUID("cb2d5dd4-3554-4528-9ad4-f1635f2e3da5")
+    assert uuid.UUID("cb2d5dd4-3554-4528-9ad4-f1635f2e3da5") == LABEL_NAMESPACE
     assert label_marking_id(banner) == "marking-definition--51b7f5da-aa6e-51f5-af97-234828c6d9c6"
 
 

@@ -62,8 +62,12 @@ def test_rank_of_names_unknown_token(mappings):
 
 
 def test_tlp_ids_are_the_fixed_ones(mappings):
-    for constant, level in ((stix2.v21.TLP_WHITE, "white"), (stix2.v21.TLP_GREEN, "green"),
-                            (stix2.v21.TLP_AMBER, "amber"), (stix2.v21.TLP_RED, "red")):
+    for constant, level in (
+        (stix2.v21.TLP_WHITE, "white"),
+        (stix2.v21.TLP_GREEN, "green"),
+        (stix2.v21.TLP_AMBER, "amber"),
+        (stix2.v21.TLP_RED, "red"),
+    ):
         assert mappings.tlp[constant.id][0] == level
         assert mappings.tlp[constant.id][1] == json.loads(constant.serialize())
     tlp2 = {
@@ -81,7 +85,7 @@ def test_groups_override(mappings_copy):
     loaded = load_mappings(mappings_copy, groups_override={"BENL": ["BEL", "NLD", "LUX"], "FVEY": ["USA", "GBR"]})
     assert loaded.groups["BENL"] == {"BEL", "NLD", "LUX"}
     assert loaded.groups["FVEY"] == {"USA", "GBR"}
-    with pytest.raises(MappingError, match="groups override.*XXX"):
+    with pytest.raises(MappingError, match=r"groups override.*XXX"):
         load_mappings(mappings_copy, groups_override={"BAD": ["NLD", "XXX"]})
     with pytest.raises(MappingError, match="also a country code"):
         load_mappings(mappings_copy, groups_override={"NLD": ["NLD"]})
@@ -140,8 +144,10 @@ def test_rank_out_of_range_refused(mappings_copy, edit_json):
 
 
 def test_unknown_member_state_refused(mappings_copy, edit_json):
-    edit_json(mappings_copy / "classifications" / "national" / "EU.json",
-              lambda d: d["member_states"].__setitem__("GBR", {"ranks": {"3": ["UK SECRET"]}}))
+    edit_json(
+        mappings_copy / "classifications" / "national" / "EU.json",
+        lambda d: d["member_states"].__setitem__("GBR", {"ranks": {"3": ["UK SECRET"]}}),
+    )
     with pytest.raises(MappingError, match=r"EU\.json.*GBR is not a member of group EU"):
         load_mappings(mappings_copy)
 
@@ -165,8 +171,10 @@ def test_invalid_json_schema_refused(mappings_copy, edit_json):
 
 
 def test_acs_rule_with_unknown_caveat_refused(mappings_copy, edit_json):
-    edit_json(mappings_copy / "markings" / "acs-3.0.json",
-              lambda d: d["formal_determination"]["NF"].__setitem__("caveats", ["NOFOREIGN"]))
+    edit_json(
+        mappings_copy / "markings" / "acs-3.0.json",
+        lambda d: d["formal_determination"]["NF"].__setitem__("caveats", ["NOFOREIGN"]),
+    )
     with pytest.raises(MappingError, match=r"acs-3\.0\.json.*NOFOREIGN"):
         load_mappings(mappings_copy)
 

@@ -56,7 +56,7 @@ def test_redaction_known_valid_still_withholds_an_emptied_required_property():
 def test_intern_labels_batch_matches_one_by_one(session, mappings):
     specs = [LabelSpec(rank, frozenset({"USA"}), frozenset(), HOME) for rank in range(4)]
     known = intern_label(session, specs[0], mappings)
-    ids = intern_labels(session, specs + [specs[1]], mappings)
+    ids = intern_labels(session, [*specs, specs[1]], mappings)
     assert set(ids) == set(specs) and ids[specs[0]] == known
     assert len(set(ids.values())) == 4
     assert all(intern_label(session, spec, mappings) == ids[spec] for spec in specs)

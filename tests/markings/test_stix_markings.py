@@ -26,8 +26,12 @@ TLP2 = {
     "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
     "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
 }
-TLP1 = {"white": stix2.v21.TLP_WHITE.id, "green": stix2.v21.TLP_GREEN.id,
-        "amber": stix2.v21.TLP_AMBER.id, "red": stix2.v21.TLP_RED.id}
+TLP1 = {
+    "white": stix2.v21.TLP_WHITE.id,
+    "green": stix2.v21.TLP_GREEN.id,
+    "amber": stix2.v21.TLP_AMBER.id,
+    "red": stix2.v21.TLP_RED.id,
+}
 
 
 def spec(rank, rel=(), caveats=(), originator=HOME):
@@ -43,17 +47,27 @@ def label(mappings, refs, definitions=(), originator=HOME, **extra):
 
 
 def statement(text, marking_id="marking-definition--2f3c4a5b-6d7e-4f80-9a1b-2c3d4e5f6a7b"):
-    return {"type": "marking-definition", "spec_version": "2.1", "id": marking_id,
-            "created": "2024-01-01T00:00:00.000Z", "definition_type": "statement",
-            "definition": {"statement": text}}
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": marking_id,
+        "created": "2024-01-01T00:00:00.000Z",
+        "definition_type": "statement",
+        "definition": {"statement": text},
+    }
 
 
 def acs(control_set, access_privilege=None, marking_id="marking-definition--0c5a1f7e-5b2e-4a39-9d1a-3f9e8c7b6a50"):
     ext = {"extension_type": "property-extension", "control_set": control_set}
     if access_privilege is not None:
         ext["access_privilege"] = access_privilege
-    return {"type": "marking-definition", "spec_version": "2.1", "id": marking_id,
-            "created": "2024-01-01T00:00:00.000Z", "extensions": {ACS: ext}}
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": marking_id,
+        "created": "2024-01-01T00:00:00.000Z",
+        "extensions": {ACS: ext},
+    }
 
 
 # --- defaults and TLP (DESIGN.md section 2) ---------------------------------------------------
@@ -85,9 +99,14 @@ def test_tlp_beside_a_classification_narrows_and_widens_nothing(mappings):
 
 
 def test_tlp_lookalike_with_another_id_is_unknown(mappings):
-    fake = {"type": "marking-definition", "spec_version": "2.1",
-            "id": "marking-definition--11111111-2222-4333-8444-555555555555", "created": "2024-01-01T00:00:00.000Z",
-            "definition_type": "tlp", "definition": {"tlp": "white"}}
+    fake = {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": "marking-definition--11111111-2222-4333-8444-555555555555",
+        "created": "2024-01-01T00:00:00.000Z",
+        "definition_type": "tlp",
+        "definition": {"tlp": "white"},
+    }
     with pytest.raises(UnknownToken, match=fake["id"]):
         label(mappings, [fake["id"]], [fake])
 
@@ -124,10 +143,15 @@ def test_unknown_reference_names_the_id(mappings):
 
 
 def test_unknown_kind_of_definition_is_refused(mappings):
-    odd = {"type": "marking-definition", "spec_version": "2.1",
-           "id": "marking-definition--6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d", "created": "2024-01-01T00:00:00.000Z",
-           "extensions": {"extension-definition--00000000-1111-4222-8333-444444444444":
-                          {"extension_type": "property-extension"}}}
+    odd = {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": "marking-definition--6a5b4c3d-2e1f-4a0b-9c8d-7e6f5a4b3c2d",
+        "created": "2024-01-01T00:00:00.000Z",
+        "extensions": {
+            "extension-definition--00000000-1111-4222-8333-444444444444": {"extension_type": "property-extension"}
+        },
+    }
     with pytest.raises(UnknownToken, match=odd["id"]):
         definition_label(odd, originator=HOME, mappings=mappings)
 
@@ -221,7 +245,8 @@ def test_acs_use_case_3_per_object(mappings):
     bundle, definitions = _acs_definitions("acs-spec-use-case-3.json")
     labels = {
         obj["id"]: object_label(obj, originator="USA", definitions=definitions, mappings=mappings, home_nation=HOME)
-        for obj in bundle["objects"] if obj["type"] != "marking-definition"
+        for obj in bundle["objects"]
+        if obj["type"] != "marking-definition"
     }
     assert labels["threat-actor--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"] == spec(S, originator="USA")  # S: home only
     assert labels["ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd"] == spec(U, {ALL}, originator="USA")  # U//PUBREL
@@ -231,20 +256,40 @@ def test_acs_use_case_3_per_object(mappings):
 def test_acs_nationalities_in_control_set_and_scopes(mappings):
     in_control = acs({"classification": "C", "permitted_nationalities": ["USA", "GBR", "NLD"]})
     assert definition_label(in_control, originator=HOME, mappings=mappings) == spec(C, {"USA", "GBR"})
-    scoped = acs({"classification": "S"}, [
-        {"privilege_action": "DSPLY", "rule_effect": "permit",
-         "privilege_scope": {"permitted_nationalities": ["CAN"], "entity": ["GOV"]}},
-        {"privilege_action": "INTEL", "rule_effect": "permit", "privilege_scope": {"permitted_nationalities": ["AUS"]}},
-        {"privilege_action": "DSPLY", "rule_effect": "deny", "privilege_scope": {"permitted_nationalities": ["ALL"]}},
-    ])
+    scoped = acs(
+        {"classification": "S"},
+        [
+            {
+                "privilege_action": "DSPLY",
+                "rule_effect": "permit",
+                "privilege_scope": {"permitted_nationalities": ["CAN"], "entity": ["GOV"]},
+            },
+            {
+                "privilege_action": "INTEL",
+                "rule_effect": "permit",
+                "privilege_scope": {"permitted_nationalities": ["AUS"]},
+            },
+            {
+                "privilege_action": "DSPLY",
+                "rule_effect": "deny",
+                "privilege_scope": {"permitted_nationalities": ["ALL"]},
+            },
+        ],
+    )
     assert definition_label(scoped, originator=HOME, mappings=mappings) == spec(S, {"CAN", "AUS"})
 
 
 def test_acs_entity_and_organisation_scopes_release_to_no_partner(mappings):
-    definition = acs({"classification": "U", "entity": ["GOV", "MIL"]}, [
-        {"privilege_action": "DSPLY", "rule_effect": "permit",
-         "privilege_scope": {"entity": ["ALL"], "permitted_organizations": ["ALL"], "shareability": ["ALL"]}},
-    ])
+    definition = acs(
+        {"classification": "U", "entity": ["GOV", "MIL"]},
+        [
+            {
+                "privilege_action": "DSPLY",
+                "rule_effect": "permit",
+                "privilege_scope": {"entity": ["ALL"], "permitted_organizations": ["ALL"], "shareability": ["ALL"]},
+            },
+        ],
+    )
     assert definition_label(definition, originator=HOME, mappings=mappings) == spec(U)
 
 
@@ -279,8 +324,9 @@ def test_acs_unknown_values_are_named(mappings, control_set, token):
 
 def test_most_restrictive_across_kinds(mappings):
     banner = statement("CONFIDENTIAL//REL TO USA, GBR, DEU")
-    us_acs = acs({"classification": "S", "formal_determination": ["NF"],
-                  "permitted_nationalities": ["USA", "GBR", "FRA"]})
+    us_acs = acs(
+        {"classification": "S", "formal_determination": ["NF"], "permitted_nationalities": ["USA", "GBR", "FRA"]}
+    )
     own = label_marking_definition(spec(R, {"FVEY", "DEU"}), mappings)
     refs = [banner["id"], us_acs["id"], own["id"], TLP2["clear"]]
     assert label(mappings, refs, [banner, us_acs, own]) == spec(S, {"USA", "GBR"}, {"NOFORN"})
@@ -296,8 +342,11 @@ def test_markings_of_different_originators_cannot_be_combined(mappings):
 
 def test_inputs_are_not_modified(mappings):
     marking = acs({"classification": "S", "permitted_nationalities": ["USA"]})
-    obj = {"type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
-           "object_marking_refs": [marking["id"]]}
+    obj = {
+        "type": "indicator",
+        "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+        "object_marking_refs": [marking["id"]],
+    }
     before = copy.deepcopy((obj, marking))
     object_label(obj, originator=HOME, definitions={marking["id"]: marking}, mappings=mappings, home_nation=HOME)
     assert (obj, marking) == before

@@ -46,8 +46,9 @@ def test_one_json_line_per_request_with_the_request_id(client, api, collection, 
 
     # The same id is the audit record's: log line, audit log and client can be matched.
     with Session(app.state.engine) as session:
-        recorded = session.execute(select(AuditRecord.subject, AuditRecord.status)
-                                   .where(AuditRecord.request_id == request_id)).all()
+        recorded = session.execute(
+            select(AuditRecord.subject, AuditRecord.status).where(AuditRecord.request_id == request_id)
+        ).all()
     assert recorded == [("usa-feed", 200)]
 
 
@@ -65,8 +66,10 @@ def test_a_client_request_id_is_kept_and_bodies_are_not_logged(client, api, coll
 
 def test_refused_requests_are_logged_with_their_status(client, api, collection, caplog):
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
-    response = client.get(f"{api}/collections/{collection.id}/objects/",
-                          headers={"Authorization": "Bearer not-a-jwt", "Accept": "application/taxii+json;version=2.1"})
+    response = client.get(
+        f"{api}/collections/{collection.id}/objects/",
+        headers={"Authorization": "Bearer not-a-jwt", "Accept": "application/taxii+json;version=2.1"},
+    )
     assert response.status_code == 401
     (record,) = _access_records(caplog, response.headers["X-Request-ID"])
     entry = json.loads(JsonFormatter().format(record))
@@ -100,7 +103,11 @@ def test_client_controlled_values_cannot_forge_lines_or_series(client, caplog, a
     assert "\n" in record.path  # the decoded path really holds a newline
     for formatter in (JsonFormatter(), TextFormatter()):
         assert "\n" not in formatter.format(record)
-    assert app.state.metrics.registry.get_sample_value(
-        "tearline_http_requests_total", {"method": "other", "route": "<unmatched>", "status": str(response.status_code)}
-    ) >= 1
+    assert (
+        app.state.metrics.registry.get_sample_value(
+            "tearline_http_requests_total",
+            {"method": "other", "route": "<unmatched>", "status": str(response.status_code)},
+        )
+        >= 1
+    )
     assert "BREW" not in client.get("/metrics").text

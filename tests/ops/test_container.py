@@ -104,25 +104,28 @@ def _environment(tmp_path: Path, database_url: str, port: int) -> dict[str, str]
     (secrets / "tearline_secret_key").write_text("cursor-secret-for-the-container-test\n")
     (secrets / "tearline_audit_key").write_text("audit-key-for-the-container-test\n")
     env = {name: value for name, value in os.environ.items() if not name.startswith("TEARLINE_")}
-    env.update({
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "TEARLINE_SECRETS_DIR": str(secrets),
-        "TEARLINE_ENV": "production",
-        "TEARLINE_HOME_NATION": "NLD",
-        "TEARLINE_JWT_PUBLIC_KEY_FILE": str(keys / "jwt-public.pem"),
-        "TEARLINE_JWT_PRIVATE_KEY_FILE": str(keys / "jwt-private.pem"),
-        "TEARLINE_DATA_DIR": str(tmp_path / "data"),
-        "TEARLINE_HOST": "127.0.0.1",
-        "TEARLINE_PORT": str(port),
-        "TEARLINE_LOG_FORMAT": "json",
-    })
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "TEARLINE_SECRETS_DIR": str(secrets),
+            "TEARLINE_ENV": "production",
+            "TEARLINE_HOME_NATION": "NLD",
+            "TEARLINE_JWT_PUBLIC_KEY_FILE": str(keys / "jwt-public.pem"),
+            "TEARLINE_JWT_PRIVATE_KEY_FILE": str(keys / "jwt-private.pem"),
+            "TEARLINE_DATA_DIR": str(tmp_path / "data"),
+            "TEARLINE_HOST": "127.0.0.1",
+            "TEARLINE_PORT": str(port),
+            "TEARLINE_LOG_FORMAT": "json",
+        }
+    )
     return env
 
 
 def _entrypoint(*args: str, env: dict, log: Path) -> subprocess.Popen:
     with log.open("wb") as sink:
-        return subprocess.Popen(["sh", str(ENTRYPOINT), *args], cwd=REPO_ROOT, env=env,
-                                stdout=sink, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            ["sh", str(ENTRYPOINT), *args], cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
 
 
 def _wait_ready(base_url: str, process: subprocess.Popen, log: Path) -> dict:
@@ -161,8 +164,9 @@ def test_entrypoint_migrates_then_serves_a_fresh_postgresql_database(tmp_path):
         env = _environment(tmp_path, database_url, port)
 
         # `serve` alone never migrates: on an empty database it refuses, naming the fix.
-        refused = subprocess.run(["sh", str(ENTRYPOINT), "serve"], cwd=REPO_ROOT, env=env,
-                                 capture_output=True, text=True, timeout=120)
+        refused = subprocess.run(
+            ["sh", str(ENTRYPOINT), "serve"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         assert refused.returncode == 1
         assert "tearline db upgrade" in refused.stderr
         assert database_url.rsplit("/", 1)[1] in refused.stderr  # the database from the secret file
@@ -183,9 +187,16 @@ def test_entrypoint_migrates_then_serves_a_fresh_postgresql_database(tmp_path):
             _wait_ready(second_base, second, second_log)
             assert "migrated" not in second_log.read_text()
 
-            token = issue_token(key=(tmp_path / "keys" / "jwt-private.pem").read_text(), algorithm="RS256",
-                                issuer="tearline", audience="tearline", subject="ops-check", nation="NLD",
-                                roles=["analyst"], lifetime_s=600)
+            token = issue_token(
+                key=(tmp_path / "keys" / "jwt-private.pem").read_text(),
+                algorithm="RS256",
+                issuer="tearline",
+                audience="tearline",
+                subject="ops-check",
+                nation="NLD",
+                roles=["analyst"],
+                lifetime_s=600,
+            )
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/taxii+json;version=2.1"}
             answers = [requests.get(f"{url}/taxii2/", headers=headers, timeout=10) for url in (base, second_base)]
             assert [a.status_code for a in answers] == [200, 200]
@@ -208,8 +219,9 @@ def test_entrypoint_migrates_then_serves_a_fresh_postgresql_database(tmp_path):
         assert any(e["logger"].startswith("uvicorn") for e in entries)  # uvicorn's lines are JSON too
         # ... and the audit record the server wrote for it carries the same id.
         with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://", 1)) as connection:
-            recorded = connection.execute("SELECT subject, status FROM audit_record WHERE request_id = %s",
-                                          (request_id,)).fetchall()
+            recorded = connection.execute(
+                "SELECT subject, status FROM audit_record WHERE request_id = %s", (request_id,)
+            ).fetchall()
         assert recorded == [("ops-check", 200)]
         for log in (first_log, second_log):
             text = log.read_text()

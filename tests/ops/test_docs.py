@@ -18,10 +18,15 @@ DOCS = sorted((REPO_ROOT / "docs").rglob("*.md"))
 PAGES = [*DOCS, REPO_ROOT / "README.md"]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 # Variables that are not settings: the image entry point's, and the partner-side examples'.
-NOT_SETTINGS = {"TEARLINE_SECRETS_DIR", "TEARLINE_PARTNER_TOKEN",
-                # the test suite's own knobs, named in the README
-                "TEARLINE_TEST_PG_ADMIN_URL", "TEARLINE_LEAK_EXAMPLES", "TEARLINE_LEAK_MIN_DECISIONS",
-                "TEARLINE_LOAD_SECONDS"}
+NOT_SETTINGS = {
+    "TEARLINE_SECRETS_DIR",
+    "TEARLINE_PARTNER_TOKEN",
+    # the test suite's own knobs, named in the README
+    "TEARLINE_TEST_PG_ADMIN_URL",
+    "TEARLINE_LEAK_EXAMPLES",
+    "TEARLINE_LEAK_MIN_DECISIONS",
+    "TEARLINE_LOAD_SECONDS",
+}
 
 
 def _anchors(page: Path) -> set[str]:
@@ -36,11 +41,24 @@ def _anchors(page: Path) -> set[str]:
 
 def test_docs_exist_for_every_audience():
     names = {p.relative_to(REPO_ROOT / "docs").as_posix() for p in DOCS}
-    assert {"README.md", "configuration.md", "partners.md", "analysts.md", "auditors.md",
-            "operators/deployment.md", "operators/administration.md", "operators/observability.md"} <= names
+    assert {
+        "README.md",
+        "configuration.md",
+        "partners.md",
+        "analysts.md",
+        "auditors.md",
+        "operators/deployment.md",
+        "operators/administration.md",
+        "operators/observability.md",
+    } <= names
     readme = (REPO_ROOT / "README.md").read_text()
-    for page in ("docs/operators/deployment.md", "docs/partners.md", "docs/analysts.md", "docs/auditors.md",
-                 "docs/configuration.md"):
+    for page in (
+        "docs/operators/deployment.md",
+        "docs/partners.md",
+        "docs/analysts.md",
+        "docs/auditors.md",
+        "docs/configuration.md",
+    ):
         assert f"]({page})" in readme
 
 
@@ -78,7 +96,8 @@ def _shell_blocks(text: str) -> list[str]:
 # path such as .venv/bin/), inside $( ), or as the image/service of `docker [compose] run`.
 _INVOCATION = re.compile(
     r"(?:^\s*|\$\(|&&\s*|;\s*)(?:[A-Z_]+=\S+\s+)*(?:\S*/)?tearline\s+([^;|&)#]*)"
-    r"|\brun\s+--rm\s+(?:-\S+\s+\S+\s+)*tearline\s+([^;|&)#]*)")
+    r"|\brun\s+--rm\s+(?:-\S+\s+\S+\s+)*tearline\s+([^;|&)#]*)"
+)
 
 
 def _command_lines(text: str) -> list[list[str]]:
@@ -133,4 +152,5 @@ def test_every_api_route_named_in_the_docs_is_served(app):
         for path in set(re.findall(r"(/api/v1/[A-Za-z0-9_./{}-]*[A-Za-z0-9_}])", page.read_text())):
             path = re.sub(r"\$[A-Z_]+", "x", path).rstrip(".")
             assert any(t.match(path) for t in templates) or any(p.startswith(path + "/") for p in served), (
-                f"{page.name} names {path}, which no route serves")
+                f"{page.name} names {path}, which no route serves"
+            )

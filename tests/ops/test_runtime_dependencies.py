@@ -25,7 +25,7 @@ def _requirement_names(requirement: str) -> list[str]:
     base = re.split(r"[\s\[<>=!~(]", spec, maxsplit=1)[0]
     names = [base]
     extras = re.search(r"\[([^\]]+)\]", spec)
-    for extra in (extras.group(1).split(",") if extras else []):
+    for extra in extras.group(1).split(",") if extras else []:
         try:
             for sub in requires(base) or []:
                 if f'extra == "{extra.strip()}"' in sub.partition(";")[2]:
@@ -76,5 +76,7 @@ def test_every_module_the_app_imports_is_a_runtime_dependency():
         assert distributions, f"app imports {module!r}, which no installed distribution provides"
         if not distributions & runtime:
             missing[module] = sorted(distributions)
-    assert not missing, (f"app imports modules that only test or bench extras install: {missing}; "
-                         "add them to [project] dependencies in pyproject.toml")
+    assert not missing, (
+        f"app imports modules that only test or bench extras install: {missing}; "
+        "add them to [project] dependencies in pyproject.toml"
+    )

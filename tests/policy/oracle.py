@@ -44,7 +44,7 @@ import json
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 HOME = "NLD"
@@ -58,10 +58,24 @@ EVERYONE = None  # releasable-to value meaning "every partner" (TLP:CLEAR/GREEN)
 # no other in every scheme that lists it (checked by classification_name_problems).
 CLASSIFICATION_NAMES: dict[int, tuple[str, ...]] = {
     0: ("UNCLASSIFIED", "U", "NATO UNCLASSIFIED", "OFFICIAL", "OFFEN", "NON CLASSIFIÉ"),
-    1: ("RESTRICTED", "NATO RESTRICTED", "OFFICIAL-SENSITIVE", "PROTECTED B", "VS-NfD", "DIFFUSION RESTREINTE",
-        "RESTREINT UE"),
-    2: ("CONFIDENTIAL", "C", "NATO CONFIDENTIAL", "VS-VERTRAULICH", "CONFIDENTIEL DÉFENSE", "PROTECTED C",
-        "Stg. CONFIDENTIEEL"),
+    1: (
+        "RESTRICTED",
+        "NATO RESTRICTED",
+        "OFFICIAL-SENSITIVE",
+        "PROTECTED B",
+        "VS-NfD",
+        "DIFFUSION RESTREINTE",
+        "RESTREINT UE",
+    ),
+    2: (
+        "CONFIDENTIAL",
+        "C",
+        "NATO CONFIDENTIAL",
+        "VS-VERTRAULICH",
+        "CONFIDENTIEL DÉFENSE",
+        "PROTECTED C",
+        "Stg. CONFIDENTIEEL",
+    ),
     3: ("SECRET", "S", "NATO SECRET", "GEHEIM", "SECRET DÉFENSE", "Stg. GEHEIM"),
     4: ("TOP SECRET", "TS", "COSMIC TOP SECRET", "STRENG GEHEIM", "TRÈS SECRET"),
 }
@@ -95,7 +109,7 @@ TLP_OPEN = frozenset({"white", "clear", "green"})  # releasable to every partner
 # ---------------------------------------------------------------- reference data
 
 
-@lru_cache(maxsize=None)
+@cache
 def group_members() -> dict[str, frozenset[str]]:
     """Group code -> member trigraphs, read from stix_mappings/codes/groups.json."""
     data = json.loads((MAPPINGS_DIR / "codes" / "groups.json").read_text(encoding="utf-8"))
@@ -132,8 +146,9 @@ def classification_name_problems() -> list[str]:
     for path in sorted((MAPPINGS_DIR / "classifications" / "national").glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         tables = [(data.get("ranks", {}), ())]
-        tables += [(state["ranks"], state.get("qualified_only", ()))
-                   for state in data.get("member_states", {}).values()]
+        tables += [
+            (state["ranks"], state.get("qualified_only", ())) for state in data.get("member_states", {}).values()
+        ]
         for ranks, qualified_only in tables:
             qualified = {_fold(name) for name in qualified_only}
             for rank, names in ranks.items():
@@ -208,17 +223,24 @@ class Principal:
 
 def marking_label(marking: Marking, originator: str) -> Label:
     """The label of one classification marking: its releasable-to always includes the originator."""
-    return Label(marking.rank, expand(marking.codes) | {originator},
-                 frozenset({NOFORN}) if marking.noforn else frozenset(), originator)
+    return Label(
+        marking.rank,
+        expand(marking.codes) | {originator},
+        frozenset({NOFORN}) if marking.noforn else frozenset(),
+        originator,
+    )
 
 
 def label_of(version: VersionSpec, originator: str) -> Label:
     """The label of a version (object-level markings only), per DESIGN.md sections 2 and 3."""
     if version.markings:
         labels = [marking_label(m, originator) for m in version.markings]
-        return Label(max(label.rank for label in labels),
-                     frozenset.intersection(*(label.releasable_to for label in labels)),
-                     frozenset().union(*(label.caveats for label in labels)), originator)
+        return Label(
+            max(label.rank for label in labels),
+            frozenset.intersection(*(label.releasable_to for label in labels)),
+            frozenset().union(*(label.caveats for label in labels)),
+            originator,
+        )
     if version.tlp is not None and version.tlp.split(":", 1)[1] in TLP_OPEN:
         return Label(0, EVERYONE, frozenset(), originator)
     # TLP:AMBER, AMBER+STRICT, RED alone, or no marking at all: the originator only.
@@ -273,12 +295,23 @@ def tlp_md(tlp: str) -> dict:
     """The fixed TLP 1.0 or 2.0 marking definition ``"1.0:green"``, ``"2.0:amber+strict"``..."""
     version, level = tlp.split(":", 1)
     if version == "1.0":
-        return {"type": "marking-definition", "spec_version": "2.1", "id": TLP1_IDS[level],
-                "created": "2017-01-20T00:00:00.000Z", "definition_type": "tlp",
-                "name": f"TLP:{level.upper()}", "definition": {"tlp": level}}
-    return {"type": "marking-definition", "spec_version": "2.1", "id": TLP2_IDS[level],
-            "created": "2022-10-01T00:00:00.000Z", "name": f"TLP:{level.upper()}",
-            "extensions": {TLP2_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": level}}}
+        return {
+            "type": "marking-definition",
+            "spec_version": "2.1",
+            "id": TLP1_IDS[level],
+            "created": "2017-01-20T00:00:00.000Z",
+            "definition_type": "tlp",
+            "name": f"TLP:{level.upper()}",
+            "definition": {"tlp": level},
+        }
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": TLP2_IDS[level],
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": f"TLP:{level.upper()}",
+        "extensions": {TLP2_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": level}},
+    }
 
 
 def tlp_id(tlp: str) -> str:

@@ -39,7 +39,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -78,7 +78,7 @@ MIN_DECISIONS = int(os.environ.get("TEARLINE_LEAK_MIN_DECISIONS", "1200"))
 OBJECT_TYPES = ("indicator", "malware")
 TYPE_FILTER = ",".join(OBJECT_TYPES)
 PARTNER_CLEARANCE = {nation: rank for nation, rank, _ in PARTNERS}
-BASE = datetime(2021, 3, 1, tzinfo=timezone.utc)
+BASE = datetime(2021, 3, 1, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- input builders
@@ -139,27 +139,39 @@ def version_specs(draw) -> VersionSpec:
         return VersionSpec(granular=granular)
     if kind == "tlp":
         return VersionSpec(tlp=draw(st.sampled_from(TLP_LEVELS)), granular=granular)
-    return VersionSpec(markings=tuple(draw(st.lists(markings(), min_size=1, max_size=2))),
-                       tlp=draw(st.one_of(st.none(), st.none(), st.sampled_from(TLP_LEVELS))), granular=granular)
+    return VersionSpec(
+        markings=tuple(draw(st.lists(markings(), min_size=1, max_size=2))),
+        tlp=draw(st.one_of(st.none(), st.none(), st.sampled_from(TLP_LEVELS))),
+        granular=granular,
+    )
 
 
 @st.composite
 def scenarios(draw) -> Scenario:
     partner_nations = [nation for nation, _, _ in PARTNERS]
     # Sizes lean towards the larger end: more versions per example means more decisions per request.
-    objects = tuple(ObjectSpec(
-        type=draw(st.sampled_from(OBJECT_TYPES)),
-        poster=draw(st.sampled_from([HOME] * 4 + partner_nations)),
-        versions=tuple(draw(version_specs()) for _ in range(draw(st.sampled_from([3, 2, 3, 1, 3])))),
-    ) for _ in range(draw(st.sampled_from([6, 5, 6, 3, 6, 1]))))
+    objects = tuple(
+        ObjectSpec(
+            type=draw(st.sampled_from(OBJECT_TYPES)),
+            poster=draw(st.sampled_from([HOME] * 4 + partner_nations)),
+            versions=tuple(draw(version_specs()) for _ in range(draw(st.sampled_from([3, 2, 3, 1, 3])))),
+        )
+        for _ in range(draw(st.sampled_from([6, 5, 6, 3, 6, 1])))
+    )
     total = sum(len(o.versions) for o in objects)
     post_order = tuple(draw(st.permutations(range(total))))
     lowered = tuple((nation, draw(st.integers(0, rank - 1))) for nation, rank, _ in PARTNERS)
     lowered += ((HOME, draw(st.integers(0, 3))),)
     raiser = draw(st.sampled_from([n for n in partner_nations if PARTNER_CLEARANCE[n] < 4]))
     raise_to = draw(st.integers(PARTNER_CLEARANCE[raiser] + 1, 4))
-    return Scenario(objects, post_order, lowered, draw(st.sampled_from([3, 4, 2, 3, 1])), (raiser, raise_to),
-                    draw(st.integers(0, total - 1)))
+    return Scenario(
+        objects,
+        post_order,
+        lowered,
+        draw(st.sampled_from([3, 4, 2, 3, 1])),
+        (raiser, raise_to),
+        draw(st.integers(0, total - 1)),
+    )
 
 
 # ---------------------------------------------------------------- one example, posted
@@ -181,8 +193,9 @@ class PostedVersion:
         if self.spec.tlp:
             parts.append(f"TLP {self.spec.tlp}")
         granular = f" granular(description)={self.spec.granular.banner()}" if self.spec.granular else ""
-        return (f"{self.object_id} v{self.version} by {self.poster}: {' + '.join(parts) or 'unmarked'}"
-                f" -> {label}{granular}")
+        return (
+            f"{self.object_id} v{self.version} by {self.poster}: {' + '.join(parts) or 'unmarked'} -> {label}{granular}"
+        )
 
 
 @dataclass
@@ -203,8 +216,9 @@ class Example:
         return sorted({v.object_id for v in self.versions})
 
 
-def build_object(spec: ObjectSpec, index: int, version_index: int, vspec: VersionSpec, object_id: str,
-                 built: oracle.Built) -> dict:
+def build_object(
+    spec: ObjectSpec, index: int, version_index: int, vspec: VersionSpec, object_id: str, built: oracle.Built
+) -> dict:
     created = BASE + timedelta(hours=index)
     modified = created + timedelta(days=version_index, milliseconds=17 * version_index)
     body: dict = {
@@ -217,8 +231,11 @@ def build_object(spec: ObjectSpec, index: int, version_index: int, vspec: Versio
         "description": f"description of object {index} version {version_index}",
     }
     if spec.type == "indicator":
-        body |= {"pattern": f"[ipv4-addr:value = '198.51.100.{index + 1}']", "pattern_type": "stix",
-                 "valid_from": stix_ts(created)}
+        body |= {
+            "pattern": f"[ipv4-addr:value = '198.51.100.{index + 1}']",
+            "pattern_type": "stix",
+            "valid_from": stix_ts(created),
+        }
     else:
         body["is_family"] = False
     if built.object_marking_refs:
@@ -265,18 +282,24 @@ class Harness:
             built = oracle.build_markings(vspec, spec.poster, label_definition)
             body = build_object(spec, index, version_index, vspec, object_id, built)
             envelope = {"objects": [*built.definitions, body]}
-            response = self.client.post(objects_url(self.api, collection_id),
-                                        headers=self.headers(spec.poster) | {"Content-Type": TAXII},
-                                        content=json.dumps(envelope).encode())
+            response = self.client.post(
+                objects_url(self.api, collection_id),
+                headers=self.headers(spec.poster) | {"Content-Type": TAXII},
+                content=json.dumps(envelope).encode(),
+            )
             assert response.status_code == 202, response.text
             status = response.json()
             assert status["failure_count"] == 0 and status["success_count"] == len(envelope["objects"]), (
-                f"{spec.poster} could not post {vspec}: {status.get('failures')}")
+                f"{spec.poster} could not post {vspec}: {status.get('failures')}"
+            )
             for md in built.definitions:
                 example.md_posters.setdefault(md["id"], set()).add(spec.poster)
             refs = set(built.object_marking_refs) | ({built.granular_ref} if built.granular_ref else set())
-            example.versions.append(PostedVersion(object_id, taxii_time(body["modified"]), spec.poster, vspec,
-                                                  body, frozenset(refs), built.markings))
+            example.versions.append(
+                PostedVersion(
+                    object_id, taxii_time(body["modified"]), spec.poster, vspec, body, frozenset(refs), built.markings
+                )
+            )
         return example
 
     # -------------------------------------------------------- reading
@@ -309,12 +332,16 @@ class Harness:
                 continue
             dates = [example.date_added[key] for key in keys]
             assert (headers[DATE_ADDED_FIRST], headers[DATE_ADDED_LAST]) == (min(dates), max(dates)), (
-                keys, dates, dict(headers))
+                keys,
+                dates,
+                dict(headers),
+            )
 
     # -------------------------------------------------------- the checks for one principal
 
-    def check_principal(self, example: Example, principal: Principal, headers: dict, limit: int,
-                        probe: int = 0) -> None:
+    def check_principal(
+        self, example: Example, principal: Principal, headers: dict, limit: int, probe: int = 0
+    ) -> None:
         by_key = example.by_key()
         visible = {key for key, v in by_key.items() if oracle.may_see_version(principal, v.spec, v.poster)}
         newest: dict[str, str] = {}
@@ -325,8 +352,10 @@ class Harness:
 
         def mismatch(what: str, served: set, expected: set) -> str:
             lines = [f"{what} for {principal.name}:"]
-            lines += ["  served, must not be: " + by_key[k].describe() if k in by_key else f"  served, unknown: {k}"
-                      for k in sorted(served - expected)]
+            lines += [
+                "  served, must not be: " + by_key[k].describe() if k in by_key else f"  served, unknown: {k}"
+                for k in sorted(served - expected)
+            ]
             lines += ["  withheld, must be served: " + by_key[k].describe() for k in sorted(expected - served)]
             lines += ["  all versions:"] + ["    " + v.describe() for v in example.versions]
             return "\n".join(lines)
@@ -350,19 +379,17 @@ class Harness:
             served_refs |= self.check_copy(by_key[(obj["id"], taxii_time(obj["modified"]))], obj, principal)
 
         # objects, latest visible version (the default)
-        expected = {(object_id, version) for object_id, version in newest.items()}
+        expected = set(newest.items())
         pages = self.walk(url, headers, {"match[type]": TYPE_FILTER, "limit": limit})
         keys = [key for body, _ in pages for key in obj_keys(body)]
-        assert len(keys) == len(set(keys)) and set(keys) == expected, mismatch(
-            "objects (last)", set(keys), expected)
+        assert len(keys) == len(set(keys)) and set(keys) == expected, mismatch("objects (last)", set(keys), expected)
         self.check_dates(example, pages, obj_keys)
 
         # objects, the oldest visible version of each
         expected = set(oldest.items())
         pages = self.walk(url, headers, {"match[type]": TYPE_FILTER, "match[version]": "first", "limit": 200})
         keys = [key for body, _ in pages for key in obj_keys(body)]
-        assert len(keys) == len(set(keys)) and set(keys) == expected, mismatch(
-            "objects (first)", set(keys), expected)
+        assert len(keys) == len(set(keys)) and set(keys) == expected, mismatch("objects (first)", set(keys), expected)
 
         # objects of one version timestamp, and added after one date_added: visible versions only
         probe_key = sorted(example.date_added, key=example.date_added.get)[probe % len(example.date_added)]
@@ -370,25 +397,33 @@ class Harness:
         pages = self.walk(url, headers, {"match[type]": TYPE_FILTER, "match[version]": probe_key[1], "limit": 200})
         keys = [key for body, _ in pages for key in obj_keys(body)]
         assert len(keys) == len(set(keys)) and set(keys) == expected, mismatch(
-            f"objects?match[version]={probe_key[1]}", set(keys), expected)
+            f"objects?match[version]={probe_key[1]}", set(keys), expected
+        )
         threshold = example.date_added[probe_key]
         expected = {key for key in visible if example.date_added[key] > threshold}
-        pages = self.walk(manifest_url(self.api, example.collection_id), headers,
-                          {"match[type]": TYPE_FILTER, "match[version]": "all", "added_after": threshold,
-                           "limit": 200})
+        pages = self.walk(
+            manifest_url(self.api, example.collection_id),
+            headers,
+            {"match[type]": TYPE_FILTER, "match[version]": "all", "added_after": threshold, "limit": 200},
+        )
         keys = [key for body, _ in pages for key in man_keys(body)]
         assert len(keys) == len(set(keys)) and set(keys) == expected, mismatch(
-            f"manifest?added_after={threshold}", set(keys), expected)
+            f"manifest?added_after={threshold}", set(keys), expected
+        )
         self.check_dates(example, pages, man_keys)
 
         # manifest, every version and the latest
         for version_filter, expected, size in (("all", visible, limit), ("last", set(newest.items()), 200)):
-            pages = self.walk(manifest_url(self.api, example.collection_id), headers,
-                              {"match[type]": TYPE_FILTER, "match[version]": version_filter, "limit": size})
+            pages = self.walk(
+                manifest_url(self.api, example.collection_id),
+                headers,
+                {"match[type]": TYPE_FILTER, "match[version]": version_filter, "limit": size},
+            )
             records = [r for body, _ in pages for r in body.get("objects", [])]
             keys = [(r["id"], r["version"]) for r in records]
             assert len(keys) == len(set(keys)) and set(keys) == expected, mismatch(
-                f"manifest?match[version]={version_filter}", set(keys), expected)
+                f"manifest?match[version]={version_filter}", set(keys), expected
+            )
             for record in records:
                 assert record["date_added"] == example.date_added[(record["id"], record["version"])], record
             self.check_dates(example, pages, man_keys)
@@ -414,25 +449,30 @@ class Harness:
             listed = [v for body, _ in pages for v in body.get("versions", [])]
             expected = {(object_id, v) for v in mine}
             assert sorted(listed) == mine, mismatch("versions", {(object_id, v) for v in listed}, expected)
-            self.check_dates(example, pages, lambda body: [(object_id, v) for v in body.get("versions", [])])
+            self.check_dates(
+                example, pages, lambda body, object_id=object_id: [(object_id, v) for v in body.get("versions", [])]
+            )
 
         # marking definitions: each one a served object references is served, and no unrelated one
         for ref in sorted(served_refs):
             response = self.get(objects_url(self.api, example.collection_id, ref), headers)
             assert response.status_code == 200, (
-                f"{principal.name} cannot fetch {ref}, referenced by an object served to it: {response.text}")
+                f"{principal.name} cannot fetch {ref}, referenced by an object served to it: {response.text}"
+            )
             check_taxii_200(response)
             assert [o["id"] for o in response.json()["objects"]] == [ref]
         pages = self.walk(url, headers, {"match[type]": "marking-definition", "match[version]": "all", "limit": 50})
         listed_mds = {o["id"] for body, _ in pages for o in body.get("objects", [])}
         assert served_refs <= listed_mds, (
             f"marking definitions referenced by objects served to {principal.name} are not listed: "
-            f"{sorted(served_refs - listed_mds)}")
+            f"{sorted(served_refs - listed_mds)}"
+        )
         # A marking definition is served only while a version the principal may see references it.
         allowed = set().union(*(by_key[key].refs for key in visible)) if visible else set()
         assert listed_mds <= allowed, (
             f"marking definitions served to {principal.name} that no version it may see references: "
-            f"{sorted(listed_mds - allowed)}\n" + "\n".join(v.describe() for v in example.versions))
+            f"{sorted(listed_mds - allowed)}\n" + "\n".join(v.describe() for v in example.versions)
+        )
 
         self.decisions += len(by_key)
         for key, version in by_key.items():
@@ -456,7 +496,8 @@ class Harness:
         else:
             self.coverage["shown without its granular-marked description"] += 1
             assert "description" not in served, (
-                f"description under a granular marking served to {principal.name}: {posted.describe()}")
+                f"description under a granular marking served to {principal.name}: {posted.describe()}"
+            )
             rest = lambda d: {k: v for k, v in d.items() if k not in ("description", "granular_markings")}  # noqa
             assert rest(served) == rest(posted.body), (principal.name, posted.describe(), served)
         refs = set(served.get("object_marking_refs", []))
@@ -469,7 +510,8 @@ class Harness:
         response = self.get(url, headers)
         assert response.status_code == 404, (
             f"{url} answered {response.status_code} to {principal.name}, who may see no version of it:\n"
-            + "\n".join(v.describe() for v in example.versions if v.object_id == object_id))
+            + "\n".join(v.describe() for v in example.versions if v.object_id == object_id)
+        )
         body = assert_taxii_error(response, 404)
         assert object_id not in response.text and object_id.split("--")[1] not in response.text
         kind = (example.collection_id, principal, url.endswith("/versions/"), object_id.split("--")[0])
@@ -485,17 +527,22 @@ class Harness:
     def check_raised_token(self, example: Example, nation: str, rank: int) -> None:
         """A token claiming more than the partner agreement: refused, or held to the agreement."""
         headers = self.headers(nation, CANONICAL_NAMES[rank])
-        response = self.get(objects_url(self.api, example.collection_id), headers,
-                            {"match[type]": TYPE_FILTER, "match[version]": "all"})
+        response = self.get(
+            objects_url(self.api, example.collection_id), headers, {"match[type]": TYPE_FILTER, "match[version]": "all"}
+        )
         if response.status_code in (401, 403):
             return
         assert response.status_code == 200, response.text
         agreement = Principal(nation, PARTNER_CLEARANCE[nation], False)
-        pages = self.walk(objects_url(self.api, example.collection_id), headers,
-                          {"match[type]": TYPE_FILTER, "match[version]": "all", "limit": 50})
+        pages = self.walk(
+            objects_url(self.api, example.collection_id),
+            headers,
+            {"match[type]": TYPE_FILTER, "match[version]": "all", "limit": 50},
+        )
         served = {(o["id"], taxii_time(o["modified"])) for body, _ in pages for o in body.get("objects", [])}
-        allowed = {(v.object_id, v.version) for v in example.versions
-                   if oracle.may_see_version(agreement, v.spec, v.poster)}
+        allowed = {
+            (v.object_id, v.version) for v in example.versions if oracle.may_see_version(agreement, v.spec, v.poster)
+        }
         assert served <= allowed, f"a token claiming {CANONICAL_NAMES[rank]} raised {nation}'s clearance"
 
 
@@ -525,8 +572,10 @@ def test_oracle_examples():
     assert not oracle.may_see_version(Principal("GBR", 2, False, "CONFIDENTIAL"), secret_usa_gbr, HOME)
     assert not oracle.may_see_version(fra, secret_usa_gbr, HOME)
     # groups expand; the most restrictive of two markings wins; TLP beside them widens nothing
-    nato_fvey = VersionSpec((Marking("statement", 1, "VS-NfD", ("NATO",), False),
-                             Marking("label", 0, "UNCLASSIFIED", ("FVEY",), False)), tlp="2.0:clear")
+    nato_fvey = VersionSpec(
+        (Marking("statement", 1, "VS-NfD", ("NATO",), False), Marking("label", 0, "UNCLASSIFIED", ("FVEY",), False)),
+        tlp="2.0:clear",
+    )
     assert oracle.may_see_version(can, nato_fvey, HOME)
     assert not oracle.may_see_version(fra, nato_fvey, HOME)  # NATO but not FVEY
     assert not oracle.may_see_version(Principal("CAN", 0, False, "UNCLASSIFIED"), nato_fvey, HOME)
@@ -562,12 +611,18 @@ def test_releasability_property(client, api, auth, session):
         nonlocal examples
         examples += 1
         collection = taxii_service.create_collection(
-            session, title=f"leak {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"},
-            write_roles={"partner", "analyst"})
+            session,
+            title=f"leak {uuid.uuid4().hex[:8]}",
+            read_roles={"partner", "analyst"},
+            write_roles={"partner", "analyst"},
+        )
         example = harness.post(collection.id, scenario)
         # Every version's date_added, from the analyst's manifest (the home nation at full clearance sees all).
-        pages = harness.walk(manifest_url(api, collection.id), harness.headers(),
-                             {"match[type]": TYPE_FILTER, "match[version]": "all", "limit": 200})
+        pages = harness.walk(
+            manifest_url(api, collection.id),
+            harness.headers(),
+            {"match[type]": TYPE_FILTER, "match[version]": "all", "limit": 200},
+        )
         for body, _ in pages:
             for record in body.get("objects", []):
                 example.date_added[(record["id"], record["version"])] = record["date_added"]
@@ -578,9 +633,16 @@ def test_releasability_property(client, api, auth, session):
         harness.check_raised_token(example, *scenario.raiser)
 
     def run(max_examples: int) -> None:
-        settings(max_examples=max_examples, deadline=None, print_blob=True,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                        HealthCheck.data_too_large])(given(scenario=scenarios())(check))()
+        settings(
+            max_examples=max_examples,
+            deadline=None,
+            print_blob=True,
+            suppress_health_check=[
+                HealthCheck.function_scoped_fixture,
+                HealthCheck.too_slow,
+                HealthCheck.data_too_large,
+            ],
+        )(given(scenario=scenarios())(check))()
 
     run(EXAMPLES)
     # Example sizes vary: top up with more examples until the promised number of decisions is reached.
@@ -590,10 +652,13 @@ def test_releasability_property(client, api, auth, session):
         per_example = max(harness.decisions / max(examples, 1), 1)
         run(math.ceil((MIN_DECISIONS - harness.decisions) / per_example) + 2)
     elapsed = time.monotonic() - started
-    print(f"\nleak property: {examples} examples, {harness.decisions} (principal, version) decisions, "
-          f"{harness.requests} requests in {elapsed:.1f}s; coverage: {dict(sorted(harness.coverage.items()))}")
+    print(
+        f"\nleak property: {examples} examples, {harness.decisions} (principal, version) decisions, "
+        f"{harness.requests} requests in {elapsed:.1f}s; coverage: {dict(sorted(harness.coverage.items()))}"
+    )
     assert harness.decisions >= MIN_DECISIONS, (
-        f"only {harness.decisions} decisions checked; raise TEARLINE_LEAK_EXAMPLES (now {EXAMPLES})")
+        f"only {harness.decisions} decisions checked; raise TEARLINE_LEAK_EXAMPLES (now {EXAMPLES})"
+    )
 
 
 def test_unreferenced_marking_definitions_stay_home(client, api, auth, session):
@@ -605,16 +670,28 @@ def test_unreferenced_marking_definitions_stay_home(client, api, auth, session):
     it exists in the collection: an existence hint the contract rules out ("No existence oracle";
     "Default deny everywhere").
     """
-    collection = taxii_service.create_collection(session, title=f"md {uuid.uuid4().hex[:8]}",
-                                                 read_roles={"partner", "analyst"}, write_roles={"analyst"})
+    collection = taxii_service.create_collection(
+        session, title=f"md {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+    )
     to_usa, to_gbr = oracle.statement_md("SECRET//REL TO USA"), oracle.statement_md("SECRET//REL TO GBR")
-    hidden = {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}",
-              "created": "2021-03-01T00:00:00.000Z", "modified": "2021-03-01T00:00:00.000Z",
-              "name": "hidden from USA", "pattern": "[ipv4-addr:value = '198.51.100.7']", "pattern_type": "stix",
-              "valid_from": "2021-03-01T00:00:00.000Z", "object_marking_refs": [to_usa["id"], to_gbr["id"]]}
+    hidden = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid4()}",
+        "created": "2021-03-01T00:00:00.000Z",
+        "modified": "2021-03-01T00:00:00.000Z",
+        "name": "hidden from USA",
+        "pattern": "[ipv4-addr:value = '198.51.100.7']",
+        "pattern_type": "stix",
+        "valid_from": "2021-03-01T00:00:00.000Z",
+        "object_marking_refs": [to_usa["id"], to_gbr["id"]],
+    }
     analyst = auth(subject="md-analyst")
-    response = client.post(objects_url(api, collection.id), headers=analyst | {"Content-Type": TAXII},
-                           content=json.dumps({"objects": [to_usa, to_gbr, hidden]}).encode())
+    response = client.post(
+        objects_url(api, collection.id),
+        headers=analyst | {"Content-Type": TAXII},
+        content=json.dumps({"objects": [to_usa, to_gbr, hidden]}).encode(),
+    )
     assert response.status_code == 202 and response.json()["success_count"] == 3, response.text
     usa = auth(subject="md-usa", nation="USA", roles=("partner",))
     assert client.get(objects_url(api, collection.id, hidden["id"]), headers=usa).status_code == 404

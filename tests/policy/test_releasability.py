@@ -40,33 +40,36 @@ def policy() -> ReleasabilityPolicy:
     return ReleasabilityPolicy(POLICIES, MAPPINGS, HOME)
 
 
-@pytest.mark.parametrize("principal, facts, expected", [
-    # a. classification within clearance (a token may only lower it)
-    (partner("USA", 3), label(3, "USA", "GBR"), True),
-    (partner("USA", 2), label(3, "USA", "GBR"), False),
-    (home(2), label(3), False),
-    # b. releasable-to, with groups expanded
-    (partner("GBR"), label(3, "USA", "GBR"), True),
-    (partner("FRA"), label(3, "USA", "GBR"), False),
-    (partner("NZL"), label(1, "FVEY"), True),
-    (partner("FRA"), label(1, "FVEY"), False),
-    (partner("POL"), label(1, "NATO"), True),
-    (partner("AUS"), label(0, ALL), True),
-    (partner("USA"), label(0), False),  # originator only (the home nation)
-    (home(), label(4), True),
-    # c. NOFORN: the home nation only
-    (partner("USA"), label(3, "USA", caveats=("NOFORN",)), False),
-    (home(), label(3, "USA", caveats=("NOFORN",)), True),
-    (partner("USA"), label(3, "USA", caveats=("UNKNOWNCAVEAT",)), False),
-    # d. third-party rule: partner-originated versions stay inside the originator's release
-    (partner("GBR"), label(3, "GBR", originator="USA"), True),
-    (partner("FRA"), label(3, "GBR", originator="USA"), False),
-    (partner("USA"), label(3, originator="USA"), True),  # the originator sees its own
-    (home(), label(3, originator="USA"), True),
-    # legacy foundation label: no originator, no release: home only
-    (partner("USA"), LabelSpec(0, frozenset(), frozenset(), None), False),
-    (home(), LabelSpec(0, frozenset(), frozenset(), None), True),
-])
+@pytest.mark.parametrize(
+    "principal, facts, expected",
+    [
+        # a. classification within clearance (a token may only lower it)
+        (partner("USA", 3), label(3, "USA", "GBR"), True),
+        (partner("USA", 2), label(3, "USA", "GBR"), False),
+        (home(2), label(3), False),
+        # b. releasable-to, with groups expanded
+        (partner("GBR"), label(3, "USA", "GBR"), True),
+        (partner("FRA"), label(3, "USA", "GBR"), False),
+        (partner("NZL"), label(1, "FVEY"), True),
+        (partner("FRA"), label(1, "FVEY"), False),
+        (partner("POL"), label(1, "NATO"), True),
+        (partner("AUS"), label(0, ALL), True),
+        (partner("USA"), label(0), False),  # originator only (the home nation)
+        (home(), label(4), True),
+        # c. NOFORN: the home nation only
+        (partner("USA"), label(3, "USA", caveats=("NOFORN",)), False),
+        (home(), label(3, "USA", caveats=("NOFORN",)), True),
+        (partner("USA"), label(3, "USA", caveats=("UNKNOWNCAVEAT",)), False),
+        # d. third-party rule: partner-originated versions stay inside the originator's release
+        (partner("GBR"), label(3, "GBR", originator="USA"), True),
+        (partner("FRA"), label(3, "GBR", originator="USA"), False),
+        (partner("USA"), label(3, originator="USA"), True),  # the originator sees its own
+        (home(), label(3, originator="USA"), True),
+        # legacy foundation label: no originator, no release: home only
+        (partner("USA"), LabelSpec(0, frozenset(), frozenset(), None), False),
+        (home(), LabelSpec(0, frozenset(), frozenset(), None), True),
+    ],
+)
 def test_decision_table(policy, principal, facts, expected):
     assert policy.allows(principal, facts) is expected
     assert all(holds for _, holds in policy.explain(principal, facts)) is expected

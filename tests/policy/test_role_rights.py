@@ -15,25 +15,28 @@ def rights() -> RoleRights:
     return RoleRights(REPO_ROOT / "policies")
 
 
-@pytest.mark.parametrize("roles, resource, action, expected", [
-    ({"partner"}, "taxii", "read", True),
-    ({"partner"}, "taxii", "delete", False),
-    ({"analyst"}, "taxii", "delete", True),
-    ({"auditor"}, "taxii", "read", False),
-    ({"auditor"}, "audit", "read", True),
-    ({"admin"}, "collections", "manage", True),
-    ({"partner"}, "collections", "manage", False),
-    (set(), "taxii", "discover", False),
-    ({"unknown"}, "taxii", "read", False),
-    ({"auditor", "analyst"}, "taxii", "write", True),
-])
+@pytest.mark.parametrize(
+    "roles, resource, action, expected",
+    [
+        ({"partner"}, "taxii", "read", True),
+        ({"partner"}, "taxii", "delete", False),
+        ({"analyst"}, "taxii", "delete", True),
+        ({"auditor"}, "taxii", "read", False),
+        ({"auditor"}, "audit", "read", True),
+        ({"admin"}, "collections", "manage", True),
+        ({"partner"}, "collections", "manage", False),
+        (set(), "taxii", "discover", False),
+        ({"unknown"}, "taxii", "read", False),
+        ({"auditor", "analyst"}, "taxii", "write", True),
+    ],
+)
 def test_role_rights_table(rights, roles, resource, action, expected):
     assert rights.allows(roles, resource, action) is expected
 
 
 def test_missing_policy_file_refuses_to_load(tmp_path):
     shutil.copy(REPO_ROOT / "policies" / "model.conf", tmp_path / "model.conf")
-    with pytest.raises(FileNotFoundError, match="policy.csv"):
+    with pytest.raises(FileNotFoundError, match=r"policy\.csv"):
         RoleRights(tmp_path)
 
 

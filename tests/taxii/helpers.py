@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import stix2
 from sqlalchemy import func, select
@@ -32,13 +32,26 @@ TAXII_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 DATE_ADDED_FIRST = "X-TAXII-Date-Added-First"
 DATE_ADDED_LAST = "X-TAXII-Date-Added-Last"
 # Substrings that would betray internals in an error body.
-LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3", "SELECT ", "INSERT ", "UPDATE ",
-         "stix_object", "taxii_status", "/work/", ".py")
-BASE_TIME = datetime(2020, 1, 1, tzinfo=timezone.utc)
+LEAKS = (
+    "Traceback",
+    'File "',
+    "sqlalchemy",
+    "psycopg",
+    "sqlite3",
+    "SELECT ",
+    "INSERT ",
+    "UPDATE ",
+    "stix_object",
+    "taxii_status",
+    "/work/",
+    ".py",
+)
+BASE_TIME = datetime(2020, 1, 1, tzinfo=UTC)
 _VALIDATION = ValidationOptions(version="2.1")
 
 
 # ---------------------------------------------------------------- URLs
+
 
 def collection_url(api: str, collection_id: str) -> str:
     return f"{api}/collections/{collection_id}/"
@@ -62,6 +75,7 @@ def status_url(api: str, status_id: str, *, slash: bool = True) -> str:
 
 
 # ---------------------------------------------------------------- STIX objects
+
 
 def stix_time(days: float = 0, *, base: datetime = BASE_TIME) -> str:
     """A STIX timestamp (millisecond precision, as STIX 2.1 requires for created/modified)."""
@@ -96,8 +110,13 @@ def indicator(*, created_days: float = 0, modified_days: float | None = None, **
 
 def malware(**properties) -> dict:
     created = stix_time(0.25)  # not a version of the indicators built by versions_of()
-    defaults = {"name": "test malware", "description": "a malware family", "is_family": True,
-                "created": created, "modified": created}
+    defaults = {
+        "name": "test malware",
+        "description": "a malware family",
+        "is_family": True,
+        "created": created,
+        "modified": created,
+    }
     return to_dict(stix2.Malware(**(defaults | properties)))
 
 
@@ -120,16 +139,17 @@ def versions_of(count: int, **properties) -> list[dict]:
 
 # ---------------------------------------------------------------- requests
 
+
 def envelope(objects: list) -> bytes:
     """A TAXII envelope; ``objects`` may hold stix2 objects, dicts or any other JSON value."""
     return json.dumps({"objects": [to_dict(o) if hasattr(o, "serialize") else o for o in objects]}).encode()
 
 
-def post_envelope(client, api: str, collection_id: str, headers: dict, objects: list, *,
-                  content_type: str = TAXII):
+def post_envelope(client, api: str, collection_id: str, headers: dict, objects: list, *, content_type: str = TAXII):
     """POST objects as a TAXII envelope; returns the raw response."""
-    return client.post(objects_url(api, collection_id), headers=headers | {"Content-Type": content_type},
-                       content=envelope(objects))
+    return client.post(
+        objects_url(api, collection_id), headers=headers | {"Content-Type": content_type}, content=envelope(objects)
+    )
 
 
 def post_ok(client, api: str, collection_id: str, headers: dict, objects: list) -> dict:
@@ -217,7 +237,7 @@ def assert_valid_stix(obj: dict) -> None:
     assert not errors, f"{obj.get('id')} is not valid STIX 2.1: {errors}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validation_errors(text: str) -> tuple[str, ...]:
     result = validate_instance(json.loads(text), _VALIDATION)
     return () if result.is_valid else tuple(str(error) for error in result.errors)
@@ -255,6 +275,7 @@ def assert_taxii_error(response, status: int) -> dict:
 
 
 # ---------------------------------------------------------------- database
+
 
 def stored_rows(session: Session, collection_id: str, object_id: str | None = None) -> int:
     """Stored object versions in a collection (optionally of one object), read from the database."""

@@ -31,8 +31,7 @@ from tests.taxii.helpers import (
 
 
 def post_raw(client, api, collection, headers, body: bytes, content_type: str = TAXII):
-    return client.post(objects_url(api, collection.id), headers=headers | {"Content-Type": content_type},
-                       content=body)
+    return client.post(objects_url(api, collection.id), headers=headers | {"Content-Type": content_type}, content=body)
 
 
 def test_accepted_objects_are_reported_and_stored(client, analyst, api, collection, session):
@@ -42,7 +41,11 @@ def test_accepted_objects_are_reported_and_stored(client, analyst, api, collecti
     status = check_status_document(response)
     assert status["status"] == "complete"
     assert (status["total_count"], status["success_count"], status["failure_count"], status["pending_count"]) == (
-        3, 3, 0, 0)
+        3,
+        3,
+        0,
+        0,
+    )
     assert [s["id"] for s in status["successes"]] == [o["id"] for o in objects]
     assert [s["version"] for s in status["successes"][:2]] == [taxii_time(o["modified"]) for o in objects[:2]]
     assert stored_rows(session, collection.id) == 3
@@ -64,11 +67,17 @@ def invalid_objects() -> dict[str, object]:
     bad_pattern = indicator() | {"pattern": "[this is not a pattern"}
     wide_digits = indicator() | {"created": "\uff12\uff10\uff12\uff10-01-01T00:00:00.000Z"}  # full-width 2020
     # Custom objects of unregistered types get no checks from stix2.parse: the server's own must hold.
-    custom = {"type": "x-tearline-test", "spec_version": "2.1", "created": "2021-01-01T00:00:00.000Z",
-              "modified": "2021-01-01T00:00:00.000Z"}
+    custom = {
+        "type": "x-tearline-test",
+        "spec_version": "2.1",
+        "created": "2021-01-01T00:00:00.000Z",
+        "modified": "2021-01-01T00:00:00.000Z",
+    }
     custom_id_newline = custom | {"id": f"x-tearline-test--{uuid.uuid4()}\n"}
-    custom_created_newline = custom | {"id": f"x-tearline-test--{uuid.uuid4()}",
-                                       "created": "2021-01-01T00:00:00.000Z\n"}
+    custom_created_newline = custom | {
+        "id": f"x-tearline-test--{uuid.uuid4()}",
+        "created": "2021-01-01T00:00:00.000Z\n",
+    }
     return {
         "missing required property": missing,
         "malformed id": bad_id,
@@ -164,8 +173,11 @@ def test_new_version_is_stored_beside_the_old(client, analyst, api, collection, 
 def test_created_and_modified_are_served_at_millisecond_precision(client, analyst, api, collection, session):
     """Seconds-precision created/modified are accepted (stix2 accepts them) yet served copies must be valid
     STIX 2.1, which wants them to the millisecond: get_ok validates what comes back."""
-    coarse = indicator() | {"created": "2021-03-04T05:06:07Z", "modified": "2021-03-04T05:06:07Z",
-                            "valid_from": "2021-03-04T05:06:07Z"}
+    coarse = indicator() | {
+        "created": "2021-03-04T05:06:07Z",
+        "modified": "2021-03-04T05:06:07Z",
+        "valid_from": "2021-03-04T05:06:07Z",
+    }
     status = post_ok(client, api, collection.id, analyst, [coarse])
     assert status["successes"][0]["version"] == "2021-03-04T05:06:07.000000Z"
     served = get_ok(client, objects_url(api, collection.id, coarse["id"]), analyst)["objects"][0]
@@ -177,8 +189,13 @@ def test_created_and_modified_are_served_at_millisecond_precision(client, analys
 
 def test_custom_object_with_an_overlong_id_fails_alone(client, analyst, api, collection, session):
     long_type = "x-" + "a" * 240  # a legal STIX type (at most 250 characters)
-    overlong = {"type": long_type, "id": f"{long_type}--{uuid.uuid4()}", "spec_version": "2.1",
-                "created": "2021-01-01T00:00:00.000Z", "modified": "2021-01-01T00:00:00.000Z"}
+    overlong = {
+        "type": long_type,
+        "id": f"{long_type}--{uuid.uuid4()}",
+        "spec_version": "2.1",
+        "created": "2021-01-01T00:00:00.000Z",
+        "modified": "2021-01-01T00:00:00.000Z",
+    }
     ok = indicator()
     response = post_envelope(client, api, collection.id, analyst, [overlong, ok])
     assert response.status_code == 202, response.text
@@ -197,21 +214,26 @@ def test_empty_envelope_is_accepted_with_nothing_to_do(client, analyst, api, col
     assert stored_rows(session, collection.id) == 0
 
 
-@pytest.mark.parametrize("body", [
-    b"[" + json.dumps(indicator()).encode() + b"]",  # a bare JSON array
-    json.dumps({"type": "bundle", "id": "bundle--0e6a3f39-4b8f-4f7e-9d55-3d2c0f1a7b10", "objects": "nope"}).encode(),
-    b'"just a string"',
-    b"42",
-    b"null",
-    b"",
-    b'{"objects": [' + json.dumps(indicator()).encode(),  # truncated
-    b"{'objects': []}",  # not JSON
-    b'{"objects": {"id": "indicator--x"}}',
-    b'{"objects": "indicator"}',
-    b'{"objects": null}',
-    b"\xff\xfe{\x00}\x00",  # not UTF-8
-    b"[" * 5000 + b"]" * 5000,  # deeper than any parser should follow
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" + json.dumps(indicator()).encode() + b"]",  # a bare JSON array
+        json.dumps(
+            {"type": "bundle", "id": "bundle--0e6a3f39-4b8f-4f7e-9d55-3d2c0f1a7b10", "objects": "nope"}
+        ).encode(),
+        b'"just a string"',
+        b"42",
+        b"null",
+        b"",
+        b'{"objects": [' + json.dumps(indicator()).encode(),  # truncated
+        b"{'objects': []}",  # not JSON
+        b'{"objects": {"id": "indicator--x"}}',
+        b'{"objects": "indicator"}',
+        b'{"objects": null}',
+        b"\xff\xfe{\x00}\x00",  # not UTF-8
+        b"[" * 5000 + b"]" * 5000,  # deeper than any parser should follow
+    ],
+)
 def test_non_envelope_body_is_400_and_stores_nothing(client, analyst, api, collection, session, body):
     response = post_raw(client, api, collection, analyst, body)
     assert_taxii_error(response, 400)
@@ -255,10 +277,9 @@ def test_streamed_body_over_max_content_length_is_413(client, analyst, api, coll
 
     def chunks():
         for start in range(0, len(payload), 8192):
-            yield payload[start:start + 8192]
+            yield payload[start : start + 8192]
 
-    response = client.post(objects_url(api, collection.id), headers=analyst | {"Content-Type": TAXII},
-                           content=chunks())
+    response = client.post(objects_url(api, collection.id), headers=analyst | {"Content-Type": TAXII}, content=chunks())
     assert_taxii_error(response, 413)
     assert stored_rows(session, collection.id) == 0
 
@@ -269,28 +290,43 @@ def test_lying_content_length_is_not_trusted(client, analyst, api, collection, s
     def chunks():
         yield payload
 
-    response = client.post(objects_url(api, collection.id), content=chunks(),
-                           headers=analyst | {"Content-Type": TAXII, "Content-Length": "100"})
+    response = client.post(
+        objects_url(api, collection.id),
+        content=chunks(),
+        headers=analyst | {"Content-Type": TAXII, "Content-Length": "100"},
+    )
     assert response.status_code in {400, 413}, response.status_code
     assert stored_rows(session, collection.id) == 0
 
 
-@pytest.mark.parametrize("content_type", [
-    None, "text/plain", "application/xml", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
-    "application/taxii+json;version=2.0", "application/stix+json;version=2.0", "application/vnd.oasis.stix+json",
-])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/xml",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/taxii+json;version=2.0",
+        "application/stix+json;version=2.0",
+        "application/vnd.oasis.stix+json",
+    ],
+)
 def test_wrong_content_type_is_415(client, analyst, api, collection, session, content_type):
     headers = dict(analyst)
     if content_type is not None:
         headers["Content-Type"] = content_type
-    response = client.post(objects_url(api, collection.id), headers=headers,
-                           content=json.dumps({"objects": [indicator()]}).encode())
+    response = client.post(
+        objects_url(api, collection.id), headers=headers, content=json.dumps({"objects": [indicator()]}).encode()
+    )
     assert_taxii_error(response, 415)
     assert stored_rows(session, collection.id) == 0
 
 
-@pytest.mark.parametrize("content_type", [TAXII, "application/taxii+json", "application/json",
-                                          "application/taxii+json; version=2.1; charset=utf-8"])
+@pytest.mark.parametrize(
+    "content_type",
+    [TAXII, "application/taxii+json", "application/json", "application/taxii+json; version=2.1; charset=utf-8"],
+)
 def test_accepted_content_types(client, analyst, api, collection, session, content_type):
     response = post_envelope(client, api, collection.id, analyst, [indicator()], content_type=content_type)
     assert response.status_code == 202, response.text
@@ -303,8 +339,9 @@ def test_partner_without_write_right_is_403(client, partner_usa, api, collection
     assert stored_rows(session, collection.id) == 0
 
 
-@pytest.mark.parametrize("claims", [{"subject": "auditor-1", "roles": ("auditor",)},
-                                    {"subject": "admin-1", "roles": ("admin",)}])
+@pytest.mark.parametrize(
+    "claims", [{"subject": "auditor-1", "roles": ("auditor",)}, {"subject": "admin-1", "roles": ("admin",)}]
+)
 def test_home_roles_without_taxii_rights_cannot_post(client, auth, api, collection, session, claims):
     response = post_envelope(client, api, collection.id, auth(**claims), [indicator()])
     assert_taxii_error(response, 404)  # they may neither read nor write it: as if absent
@@ -324,6 +361,7 @@ def test_post_to_unknown_collection_is_404(client, analyst, api):
 
 # ---------------------------------------------------------------- status
 
+
 def test_poster_reads_the_status(client, analyst, api, collection):
     posted = post_envelope(client, api, collection.id, analyst, [indicator(), invalid_objects()["malformed id"]])
     status = check_status_document(posted)
@@ -332,12 +370,15 @@ def test_poster_reads_the_status(client, analyst, api, collection):
         assert fetched == status
 
 
-@pytest.mark.parametrize("other", [
-    {"subject": "analyst-other"},
-    {"subject": "analyst-1", "nation": "USA", "roles": ("partner",)},  # same subject, another nation
-    {"subject": "usa-feed", "nation": "USA", "roles": ("partner",)},
-    {"subject": "auditor-1", "roles": ("auditor",)},
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"subject": "analyst-other"},
+        {"subject": "analyst-1", "nation": "USA", "roles": ("partner",)},  # same subject, another nation
+        {"subject": "usa-feed", "nation": "USA", "roles": ("partner",)},
+        {"subject": "auditor-1", "roles": ("auditor",)},
+    ],
+)
 def test_status_is_404_to_anyone_else(client, analyst, auth, api, collection, other):
     status = post_ok(client, api, collection.id, analyst, [indicator()])
     for slash in (True, False):
@@ -354,8 +395,9 @@ def test_unknown_status_is_404(client, analyst, api, status_id):
 
 
 def test_partner_reads_its_own_status(client, auth, api, session):
-    dropbox = taxii_service.create_collection(session, title=f"dropbox {uuid.uuid4().hex[:8]}",
-                                              read_roles={"analyst"}, write_roles={"partner", "analyst"})
+    dropbox = taxii_service.create_collection(
+        session, title=f"dropbox {uuid.uuid4().hex[:8]}", read_roles={"analyst"}, write_roles={"partner", "analyst"}
+    )
     partner = auth(subject="usa-feed", nation="USA", roles=("partner",))
     status = post_ok(client, api, dropbox.id, partner, [indicator()])
     assert get_ok(client, status_url(api, status["id"]), partner) == status

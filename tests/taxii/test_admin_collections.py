@@ -25,7 +25,7 @@ def _problem(response, status: int, *paths: str) -> dict:
     assert response.headers["content-type"].startswith(PROBLEM)
     body = response.json()
     assert body["status"] == status
-    assert {p for p in paths} <= {e["path"] for e in body.get("errors", [])}, body
+    assert set(paths) <= {e["path"] for e in body.get("errors", [])}, body
     return body
 
 
@@ -37,8 +37,13 @@ def _taxii_ids(client, api, headers) -> set[str]:
 
 def test_create_list_get_and_update(client, api, auth):
     admin = _admin(auth)
-    body = {"title": f"FVEY phishing {uuid.uuid4().hex[:6]}", "description": "d", "read_roles": ["partner", "analyst"],
-            "write_roles": ["analyst"], "read_partners": ["usa", "GBR"]}
+    body = {
+        "title": f"FVEY phishing {uuid.uuid4().hex[:6]}",
+        "description": "d",
+        "read_roles": ["partner", "analyst"],
+        "write_roles": ["analyst"],
+        "read_partners": ["usa", "GBR"],
+    }
     created = client.post("/api/v1/collections", headers=admin, json=body)
     assert created.status_code == 201, created.text
     collection = created.json()
@@ -53,8 +58,9 @@ def test_create_list_get_and_update(client, api, auth):
     assert collection["id"] not in _taxii_ids(client, api, fra)
     assert client.get(f"{api}/collections/{collection['id']}/", headers=fra).status_code == 404
 
-    patched = client.patch(f"/api/v1/collections/{collection['id']}", headers=admin,
-                           json={"read_partners": ["FRA"], "title": "renamed"})
+    patched = client.patch(
+        f"/api/v1/collections/{collection['id']}", headers=admin, json={"read_partners": ["FRA"], "title": "renamed"}
+    )
     assert patched.status_code == 200, patched.text
     assert patched.json()["title"] == "renamed" and patched.json()["description"] == "d"
     assert collection["id"] in _taxii_ids(client, api, fra)
@@ -66,13 +72,22 @@ def test_create_list_get_and_update(client, api, auth):
 
 def test_write_partners_limit_pushes(client, api, auth):
     admin = _admin(auth)
-    collection = client.post("/api/v1/collections", headers=admin, json={
-        "title": f"push {uuid.uuid4().hex[:6]}", "read_roles": ["partner"], "write_roles": ["partner"],
-        "write_partners": ["GBR"]}).json()
-    usa = client.get(f"{api}/collections/{collection['id']}/", headers=auth(subject="u", nation="USA",
-                                                                          roles=("partner",))).json()
-    gbr = client.get(f"{api}/collections/{collection['id']}/", headers=auth(subject="g", nation="GBR",
-                                                                          roles=("partner",))).json()
+    collection = client.post(
+        "/api/v1/collections",
+        headers=admin,
+        json={
+            "title": f"push {uuid.uuid4().hex[:6]}",
+            "read_roles": ["partner"],
+            "write_roles": ["partner"],
+            "write_partners": ["GBR"],
+        },
+    ).json()
+    usa = client.get(
+        f"{api}/collections/{collection['id']}/", headers=auth(subject="u", nation="USA", roles=("partner",))
+    ).json()
+    gbr = client.get(
+        f"{api}/collections/{collection['id']}/", headers=auth(subject="g", nation="GBR", roles=("partner",))
+    ).json()
     assert (usa["can_read"], usa["can_write"]) == (True, False)
     assert (gbr["can_read"], gbr["can_write"]) == (True, True)
 
@@ -80,10 +95,16 @@ def test_write_partners_limit_pushes(client, api, auth):
 def test_refusals_change_nothing(client, session, auth):
     admin = _admin(auth)
     before = _collections(session)
-    _problem(client.post("/api/v1/collections", headers=admin,
-                         json={"title": "x", "read_roles": ["partner", "wizard"]}), 422, "read_roles")
-    _problem(client.post("/api/v1/collections", headers=admin,
-                         json={"title": "x", "read_partners": ["NLD", "ZZZ"]}), 422, "read_partners")
+    _problem(
+        client.post("/api/v1/collections", headers=admin, json={"title": "x", "read_roles": ["partner", "wizard"]}),
+        422,
+        "read_roles",
+    )
+    _problem(
+        client.post("/api/v1/collections", headers=admin, json={"title": "x", "read_partners": ["NLD", "ZZZ"]}),
+        422,
+        "read_partners",
+    )
     _problem(client.post("/api/v1/collections", headers=admin, json={"title": ""}), 400, "title")
     _problem(client.post("/api/v1/collections", headers=admin, json={"title": "x", "colour": "red"}), 400, "colour")
     _problem(client.patch(f"/api/v1/collections/{uuid.uuid4()}", headers=admin, json={"title": "y"}), 404)

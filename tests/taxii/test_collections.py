@@ -73,8 +73,12 @@ def collections(session) -> dict[str, str]:
     created = {}
     for name, (read_roles, write_roles) in GRANTS.items():
         created[name] = taxii_service.create_collection(
-            session, title=f"{name} {uuid.uuid4().hex[:8]}", description=f"the {name} collection",
-            read_roles=read_roles, write_roles=write_roles).id
+            session,
+            title=f"{name} {uuid.uuid4().hex[:8]}",
+            description=f"the {name} collection",
+            read_roles=read_roles,
+            write_roles=write_roles,
+        ).id
     return created
 
 
@@ -133,8 +137,12 @@ def test_write_only_collection_refuses_reads_with_403(client, auth, analyst, api
     obj = indicator()
     post_ok(client, api, dropbox, partner, [obj])
     assert stored_rows(session, dropbox) == 1
-    for url in (objects_url(api, dropbox), manifest_url(api, dropbox), objects_url(api, dropbox, obj["id"]),
-                versions_url(api, dropbox, obj["id"])):
+    for url in (
+        objects_url(api, dropbox),
+        manifest_url(api, dropbox),
+        objects_url(api, dropbox, obj["id"]),
+        versions_url(api, dropbox, obj["id"]),
+    ):
         assert_taxii_error(client.get(url, headers=partner), 403)
     # The home analyst may read the collection (what it sees of partner items is the releasability rule's call).
     get_ok(client, objects_url(api, dropbox), analyst)

@@ -29,7 +29,7 @@ from tests.taxii.helpers import (
 def posted(client, analyst, api, collection):
     """Indicator A in three versions, and a bystander B."""
     a, b = versions_of(3), indicator()
-    post_ok(client, api, collection.id, analyst, a + [b])
+    post_ok(client, api, collection.id, analyst, [*a, b])
     return a, b
 
 
@@ -51,8 +51,9 @@ def test_analyst_deletes_every_version_by_default(client, analyst, api, collecti
     assert_taxii_error(delete(client, analyst, api, collection, a[0]["id"]), 404)
 
 
-@pytest.mark.parametrize("selector,remaining", [("v2", [0, 2]), ("first", [1, 2]), ("last", [0, 1]),
-                                                ("v1,v3", [1]), ("all", [])])
+@pytest.mark.parametrize(
+    "selector,remaining", [("v2", [0, 2]), ("first", [1, 2]), ("last", [0, 1]), ("v1,v3", [1]), ("all", [])]
+)
 def test_delete_selected_versions(client, analyst, api, collection, session, posted, selector, remaining):
     a, b = posted
     text = selector
@@ -71,8 +72,7 @@ def test_delete_selected_versions(client, analyst, api, collection, session, pos
         assert_taxii_error(client.get(objects_url(api, collection.id, a[0]["id"]), headers=analyst), 404)
 
 
-def test_delete_spec_version_that_matches_nothing_keeps_everything(client, analyst, api, collection, session,
-                                                                   posted):
+def test_delete_spec_version_that_matches_nothing_keeps_everything(client, analyst, api, collection, session, posted):
     a, _ = posted
     response = delete(client, analyst, api, collection, a[0]["id"], {"match[spec_version]": "2.0"})
     assert response.status_code in {200, 404}
@@ -94,8 +94,12 @@ def test_partner_may_not_delete(client, partner_usa, analyst, api, collection, s
 
 
 def test_partner_with_write_right_still_may_not_delete(client, auth, analyst, api, session):
-    dropbox = taxii_service.create_collection(session, title=f"dropbox {uuid.uuid4().hex[:8]}",
-                                              read_roles={"partner", "analyst"}, write_roles={"partner", "analyst"})
+    dropbox = taxii_service.create_collection(
+        session,
+        title=f"dropbox {uuid.uuid4().hex[:8]}",
+        read_roles={"partner", "analyst"},
+        write_roles={"partner", "analyst"},
+    )
     partner = auth(subject="usa-feed", nation="USA", roles=("partner",))
     obj = indicator()
     post_ok(client, api, dropbox.id, partner, [obj])
@@ -105,14 +109,16 @@ def test_partner_with_write_right_still_may_not_delete(client, auth, analyst, ap
 
 
 def test_delete_needs_a_write_grant_on_the_collection(client, analyst, api, session):
-    read_only = taxii_service.create_collection(session, title=f"read-only {uuid.uuid4().hex[:8]}",
-                                                read_roles={"analyst"}, write_roles=set())
+    read_only = taxii_service.create_collection(
+        session, title=f"read-only {uuid.uuid4().hex[:8]}", read_roles={"analyst"}, write_roles=set()
+    )
     response = client.delete(objects_url(api, read_only.id, f"indicator--{uuid.uuid4()}"), headers=analyst)
     assert_taxii_error(response, 403)
 
 
-@pytest.mark.parametrize("claims", [{"subject": "auditor-1", "roles": ("auditor",)},
-                                    {"subject": "admin-1", "roles": ("admin",)}])
+@pytest.mark.parametrize(
+    "claims", [{"subject": "auditor-1", "roles": ("auditor",)}, {"subject": "admin-1", "roles": ("admin",)}]
+)
 def test_principals_who_cannot_see_the_collection_get_404(client, auth, api, collection, session, posted, claims):
     a, _ = posted
     assert_taxii_error(delete(client, auth(**claims), api, collection, a[0]["id"]), 404)
@@ -126,17 +132,27 @@ def test_delete_unknown_object_is_404(client, analyst, api, collection, session,
 
 def test_delete_in_another_collection_does_not_touch_this_one(client, analyst, api, collection, session, posted):
     a, _ = posted
-    other = taxii_service.create_collection(session, title=f"other {uuid.uuid4().hex[:8]}",
-                                            read_roles={"analyst"}, write_roles={"analyst"})
+    other = taxii_service.create_collection(
+        session, title=f"other {uuid.uuid4().hex[:8]}", read_roles={"analyst"}, write_roles={"analyst"}
+    )
     assert_taxii_error(client.delete(objects_url(api, other.id, a[0]["id"]), headers=analyst), 404)
     assert stored_rows(session, collection.id, a[0]["id"]) == 3
 
 
-@pytest.mark.parametrize("params", [{"match[type]": "indicator"}, {"match[id]": "x"}, {"limit": "1"},
-                                    {"added_after": "2020-01-01T00:00:00Z"}, {"match[version]": "newest"},
-                                    {"match[version]": ""}])
-def test_delete_with_bad_parameters_is_400_and_deletes_nothing(client, analyst, api, collection, session, posted,
-                                                               params):
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"match[type]": "indicator"},
+        {"match[id]": "x"},
+        {"limit": "1"},
+        {"added_after": "2020-01-01T00:00:00Z"},
+        {"match[version]": "newest"},
+        {"match[version]": ""},
+    ],
+)
+def test_delete_with_bad_parameters_is_400_and_deletes_nothing(
+    client, analyst, api, collection, session, posted, params
+):
     a, _ = posted
     assert_taxii_error(delete(client, analyst, api, collection, a[0]["id"], params), 400)
     assert stored_rows(session, collection.id) == 4

@@ -56,9 +56,17 @@ def test_a_forged_token_is_refused(client, analyst):
     assert_taxii_error(client.get("/taxii2/", headers=analyst | {"Authorization": forged}), 401)
 
 
-@pytest.mark.parametrize("suffix", ["", "collections/", "collections/{collection}/",
-                                    "collections/{collection}/objects/", "collections/{collection}/manifest/",
-                                    "status/00000000-0000-4000-8000-000000000000/"])
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        "",
+        "collections/",
+        "collections/{collection}/",
+        "collections/{collection}/objects/",
+        "collections/{collection}/manifest/",
+        "status/00000000-0000-4000-8000-000000000000/",
+    ],
+)
 def test_unknown_api_root_is_404(client, analyst, collection, suffix):
     response = client.get(f"/taxii2/no-such-root/{suffix.format(collection=collection.id)}", headers=analyst)
     assert_taxii_error(response, 404)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import uuid
+from itertools import pairwise
 
 import pytest
 
@@ -35,7 +36,7 @@ def manifest(client, headers, api, collection, params=None) -> list[dict]:
 def test_manifest_records(client, analyst, api, collection):
     a = versions_of(2)
     m, s = malware(), ipv4()
-    post_ok(client, api, collection.id, analyst, a + [m, s])
+    post_ok(client, api, collection.id, analyst, [*a, m, s])
     records = manifest(client, analyst, api, collection)
     assert [r["id"] for r in records] == [a[1]["id"], m["id"], s["id"]]
     # helpers.check_manifest_record checked the fields and formats; the versions are the objects' own.
@@ -46,13 +47,14 @@ def test_manifest_records(client, analyst, api, collection):
     assert [o["id"] for o in scos["objects"]] == [s["id"]]
     everything = manifest(client, analyst, api, collection, {"match[version]": "all"})
     assert [(r["id"], r["version"]) for r in everything] == (
-        [(o["id"], taxii_time(o["modified"])) for o in a + [m]] + [(s["id"], records[2]["version"])])
+        [(o["id"], taxii_time(o["modified"])) for o in [*a, m]] + [(s["id"], records[2]["version"])]
+    )
 
 
 def test_manifest_filters(client, analyst, api, collection):
     a = versions_of(3)
     m = malware()
-    post_ok(client, api, collection.id, analyst, a + [m])
+    post_ok(client, api, collection.id, analyst, [*a, m])
     first = manifest(client, analyst, api, collection, {"match[version]": "first", "match[type]": "indicator"})
     assert [(r["id"], r["version"]) for r in first] == [(a[0]["id"], taxii_time(a[0]["modified"]))]
     by_id = manifest(client, analyst, api, collection, {"match[id]": m["id"]})
@@ -71,18 +73,21 @@ def test_date_added_is_server_time_strictly_increasing_across_posts(client, anal
     assert [r["id"] for r in records] == [o["id"] for batch in batches for o in batch]
     dates = [r["date_added"] for r in records]
     assert all(TAXII_TIMESTAMP.match(d) for d in dates)
-    assert all(earlier < later for earlier, later in zip(dates, dates[1:]))
+    assert all(earlier < later for earlier, later in pairwise(dates))
 
 
 @pytest.mark.parametrize("endpoint", ["objects", "object", "manifest", "versions"])
 def test_date_added_headers_bound_the_page(client, analyst, api, collection, endpoint):
     a = versions_of(3)
-    post_ok(client, api, collection.id, analyst, [indicator()] + a + [indicator()])
+    post_ok(client, api, collection.id, analyst, [indicator(), *a, indicator()])
     records = manifest(client, analyst, api, collection, {"match[version]": "all"})
     of_a = [r["date_added"] for r in records if r["id"] == a[0]["id"]]
-    url = {"objects": objects_url(api, collection.id), "manifest": manifest_url(api, collection.id),
-           "object": objects_url(api, collection.id, a[0]["id"]),
-           "versions": versions_url(api, collection.id, a[0]["id"])}[endpoint]
+    url = {
+        "objects": objects_url(api, collection.id),
+        "manifest": manifest_url(api, collection.id),
+        "object": objects_url(api, collection.id, a[0]["id"]),
+        "versions": versions_url(api, collection.id, a[0]["id"]),
+    }[endpoint]
     params = {} if endpoint == "versions" else {"match[version]": "all"}
     if endpoint in {"objects", "manifest"}:
         params["match[id]"] = a[0]["id"]
@@ -99,9 +104,12 @@ def test_no_date_added_headers_without_content(client, analyst, api, collection,
     obj = indicator()
     post_ok(client, api, collection.id, analyst, [obj])
     last = manifest(client, analyst, api, collection)[-1]["date_added"]
-    url = {"objects": objects_url(api, collection.id), "manifest": manifest_url(api, collection.id),
-           "object": objects_url(api, collection.id, obj["id"]),
-           "versions": versions_url(api, collection.id, obj["id"])}[endpoint]
+    url = {
+        "objects": objects_url(api, collection.id),
+        "manifest": manifest_url(api, collection.id),
+        "object": objects_url(api, collection.id, obj["id"]),
+        "versions": versions_url(api, collection.id, obj["id"]),
+    }[endpoint]
     response = client.get(url, headers=analyst, params={"added_after": last})
     assert response.status_code == 200
     get_ok(client, url, analyst, {"added_after": last})  # asserts the headers are absent
@@ -116,9 +124,10 @@ def test_empty_collection_has_no_headers(client, analyst, api, collection):
 
 # ---------------------------------------------------------------- versions
 
+
 def test_versions_lists_every_version(client, analyst, api, collection):
     a = versions_of(3)
-    post_ok(client, api, collection.id, analyst, a + [indicator()])
+    post_ok(client, api, collection.id, analyst, [*a, indicator()])
     body = get_ok(client, versions_url(api, collection.id, a[0]["id"]), analyst)
     assert body["versions"] == [taxii_time(v["modified"]) for v in a]
     assert body["more"] is False
@@ -142,13 +151,15 @@ def test_versions_added_after(client, analyst, api, collection):
     for version in a:
         post_ok(client, api, collection.id, analyst, [version])
     records = manifest(client, analyst, api, collection, {"match[version]": "all"})
-    body = get_ok(client, versions_url(api, collection.id, a[0]["id"]), analyst,
-                  {"added_after": records[0]["date_added"]})
+    body = get_ok(
+        client, versions_url(api, collection.id, a[0]["id"]), analyst, {"added_after": records[0]["date_added"]}
+    )
     assert body["versions"] == [taxii_time(v["modified"]) for v in a[1:]]
     spec = get_ok(client, versions_url(api, collection.id, a[0]["id"]), analyst, {"match[spec_version]": "2.1"})
     assert len(spec["versions"]) == 3
-    assert "versions" not in get_ok(client, versions_url(api, collection.id, a[0]["id"]), analyst,
-                                    {"match[spec_version]": "2.0"})
+    assert "versions" not in get_ok(
+        client, versions_url(api, collection.id, a[0]["id"]), analyst, {"match[spec_version]": "2.0"}
+    )
 
 
 def test_versions_paging(client, analyst, api, collection):
@@ -165,8 +176,16 @@ def test_versions_of_unknown_object_is_404(client, analyst, api, collection):
     assert_taxii_error(response, 404)
 
 
-@pytest.mark.parametrize("params", [{"match[version]": "all"}, {"match[id]": "x"}, {"match[type]": "indicator"},
-                                    {"limit": "0"}, {"added_after": "soon"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"match[version]": "all"},
+        {"match[id]": "x"},
+        {"match[type]": "indicator"},
+        {"limit": "0"},
+        {"added_after": "soon"},
+    ],
+)
 def test_versions_refuses_parameters_it_does_not_take(client, analyst, api, collection, params):
     obj = indicator()
     post_ok(client, api, collection.id, analyst, [obj])
@@ -181,4 +200,6 @@ def test_new_version_moves_the_object_to_the_end_of_the_manifest(client, analyst
     post_ok(client, api, collection.id, analyst, [newer])
     records = manifest(client, analyst, api, collection)
     assert [(r["id"], r["version"]) for r in records] == [
-        (other["id"], taxii_time(other["modified"])), (first["id"], taxii_time(newer["modified"]))]
+        (other["id"], taxii_time(other["modified"])),
+        (first["id"], taxii_time(newer["modified"])),
+    ]

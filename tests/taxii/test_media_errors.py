@@ -92,14 +92,17 @@ BAD_ACCEPT = [
 
 @pytest.mark.parametrize("accept", BAD_ACCEPT)
 def test_unacceptable_accept_headers_are_406(client, analyst, endpoints, accept):
-    for name, url in endpoints.items():
+    for _name, url in endpoints.items():
         response = client.get(url, headers=analyst | {"Accept": accept})
         assert_taxii_error(response, 406)
 
 
 def test_406_on_post_too_and_nothing_stored(client, analyst, api, collection, session):
-    response = client.post(objects_url(api, collection.id), content=envelope([indicator()]),
-                           headers=analyst | {"Accept": "application/xml", "Content-Type": TAXII})
+    response = client.post(
+        objects_url(api, collection.id),
+        content=envelope([indicator()]),
+        headers=analyst | {"Accept": "application/xml", "Content-Type": TAXII},
+    )
     assert_taxii_error(response, 406)
     assert stored_rows(session, collection.id) == 0
 
@@ -174,8 +177,11 @@ def test_database_outages_are_generic_taxii_503s(raw_client, analyst, api, colle
     """A lost database connection is a TAXII 503 with Retry-After (issue 8), still without SQL or host."""
 
     def failing(*args, **kwargs):
-        raise OperationalError("SELECT body FROM stix_object WHERE secret = 1", {"secret": 1},
-                               Exception("connection lost to db.internal:5432"))
+        raise OperationalError(
+            "SELECT body FROM stix_object WHERE secret = 1",
+            {"secret": 1},
+            Exception("connection lost to db.internal:5432"),
+        )
 
     monkeypatch.setattr(taxii_service, "versions_page", failing)
     response = raw_client.get(objects_url(api, collection.id), headers=analyst)
@@ -184,17 +190,20 @@ def test_database_outages_are_generic_taxii_503s(raw_client, analyst, api, colle
     assert "secret" not in response.text and "db.internal" not in response.text
 
 
-@pytest.mark.parametrize("params", [
-    {"match[id]": "x" * 5000},
-    {"match[type]": "\u2603" * 300},
-    {"match[version]": "\uff12\uff10\uff12\uff10-01-01T00:00:00Z"},  # full-width digits
-    {"added_after": "2020-01-01T00:00:00." + "9" * 5000 + "Z"},
-    {"limit": "9" * 5000},
-    {"limit": "\u0663"},  # ARABIC-INDIC DIGIT THREE
-    {"next": "." * 3},
-    {"next": "e30.e30.e30"},
-    {"match[spec_version]": "2.1\u0000"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"match[id]": "x" * 5000},
+        {"match[type]": "\u2603" * 300},
+        {"match[version]": "\uff12\uff10\uff12\uff10-01-01T00:00:00Z"},  # full-width digits
+        {"added_after": "2020-01-01T00:00:00." + "9" * 5000 + "Z"},
+        {"limit": "9" * 5000},
+        {"limit": "\u0663"},  # ARABIC-INDIC DIGIT THREE
+        {"next": "." * 3},
+        {"next": "e30.e30.e30"},
+        {"match[spec_version]": "2.1\u0000"},
+    ],
+)
 def test_odd_query_values_never_cause_a_server_error(raw_client, analyst, api, collection, params):
     response = raw_client.get(objects_url(api, collection.id), headers=analyst, params=params)
     assert response.status_code < 500, response.text
@@ -208,8 +217,11 @@ def test_odd_query_values_never_cause_a_server_error(raw_client, analyst, api, c
 
 def test_version_timestamps_before_year_1000_are_four_digit_years(client, analyst, api, collection):
     """Emitted timestamps keep the YYYY form for any year (glibc's %Y does not pad)."""
-    old = indicator() | {"created": "0900-01-01T00:00:00.000Z", "modified": "0900-01-01T00:00:00.000Z",
-                         "valid_from": "0900-01-01T00:00:00Z"}
+    old = indicator() | {
+        "created": "0900-01-01T00:00:00.000Z",
+        "modified": "0900-01-01T00:00:00.000Z",
+        "valid_from": "0900-01-01T00:00:00Z",
+    }
     status = post_ok(client, api, collection.id, analyst, [old])
     assert status["successes"][0]["version"] == "0900-01-01T00:00:00.000000Z"
     record = get_ok(client, manifest_url(api, collection.id), analyst)["objects"][0]

@@ -57,10 +57,17 @@ def hidden(app, client, analyst, api, collection, session, monkeypatch) -> Hidde
     session.add(label)
     session.commit()
     hidden_label = label.id
-    session.execute(update(StixObject).where(StixObject.collection_id == collection.id, or_(
-        StixObject.object_id == h["id"],
-        and_(StixObject.object_id == a[2]["id"], StixObject.version_us == parse_us(a[2]["modified"])),
-    )).values(label_id=hidden_label))
+    session.execute(
+        update(StixObject)
+        .where(
+            StixObject.collection_id == collection.id,
+            or_(
+                StixObject.object_id == h["id"],
+                and_(StixObject.object_id == a[2]["id"], StixObject.version_us == parse_us(a[2]["modified"])),
+            ),
+        )
+        .values(label_id=hidden_label)
+    )
     session.commit()
 
     def visible_label_ids(db_session, principal):
@@ -82,12 +89,15 @@ def test_home_analyst_sees_everything(client, analyst, api, collection, hidden):
     assert keyed(body["objects"]) == keyed([hidden.h, hidden.b, hidden.c, hidden.a[2]])
 
 
-@pytest.mark.parametrize("versions,expected", [
-    ("last", ["a1", "b", "c"]),  # A's last visible version is A2 (listed by its date_added)
-    ("first", ["a0", "b", "c"]),
-    ("all", ["a0", "a1", "b", "c"]),
-    ("a2", []),  # the hidden version's timestamp matches nothing
-])
+@pytest.mark.parametrize(
+    "versions,expected",
+    [
+        ("last", ["a1", "b", "c"]),  # A's last visible version is A2 (listed by its date_added)
+        ("first", ["a0", "b", "c"]),
+        ("all", ["a0", "a1", "b", "c"]),
+        ("a2", []),  # the hidden version's timestamp matches nothing
+    ],
+)
 def test_objects_skip_hidden_versions(client, partner_usa, api, collection, hidden, versions, expected):
     if versions == "a2":
         versions = hidden.a[2]["modified"]
@@ -126,16 +136,19 @@ def test_object_and_versions_of_a_partly_hidden_object(client, partner_usa, api,
 def test_headers_leave_hidden_versions_out(client, partner_usa, api, collection, hidden):
     a_id = hidden.a[0]["id"]
     a1, a2 = (hidden.date_added[(a_id, taxii_time(v["modified"]))] for v in hidden.a[:2])
-    for url, params in ((objects_url(api, collection.id), {"match[id]": a_id, "match[version]": "all"}),
-                        (manifest_url(api, collection.id), {"match[id]": a_id, "match[version]": "all"}),
-                        (objects_url(api, collection.id, a_id), {"match[version]": "all"}),
-                        (versions_url(api, collection.id, a_id), {})):
+    for url, params in (
+        (objects_url(api, collection.id), {"match[id]": a_id, "match[version]": "all"}),
+        (manifest_url(api, collection.id), {"match[id]": a_id, "match[version]": "all"}),
+        (objects_url(api, collection.id, a_id), {"match[version]": "all"}),
+        (versions_url(api, collection.id, a_id), {}),
+    ):
         response = client.get(url, headers=partner_usa, params=params)
         assert (response.headers[DATE_ADDED_FIRST], response.headers[DATE_ADDED_LAST]) == (a1, a2), url
     # Only hidden content: no headers at all.
     after_c = hidden.date_added[(hidden.c["id"], taxii_time(hidden.c["modified"]))]
-    response = client.get(objects_url(api, collection.id), headers=partner_usa,
-                          params={"added_after": after_c, "match[version]": "all"})
+    response = client.get(
+        objects_url(api, collection.id), headers=partner_usa, params={"added_after": after_c, "match[version]": "all"}
+    )
     assert response.status_code == 200 and "objects" not in response.json()
     assert DATE_ADDED_FIRST not in response.headers and DATE_ADDED_LAST not in response.headers
 

@@ -49,8 +49,9 @@ def data(app, auth, settings) -> Dataset:
     """Posted once per database for the whole module: these tests only read."""
     api, analyst = f"/taxii2/{settings.api_root}", auth()
     with TestClient(app) as client, Session(app.state.engine) as session:
-        collection = taxii_service.create_collection(session, title=f"objects {uuid.uuid4().hex[:8]}",
-                                                     read_roles={"partner", "analyst"}, write_roles={"analyst"})
+        collection = taxii_service.create_collection(
+            session, title=f"objects {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+        )
         a = versions_of(3)
         m, s = malware(), ipv4()
         post_ok(client, api, collection.id, analyst, a)
@@ -76,7 +77,7 @@ def keys(body: dict) -> list[tuple[str, str | None]]:
 
 def test_objects_are_served_as_posted(client, analyst, api, collection, data):
     body = fetch(client, analyst, api, collection, {"match[version]": "all"})
-    assert body["objects"] == data.a + [data.m, data.s]
+    assert body["objects"] == [*data.a, data.m, data.s]
     assert body["more"] is False
 
 
@@ -86,10 +87,17 @@ def test_default_is_the_last_version(client, analyst, api, collection, data):
     assert body["objects"][0] == data.a[2]
 
 
-@pytest.mark.parametrize("versions,expected", [
-    ("last", [2]), ("first", [0]), ("all", [0, 1, 2]),
-    ("first,last", [0, 2]), ("last,first", [0, 2]), ("all,first", [0, 1, 2]),
-])
+@pytest.mark.parametrize(
+    "versions,expected",
+    [
+        ("last", [2]),
+        ("first", [0]),
+        ("all", [0, 1, 2]),
+        ("first,last", [0, 2]),
+        ("last,first", [0, 2]),
+        ("all,first", [0, 1, 2]),
+    ],
+)
 def test_version_keywords(client, analyst, api, collection, data, versions, expected):
     body = fetch(client, analyst, api, collection, {"match[version]": versions})
     # M and S have a single version: it is both first and last, and is served once.
@@ -113,8 +121,12 @@ def test_version_timestamps(client, analyst, api, collection, data):
 def test_version_timestamps_at_any_precision(client, analyst, api, collection, data, spelling):
     v2 = data.a[1]["modified"]  # a whole second, e.g. 2020-01-02T00:00:00.000Z
     assert v2.endswith(":00.000Z")
-    text = {"seconds": v2.replace(".000Z", "Z"), "millis": v2, "micros": taxii_time(v2),
-            "nanos": v2.replace(".000Z", ".000000000Z")}[spelling]
+    text = {
+        "seconds": v2.replace(".000Z", "Z"),
+        "millis": v2,
+        "micros": taxii_time(v2),
+        "nanos": v2.replace(".000Z", ".000000000Z"),
+    }[spelling]
     assert keys(fetch(client, analyst, api, collection, {"match[version]": text})) == [data.key(data.a[1])]
 
 
@@ -133,8 +145,10 @@ def test_match_type(client, analyst, api, collection, data):
     assert keys(fetch(client, analyst, api, collection, {"match[type]": "indicator"})) == [data.key(data.a[2])]
     expected = [data.key(data.a[2]), data.key(data.s)]
     assert keys(fetch(client, analyst, api, collection, {"match[type]": "ipv4-addr,indicator"})) == expected
-    assert keys(fetch(client, analyst, api, collection, [("match[type]", "ipv4-addr"),
-                                                          ("match[type]", "indicator")])) == expected
+    assert (
+        keys(fetch(client, analyst, api, collection, [("match[type]", "ipv4-addr"), ("match[type]", "indicator")]))
+        == expected
+    )
     assert "objects" not in fetch(client, analyst, api, collection, {"match[type]": "campaign"})
     # Filters combine with AND.
     both = fetch(client, analyst, api, collection, {"match[type]": "malware", "match[id]": data.a[0]["id"]})
@@ -181,38 +195,42 @@ def test_added_after_at_any_precision(client, analyst, api, collection, data):
     assert "objects" not in fetch(client, analyst, api, collection, {"added_after": "9999-12-31T23:59:59Z"})
 
 
-@pytest.mark.parametrize("params", [
-    {"added_after": "yesterday"},
-    {"added_after": "2024-02-30T00:00:00Z"},
-    {"added_after": "2024-01-01T00:00:00"},
-    {"added_after": "2024-01-01"},
-    [("added_after", "2024-01-01T00:00:00Z"), ("added_after", "2024-01-02T00:00:00Z")],
-    {"match[version]": "latest"},
-    {"match[version]": "2024-13-01T00:00:00Z"},
-    {"match[version]": "\uff12\uff10\uff12\uff10-01-02T00:00:00.000Z"},  # full-width digits
-    {"added_after": "\u0662\u0660\u0662\u0660-01-01T00:00:00Z"},  # Arabic-Indic digits
-    {"added_after": "2020-01-01T00:00:00Z\n"},
-    {"match[version]": "first,,last"},
-    {"match[type]": ""},
-    {"match[id]": ","},
-    {"limit": "0"},
-    {"limit": "-1"},
-    {"limit": "ten"},
-    {"limit": "1.5"},
-    {"limit": ""},
-    {"limit": "\u00b2"},  # a digit to str.isdigit(), not to int()
-    [("limit", "5"), ("limit", "6")],
-    {"match[foo]": "bar"},
-    {"match[versions]": "all"},
-    {"foo": "bar"},
-    {"type": "indicator"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"added_after": "yesterday"},
+        {"added_after": "2024-02-30T00:00:00Z"},
+        {"added_after": "2024-01-01T00:00:00"},
+        {"added_after": "2024-01-01"},
+        [("added_after", "2024-01-01T00:00:00Z"), ("added_after", "2024-01-02T00:00:00Z")],
+        {"match[version]": "latest"},
+        {"match[version]": "2024-13-01T00:00:00Z"},
+        {"match[version]": "\uff12\uff10\uff12\uff10-01-02T00:00:00.000Z"},  # full-width digits
+        {"added_after": "\u0662\u0660\u0662\u0660-01-01T00:00:00Z"},  # Arabic-Indic digits
+        {"added_after": "2020-01-01T00:00:00Z\n"},
+        {"match[version]": "first,,last"},
+        {"match[type]": ""},
+        {"match[id]": ","},
+        {"limit": "0"},
+        {"limit": "-1"},
+        {"limit": "ten"},
+        {"limit": "1.5"},
+        {"limit": ""},
+        {"limit": "\u00b2"},  # a digit to str.isdigit(), not to int()
+        [("limit", "5"), ("limit", "6")],
+        {"match[foo]": "bar"},
+        {"match[versions]": "all"},
+        {"foo": "bar"},
+        {"type": "indicator"},
+    ],
+)
 def test_bad_parameters_are_400(client, analyst, api, collection, data, params):
     response = client.get(objects_url(api, collection.id), headers=analyst, params=params)
     assert_taxii_error(response, 400)
 
 
 # ---------------------------------------------------------------- Get An Object
+
 
 def test_get_object_defaults_to_last_version(client, analyst, api, collection, data):
     a_id = data.a[0]["id"]
@@ -223,9 +241,17 @@ def test_get_object_defaults_to_last_version(client, analyst, api, collection, d
     assert response.headers[DATE_ADDED_FIRST] == response.headers[DATE_ADDED_LAST] == a3_added
 
 
-@pytest.mark.parametrize("versions,expected", [
-    ("first", [0]), ("last", [0 + 2]), ("all", [0, 1, 2]), ("first,last", [0, 2]), ("v2", [1]), ("v1,v3", [0, 2]),
-])
+@pytest.mark.parametrize(
+    "versions,expected",
+    [
+        ("first", [0]),
+        ("last", [0 + 2]),
+        ("all", [0, 1, 2]),
+        ("first,last", [0, 2]),
+        ("v2", [1]),
+        ("v1,v3", [0, 2]),
+    ],
+)
 def test_get_object_version_filter(client, analyst, api, collection, data, versions, expected):
     text = versions
     for index, obj in enumerate(data.a):
@@ -237,16 +263,18 @@ def test_get_object_version_filter(client, analyst, api, collection, data, versi
 def test_get_object_added_after_and_spec_version(client, analyst, api, collection, data):
     a_id = data.a[0]["id"]
     a1_added = data.date_added[(a_id, taxii_time(data.a[0]["modified"]))]
-    body = get_ok(client, objects_url(api, collection.id, a_id), analyst,
-                  {"match[version]": "all", "added_after": a1_added})
+    body = get_ok(
+        client, objects_url(api, collection.id, a_id), analyst, {"match[version]": "all", "added_after": a1_added}
+    )
     assert body["objects"] == data.a[1:]
     body = get_ok(client, objects_url(api, collection.id, a_id), analyst, {"match[spec_version]": "2.1"})
     assert body["objects"] == [data.a[2]]
 
 
 def test_get_object_whose_filters_match_nothing(client, analyst, api, collection, data):
-    response = client.get(objects_url(api, collection.id, data.a[0]["id"]), headers=analyst,
-                          params={"match[spec_version]": "2.0"})
+    response = client.get(
+        objects_url(api, collection.id, data.a[0]["id"]), headers=analyst, params={"match[spec_version]": "2.0"}
+    )
     # The object exists, so either an empty envelope or a 404; never content or date headers.
     if response.status_code == 200:
         get_ok(client, objects_url(api, collection.id, data.a[0]["id"]), analyst, {"match[spec_version]": "2.0"})
@@ -259,25 +287,31 @@ def test_get_observable_by_id(client, analyst, api, collection, data):
     assert get_ok(client, objects_url(api, collection.id, data.s["id"]), analyst)["objects"] == [data.s]
 
 
-@pytest.mark.parametrize("object_id", [
-    "indicator--6ba7b810-9dad-41d1-80b4-00c04fd430c8",  # well formed, never stored
-    "indicator--not-a-uuid",
-    "not-an-id",
-    "x" * 400,
-])
+@pytest.mark.parametrize(
+    "object_id",
+    [
+        "indicator--6ba7b810-9dad-41d1-80b4-00c04fd430c8",  # well formed, never stored
+        "indicator--not-a-uuid",
+        "not-an-id",
+        "x" * 400,
+    ],
+)
 def test_get_unknown_object_is_404(client, analyst, api, collection, data, object_id):
     assert_taxii_error(client.get(objects_url(api, collection.id, object_id), headers=analyst), 404)
 
 
 def test_object_in_another_collection_is_404(client, analyst, api, collection, data, session):
-    other = taxii_service.create_collection(session, title=f"other {uuid.uuid4().hex[:8]}",
-                                            read_roles={"analyst"}, write_roles={"analyst"})
+    other = taxii_service.create_collection(
+        session, title=f"other {uuid.uuid4().hex[:8]}", read_roles={"analyst"}, write_roles={"analyst"}
+    )
     assert_taxii_error(client.get(objects_url(api, other.id, data.m["id"]), headers=analyst), 404)
     assert "objects" not in get_ok(client, objects_url(api, other.id), analyst)
 
 
-@pytest.mark.parametrize("params", [{"match[id]": "x"}, {"match[type]": "indicator"}, {"limit": "0"},
-                                    {"match[version]": "newest"}, {"foo": "1"}])
+@pytest.mark.parametrize(
+    "params",
+    [{"match[id]": "x"}, {"match[type]": "indicator"}, {"limit": "0"}, {"match[version]": "newest"}, {"foo": "1"}],
+)
 def test_get_object_refuses_parameters_it_does_not_take(client, analyst, api, collection, data, params):
     response = client.get(objects_url(api, collection.id, data.a[0]["id"]), headers=analyst, params=params)
     assert_taxii_error(response, 400)

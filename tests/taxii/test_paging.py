@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from itertools import pairwise
 
 import pytest
 from fastapi.testclient import TestClient
@@ -53,8 +54,9 @@ def bulk(app, auth, settings):
         _BULK = _bulk_objects()
     api = f"/taxii2/{settings.api_root}"
     with TestClient(app) as client, Session(app.state.engine) as session:
-        collection = taxii_service.create_collection(session, title=f"bulk {uuid.uuid4().hex[:8]}",
-                                                     read_roles={"partner", "analyst"}, write_roles={"analyst"})
+        collection = taxii_service.create_collection(
+            session, title=f"bulk {uuid.uuid4().hex[:8]}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+        )
         post_ok(client, api, collection.id, auth(), _BULK)
     return collection.id, _BULK
 
@@ -64,20 +66,21 @@ def test_default_page_size_and_clamp(client, analyst, api, settings, bulk):
     assert settings.default_page_size < BULK and settings.max_page_size < BULK
     url = objects_url(api, collection_id)
     default = get_ok(client, url, analyst)
-    assert ids(default) == [o["id"] for o in objects[:settings.default_page_size]]
+    assert ids(default) == [o["id"] for o in objects[: settings.default_page_size]]
     assert default["more"] is True and default["next"]
     clamped = get_ok(client, url, analyst, {"limit": str(settings.max_page_size * 5)})
-    assert ids(clamped) == [o["id"] for o in objects[:settings.max_page_size]]
+    assert ids(clamped) == [o["id"] for o in objects[: settings.max_page_size]]
     assert clamped["more"] is True
     # The rest follows the clamped page.
     rest = get_ok(client, url, analyst, {"limit": str(settings.max_page_size * 5), "next": clamped["next"]})
-    assert ids(rest) == [o["id"] for o in objects[settings.max_page_size:]]
+    assert ids(rest) == [o["id"] for o in objects[settings.max_page_size :]]
     assert rest["more"] is False and "next" not in rest
 
 
 @pytest.mark.parametrize("endpoint,limit", [("objects", 13), ("objects", 1), ("manifest", 40), ("manifest", 201)])
-def test_walking_next_returns_everything_once_in_date_added_order(client, analyst, api, settings, bulk, endpoint,
-                                                                  limit):
+def test_walking_next_returns_everything_once_in_date_added_order(
+    client, analyst, api, settings, bulk, endpoint, limit
+):
     collection_id, objects = bulk
     url = objects_url(api, collection_id) if endpoint == "objects" else manifest_url(api, collection_id)
     if endpoint == "objects" and limit == 1:
@@ -106,7 +109,7 @@ def test_pages_do_not_overlap_in_date_added(client, analyst, api, bulk):
         if not body["more"]:
             break
         params = {"limit": "60", "next": body["next"]}
-    assert all(previous[1] < following[0] for previous, following in zip(bounds, bounds[1:]))
+    assert all(previous[1] < following[0] for previous, following in pairwise(bounds))
 
 
 def test_exact_page_has_no_more(client, analyst, api, collection):
@@ -142,7 +145,7 @@ def test_concurrent_additions_between_pages(client, analyst, api, collection):
     assert ids(page2) == [c["id"], e["id"]]
     post_ok(client, api, collection.id, analyst, [g])
     rest = walk(client, url, analyst, {"limit": "2", "next": page2["next"]})
-    served = [(o["id"], o["modified"]) for page in [page1, page2] + rest for o in page["objects"]]
+    served = [(o["id"], o["modified"]) for page in [page1, page2, *rest] for o in page["objects"]]
     # d's old version was replaced as "last" before it was reached; a's new version follows as new content.
     expected = [a, b, c, e, f, a2, d2, g]
     assert served == [(o["id"], o["modified"]) for o in expected]
@@ -158,13 +161,14 @@ def test_concurrent_additions_with_all_versions(client, analyst, api, collection
     later = [indicator() for _ in range(4)] + [new_version(first[0], 2)]
     post_ok(client, api, collection.id, analyst, later)
     rest = walk(client, url, analyst, params | {"next": page1["next"]})
-    served = [(r["id"], r["version"]) for page in [page1] + rest for r in page["objects"]]
+    served = [(r["id"], r["version"]) for page in [page1, *rest] for r in page["objects"]]
     assert served == [(o["id"], taxii_time(o["modified"])) for o in first + later]
-    dates = [r["date_added"] for page in [page1] + rest for r in page["objects"]]
+    dates = [r["date_added"] for page in [page1, *rest] for r in page["objects"]]
     assert dates == sorted(dates) and len(set(dates)) == len(dates)
 
 
 # ---------------------------------------------------------------- next is bound and never trusted
+
 
 @pytest.fixture
 def first_page(client, analyst, api, collection):
@@ -193,8 +197,10 @@ def test_next_resumes_for_its_owner(client, analyst, api, collection, first_page
     # fresh nonce, so the two `next` values differ in text but resume at the same place.)
     again = get_ok(client, objects_url(api, collection.id), analyst, params | {"next": token})
     assert {k: v for k, v in again.items() if k != "next"} == {k: v for k, v in body.items() if k != "next"}
-    following = [get_ok(client, objects_url(api, collection.id), analyst, params | {"next": page["next"]})
-                 for page in (body, again)]
+    following = [
+        get_ok(client, objects_url(api, collection.id), analyst, params | {"next": page["next"]})
+        for page in (body, again)
+    ]
     assert ids(following[0]) == ids(following[1]) == [o["id"] for o in objects[4:6]]
 
 
@@ -220,30 +226,37 @@ def tampered_tokens(token: str) -> dict[str, str]:
 @pytest.mark.parametrize("kind", list(tampered_tokens("h.k.iv.ct.tag")))
 def test_tampered_next_is_400(client, analyst, api, collection, first_page, kind):
     params, token, _ = first_page
-    response = client.get(objects_url(api, collection.id), headers=analyst,
-                          params=params | {"next": tampered_tokens(token)[kind]})
+    response = client.get(
+        objects_url(api, collection.id), headers=analyst, params=params | {"next": tampered_tokens(token)[kind]}
+    )
     assert_taxii_error(response, 400)
 
 
-@pytest.mark.parametrize("other", [
-    {"subject": "analyst-other"},
-    {"subject": "analyst-1", "roles": ("analyst", "auditor")},
-    {"subject": "analyst-1", "clearance": "SECRET"},
-    {"subject": "usa-feed", "nation": "USA", "roles": ("partner",)},
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"subject": "analyst-other"},
+        {"subject": "analyst-1", "roles": ("analyst", "auditor")},
+        {"subject": "analyst-1", "clearance": "SECRET"},
+        {"subject": "usa-feed", "nation": "USA", "roles": ("partner",)},
+    ],
+)
 def test_next_of_another_principal_is_400(client, auth, api, collection, first_page, other):
     params, token, _ = first_page
     response = client.get(objects_url(api, collection.id), headers=auth(**other), params=params | {"next": token})
     assert_taxii_error(response, 400)
 
 
-@pytest.mark.parametrize("change", [
-    {"match[version]": "last"},
-    {"match[type]": "indicator"},
-    {"match[spec_version]": "2.1"},
-    {"added_after": "2000-01-01T00:00:00Z"},
-    {"match[id]": "indicator--00000000-0000-4000-8000-000000000000"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"match[version]": "last"},
+        {"match[type]": "indicator"},
+        {"match[spec_version]": "2.1"},
+        {"added_after": "2000-01-01T00:00:00Z"},
+        {"match[id]": "indicator--00000000-0000-4000-8000-000000000000"},
+    ],
+)
 def test_next_with_other_filters_is_400(client, analyst, api, collection, first_page, change):
     params, token, _ = first_page
     response = client.get(objects_url(api, collection.id), headers=analyst, params=params | change | {"next": token})
@@ -252,8 +265,9 @@ def test_next_with_other_filters_is_400(client, analyst, api, collection, first_
 
 def test_next_in_another_collection_is_400(client, analyst, api, collection, first_page, session):
     params, token, objects = first_page
-    other = taxii_service.create_collection(session, title=f"other {uuid.uuid4().hex[:8]}",
-                                            read_roles={"analyst"}, write_roles={"analyst"})
+    other = taxii_service.create_collection(
+        session, title=f"other {uuid.uuid4().hex[:8]}", read_roles={"analyst"}, write_roles={"analyst"}
+    )
     post_ok(client, api, other.id, analyst, objects)
     response = client.get(objects_url(api, other.id), headers=analyst, params=params | {"next": token})
     assert_taxii_error(response, 400)
@@ -262,25 +276,32 @@ def test_next_in_another_collection_is_400(client, analyst, api, collection, fir
 def test_next_on_another_endpoint_is_400(client, analyst, api, collection, first_page):
     params, token, objects = first_page
     object_id = objects[0]["id"]
-    assert_taxii_error(client.get(manifest_url(api, collection.id), headers=analyst,
-                                  params=params | {"next": token}), 400)
-    assert_taxii_error(client.get(objects_url(api, collection.id, object_id), headers=analyst,
-                                  params=params | {"next": token}), 400)
-    assert_taxii_error(client.get(versions_url(api, collection.id, object_id), headers=analyst,
-                                  params={"limit": "2", "next": token}), 400)
+    assert_taxii_error(
+        client.get(manifest_url(api, collection.id), headers=analyst, params=params | {"next": token}), 400
+    )
+    assert_taxii_error(
+        client.get(objects_url(api, collection.id, object_id), headers=analyst, params=params | {"next": token}), 400
+    )
+    assert_taxii_error(
+        client.get(versions_url(api, collection.id, object_id), headers=analyst, params={"limit": "2", "next": token}),
+        400,
+    )
 
 
 def test_next_of_one_object_is_400_on_another(client, analyst, api, collection):
     a, b = versions_of(3), versions_of(3)
     post_ok(client, api, collection.id, analyst, a + b)
     page = get_ok(client, versions_url(api, collection.id, a[0]["id"]), analyst, {"limit": "1"})
-    response = client.get(versions_url(api, collection.id, b[0]["id"]), headers=analyst,
-                          params={"limit": "1", "next": page["next"]})
+    response = client.get(
+        versions_url(api, collection.id, b[0]["id"]), headers=analyst, params={"limit": "1", "next": page["next"]}
+    )
     assert_taxii_error(response, 400)
-    page = get_ok(client, objects_url(api, collection.id, a[0]["id"]), analyst,
-                  {"limit": "1", "match[version]": "all"})
-    response = client.get(objects_url(api, collection.id, b[0]["id"]), headers=analyst,
-                          params={"limit": "1", "match[version]": "all", "next": page["next"]})
+    page = get_ok(client, objects_url(api, collection.id, a[0]["id"]), analyst, {"limit": "1", "match[version]": "all"})
+    response = client.get(
+        objects_url(api, collection.id, b[0]["id"]),
+        headers=analyst,
+        params={"limit": "1", "match[version]": "all", "next": page["next"]},
+    )
     assert_taxii_error(response, 400)
 
 

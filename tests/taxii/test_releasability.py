@@ -24,20 +24,30 @@ from tests.taxii.helpers import (
     walk,
 )
 
-PARTNERS = {"usa": ("USA", "usa-feed"), "gbr": ("GBR", "gbr-feed"), "fra": ("FRA", "fra-feed"),
-            "can": ("CAN", "can-feed")}
+PARTNERS = {
+    "usa": ("USA", "usa-feed"),
+    "gbr": ("GBR", "gbr-feed"),
+    "fra": ("FRA", "fra-feed"),
+    "can": ("CAN", "can-feed"),
+}
 
 
 def banner(text: str) -> dict:
     """A statement marking whose statement is a banner."""
-    return {"type": "marking-definition", "spec_version": "2.1", "id": f"marking-definition--{uuid.uuid4()}",
-            "created": "2024-01-01T00:00:00.000Z", "definition_type": "statement",
-            "definition": {"statement": text}}
+    return {
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": f"marking-definition--{uuid.uuid4()}",
+        "created": "2024-01-01T00:00:00.000Z",
+        "definition_type": "statement",
+        "definition": {"statement": text},
+    }
 
 
 def _stored(session, collection_id: str) -> int:
-    return session.execute(select(func.count()).select_from(StixObject)
-                           .where(StixObject.collection_id == collection_id)).scalar_one()
+    return session.execute(
+        select(func.count()).select_from(StixObject).where(StixObject.collection_id == collection_id)
+    ).scalar_one()
 
 
 def marked(obj: dict, *definitions: dict) -> dict:
@@ -46,16 +56,21 @@ def marked(obj: dict, *definitions: dict) -> dict:
 
 @pytest.fixture
 def who(auth):
-    headers = {key: auth(subject=subject, nation=nation, roles=("partner",))
-               for key, (nation, subject) in PARTNERS.items()}
+    headers = {
+        key: auth(subject=subject, nation=nation, roles=("partner",)) for key, (nation, subject) in PARTNERS.items()
+    }
     return headers | {"home": auth()}
 
 
 @pytest.fixture
 def shared(session):
     """A collection partners may read and write (for pushes) and analysts may write."""
-    return taxii_service.create_collection(session, title=f"shared {uuid.uuid4().hex[:6]}",
-                                           read_roles={"partner", "analyst"}, write_roles={"partner", "analyst"})
+    return taxii_service.create_collection(
+        session,
+        title=f"shared {uuid.uuid4().hex[:6]}",
+        read_roles={"partner", "analyst"},
+        write_roles={"partner", "analyst"},
+    )
 
 
 def _types(client, api, collection_id, headers, stix_type="indicator", **params) -> set[str]:
@@ -64,8 +79,12 @@ def _types(client, api, collection_id, headers, stix_type="indicator", **params)
 
 
 def test_each_partner_receives_exactly_its_releasable_set(client, api, collection, who):
-    s_usa_gbr, c_nato, s_noforn, s_fvey = (banner("SECRET//REL TO USA, GBR"), banner("CONFIDENTIAL//REL TO NATO"),
-                                           banner("SECRET//REL TO USA//NOFORN"), banner("S//REL TO FVEY"))
+    s_usa_gbr, c_nato, s_noforn, s_fvey = (
+        banner("SECRET//REL TO USA, GBR"),
+        banner("CONFIDENTIAL//REL TO NATO"),
+        banner("SECRET//REL TO USA//NOFORN"),
+        banner("S//REL TO FVEY"),
+    )
     objects = {
         "usa_gbr": marked(indicator(), s_usa_gbr),
         "nato": marked(indicator(), c_nato),
@@ -75,8 +94,7 @@ def test_each_partner_receives_exactly_its_releasable_set(client, api, collectio
         "amber": marked(indicator(), stix2.TLP_AMBER),
         "unmarked": indicator(),
     }
-    post_ok(client, api, collection.id, who["home"],
-            [s_usa_gbr, c_nato, s_noforn, s_fvey, *objects.values()])
+    post_ok(client, api, collection.id, who["home"], [s_usa_gbr, c_nato, s_noforn, s_fvey, *objects.values()])
     expected = {
         "usa": {"usa_gbr", "nato", "fvey", "green"},
         "gbr": {"usa_gbr", "nato", "fvey", "green"},
@@ -131,15 +149,17 @@ def test_versions_are_labelled_one_by_one(client, api, collection, who):
     assert [o["modified"] for o in get_ok(client, url, who["fra"])["objects"]] == [first["modified"]]
     versions = get_ok(client, versions_url(api, collection.id, first["id"]), who["fra"])["versions"]
     assert len(versions) == 1
-    manifest = get_ok(client, manifest_url(api, collection.id), who["fra"], {"match[id]": first["id"],
-                                                                            "match[version]": "all"})
+    manifest = get_ok(
+        client, manifest_url(api, collection.id), who["fra"], {"match[id]": first["id"], "match[version]": "all"}
+    )
     assert len(manifest["objects"]) == 1
 
 
 def test_granular_marking_redacts_the_property(client, api, collection, who):
     secret = banner("SECRET//REL TO USA")
     obj = marked(indicator(description="sensitive details"), stix2.TLP_GREEN) | {
-        "granular_markings": [{"marking_ref": secret["id"], "selectors": ["description"]}]}
+        "granular_markings": [{"marking_ref": secret["id"], "selectors": ["description"]}]
+    }
     post_ok(client, api, collection.id, who["home"], [secret, obj])
     for principal, sees_description in (("usa", True), ("fra", False), ("home", True)):
         served = get_ok(client, objects_url(api, collection.id, obj["id"]), who[principal])["objects"][0]
@@ -154,7 +174,8 @@ def test_granular_marking_on_a_required_property_withholds_the_version(client, a
     secret = banner("SECRET//REL TO USA")
     first = marked(indicator(), stix2.TLP_GREEN)
     second = marked(new_version(first, 1), stix2.TLP_GREEN) | {
-        "granular_markings": [{"marking_ref": secret["id"], "selectors": ["pattern"]}]}
+        "granular_markings": [{"marking_ref": secret["id"], "selectors": ["pattern"]}]
+    }
     post_ok(client, api, collection.id, who["home"], [secret, first, second])
     url = objects_url(api, collection.id, first["id"])
     assert [o["modified"] for o in get_ok(client, url, who["usa"])["objects"]] == [second["modified"]]
@@ -167,8 +188,9 @@ def test_partner_originated_objects_follow_the_third_party_rule(client, api, sha
     rel_gbr = banner("SECRET//REL TO USA, GBR")
     pushed = marked(indicator(), rel_gbr)
     post_ok(client, api, shared.id, who["usa"], [rel_gbr, pushed])
-    stored = session.execute(select(StixObject).where(StixObject.collection_id == shared.id,
-                                                      StixObject.object_id == pushed["id"])).scalar_one()
+    stored = session.execute(
+        select(StixObject).where(StixObject.collection_id == shared.id, StixObject.object_id == pushed["id"])
+    ).scalar_one()
     assert (stored.originator, stored.submitter) == ("USA", "USA")
     assert pushed["id"] in _types(client, api, shared.id, who["gbr"])
     assert pushed["id"] not in _types(client, api, shared.id, who["fra"])
@@ -176,29 +198,40 @@ def test_partner_originated_objects_follow_the_third_party_rule(client, api, sha
 
     # The home analyst may narrow a new version, never widen it or lower its classification.
     wider, lower = banner("SECRET//REL TO USA, GBR, FRA"), banner("CONFIDENTIAL//REL TO USA, GBR")
-    refused = post_envelope(client, api, shared.id, who["home"],
-                            [wider, lower, marked(new_version(pushed, 1), wider),
-                             marked(new_version(pushed, 2), lower)]).json()
+    refused = post_envelope(
+        client,
+        api,
+        shared.id,
+        who["home"],
+        [wider, lower, marked(new_version(pushed, 1), wider), marked(new_version(pushed, 2), lower)],
+    ).json()
     assert refused["failure_count"] == 2
     assert all("third-party rule" in f["message"] for f in refused["failures"])
     narrower = banner("TOP SECRET//REL TO USA")
     post_ok(client, api, shared.id, who["home"], [narrower, marked(new_version(pushed, 3), narrower)])
-    latest = session.execute(select(StixObject).where(StixObject.collection_id == shared.id,
-                                                      StixObject.object_id == pushed["id"])
-                             .order_by(StixObject.version_us.desc()).limit(1)).scalar_one()
+    latest = session.execute(
+        select(StixObject)
+        .where(StixObject.collection_id == shared.id, StixObject.object_id == pushed["id"])
+        .order_by(StixObject.version_us.desc())
+        .limit(1)
+    ).scalar_one()
     assert (latest.originator, latest.submitter) == ("USA", "NLD")
     # GBR keeps the version it may see; the narrower new one exists only for USA and the home nation.
     url = objects_url(api, shared.id, pushed["id"])
     assert [o["modified"] for o in get_ok(client, url, who["gbr"])["objects"]] == [pushed["modified"]]
 
 
-@pytest.mark.parametrize("statement, token", [
-    ("SUPER SECRET//REL TO USA", "SUPER SECRET"),
-    ("SECRET//REL TO USA, XYZ", "XYZ"),
-    ("SECRET//REL TO USA//EYESONLY", "EYESONLY"),
-])
-def test_unknown_tokens_are_refused_by_name_and_nothing_is_stored(client, api, collection, who, session,
-                                                                   statement, token):
+@pytest.mark.parametrize(
+    "statement, token",
+    [
+        ("SUPER SECRET//REL TO USA", "SUPER SECRET"),
+        ("SECRET//REL TO USA, XYZ", "XYZ"),
+        ("SECRET//REL TO USA//EYESONLY", "EYESONLY"),
+    ],
+)
+def test_unknown_tokens_are_refused_by_name_and_nothing_is_stored(
+    client, api, collection, who, session, statement, token
+):
     bad = banner(statement)
     obj = marked(indicator(), bad)
     status = post_envelope(client, api, collection.id, who["home"], [bad, obj]).json()
@@ -209,8 +242,9 @@ def test_unknown_tokens_are_refused_by_name_and_nothing_is_stored(client, api, c
 
 def test_unknown_marking_definition_is_refused_by_id(client, api, collection, who, session):
     missing = f"marking-definition--{uuid.uuid4()}"
-    status = post_envelope(client, api, collection.id, who["home"],
-                           [indicator() | {"object_marking_refs": [missing]}]).json()
+    status = post_envelope(
+        client, api, collection.id, who["home"], [indicator() | {"object_marking_refs": [missing]}]
+    ).json()
     assert status["failure_count"] == 1 and missing in status["failures"][0]["message"]
     assert _stored(session, collection.id) == 0
 
