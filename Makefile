@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 demo: venv
 	$(VENV)/bin/tearline demo
 
-# Two workers (CI has 2 cores); a test module stays on one worker, so its live servers start once.
+# Lint, format check and strict typing first (seconds), then the suite on two workers (CI has 2
+# cores); a test module stays on one worker, so its live servers start once.
 test: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest -n 2 --dist loadscope
 
 # Peer benchmark (issue 7): Tearline on SQLite and PostgreSQL at N = 1k, 10k, 100k and 1M against the

@@ -87,7 +87,7 @@ def _app_from_environment() -> FastAPI:
     return create_app()
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> FastAPI:
     # `app` is built on first access (uvicorn's "app.main:app"), not at import, so that
     # importing this module never needs keys or a database.
     if name == "app":

@@ -20,7 +20,7 @@ import threading
 
 import orjson
 from fastapi import FastAPI
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from app.http.background import BackgroundWorker, run_with_app
 
@@ -78,7 +78,7 @@ _SQLITE_INDEX = (
 )
 
 
-def _index_rows(connection, rows: list) -> None:
+def _index_rows(connection: Connection, rows: list[list[str | int]]) -> None:
     """Intern the ids of ``rows`` ([id, version, nation, seq]) and insert their dissemination rows."""
     params = {"rows": orjson.dumps(rows).decode()}
     if connection.dialect.name == "postgresql":
@@ -100,6 +100,7 @@ def index_batch(engine: Engine) -> int:
         indexed = connection.execute(text(_LOCK_HEAD)).scalar()
         if indexed is None:
             raise RuntimeError(_MISSING_HEAD)
+        rows: list[list[str | int]]
         rows, last, records = [], indexed, 0
         for seq, nation, pairs in connection.execute(text(_PENDING), {"after": indexed, "limit": BATCH_RECORDS}):
             rows.extend([object_id, version, nation, seq] for object_id, version in orjson.loads(pairs))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
+from typing import Any, TypedDict
 
 import anyio
 import orjson
@@ -61,7 +62,7 @@ def _error_text(body: bytes) -> str:
     return ": ".join(part for part in (title, detail) if part)
 
 
-def _hidden_or_absent(engine: Engine, path_params: dict) -> str | None:
+def _hidden_or_absent(engine: Engine, path_params: dict[str, Any]) -> str | None:
     """For a 404 on an object or collection: whether it exists (so was hidden) or not.
 
     Only auditors read this; the client saw the same plain 404 either way.
@@ -124,6 +125,15 @@ def _write(engine: Engine, scope: Scope, context: AuditContext, status: int, err
     )
 
 
+class _SendState(TypedDict):
+    """What the send wrapper of one request remembers between messages."""
+
+    started: bool
+    dropped: bool
+    held: Message | None  # an error's response start, sent once its body has been read
+    body: bytes
+
+
 class AuditMiddleware:
     """Records every request under ``/taxii2`` and ``/api/v1``; must sit inside RequestIdMiddleware."""
 
@@ -131,12 +141,13 @@ class AuditMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; write its record when the response starts, or answer 503 if that fails."""
         if scope["type"] != "http" or not is_audited(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         engine: Engine = scope["app"].state.audit_engine
         context = audit_context(Request(scope))
-        state = {"started": False, "dropped": False, "held": None, "body": b""}
+        state: _SendState = {"started": False, "dropped": False, "held": None, "body": b""}
 
         metrics = getattr(scope["app"].state, "metrics", None)
         indexer = getattr(scope["app"].state, "audit_indexer", None)

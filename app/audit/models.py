@@ -8,6 +8,8 @@ across threads and processes. ``at`` is a fixed-width UTC ISO 8601 string
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -32,6 +35,9 @@ class AuditHead(SQLModel, table=True):
 
     __tablename__ = "audit_head"
     __table_args__ = (PrimaryKeyConstraint("id", name="pk_audit_head"),)
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
 
     id: int = Field(default=1, sa_column=Column(Integer, nullable=False))
     seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
@@ -51,6 +57,9 @@ class AuditRecord(SQLModel, table=True):
         Index("ix_audit_record_nation", "nation", "seq"),
         Index("ix_audit_record_collection", "collection_id", "seq"),
     )
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
 
     seq: int = Field(sa_column=Column(_BIG_KEY, nullable=False, autoincrement=False))
     at: str = Field(sa_column=Column(String(32), nullable=False))
@@ -83,6 +92,9 @@ class AuditServed(SQLModel, table=True):
     __tablename__ = "audit_served"
     __table_args__ = (PrimaryKeyConstraint("record_seq", name="pk_audit_served"),)
 
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
+
     record_seq: int = Field(sa_column=Column(_BIG_KEY, nullable=False, autoincrement=False))
     pairs: str = Field(sa_column=Column(Text, nullable=False))
 
@@ -96,6 +108,9 @@ class AuditIndexHead(SQLModel, table=True):
 
     __tablename__ = "audit_index_head"
     __table_args__ = (PrimaryKeyConstraint("id", name="pk_audit_index_head"),)
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
 
     id: int = Field(default=1, sa_column=Column(Integer, nullable=False))
     seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
@@ -114,6 +129,9 @@ class AuditObject(SQLModel, table=True):
         PrimaryKeyConstraint("key", name="pk_audit_object"),
         UniqueConstraint("object_id", name="uq_audit_object_object_id"),
     )
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
 
     key: int | None = Field(default=None, sa_column=Column(_BIG_KEY, nullable=False, autoincrement=True))
     object_id: str = Field(sa_column=Column(String(255), nullable=False))
@@ -134,6 +152,9 @@ class AuditDissemination(SQLModel, table=True):
         Index("ix_audit_dissemination_record", "record_seq"),
     )
 
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
+
     object_key: int = Field(sa_column=Column(_BIG_KEY, nullable=False))
     version: str = Field(sa_column=Column(String(64), nullable=False))
     nation: str = Field(sa_column=Column(String(3), nullable=False))
@@ -145,6 +166,9 @@ class AuditCheckpoint(SQLModel, table=True):
 
     __tablename__ = "audit_checkpoint"
     __table_args__ = (PrimaryKeyConstraint("seq", name="pk_audit_checkpoint"),)
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
 
     seq: int = Field(sa_column=Column(_BIG_KEY, nullable=False, autoincrement=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False))

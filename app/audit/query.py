@@ -12,9 +12,10 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from sqlalchemy import Engine, exists, func, select
+from sqlalchemy import ColumnElement, Engine, exists, func, select
 
 from app.audit.index import index_pending
 from app.audit.models import AuditDissemination, AuditObject, AuditRecord, AuditServed
@@ -70,8 +71,9 @@ class RecordFilter:
     collection_id: str | None = None
     object_id: str | None = None
 
-    def where(self) -> list:
-        clauses = []
+    def where(self) -> list[ColumnElement[bool]]:
+        """The SQL conditions of the filters that are set."""
+        clauses: list[ColumnElement[bool]] = []
         if self.since is not None:
             clauses.append(R.at >= time_text(self.since))
         if self.until is not None:
@@ -97,13 +99,17 @@ def _index_for(engine: Engine, flt: RecordFilter) -> None:
         index_pending(engine)
 
 
-def records_page(engine: Engine, flt: RecordFilter, *, after: int | None, limit: int) -> tuple[list[dict], int | None]:
+def records_page(
+    engine: Engine, flt: RecordFilter, *, after: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
     """Records in sequence order after ``after``; returns the page and the cursor of the next page."""
     _index_for(engine, flt)
     return _records_page(engine, flt, after=after, limit=limit)
 
 
-def _records_page(engine: Engine, flt: RecordFilter, *, after: int | None, limit: int) -> tuple[list[dict], int | None]:
+def _records_page(
+    engine: Engine, flt: RecordFilter, *, after: int | None, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
     query = select(*[R[c] for c in COLUMNS]).where(*flt.where())
     if after is not None:
         query = query.where(R.seq > after)
@@ -114,7 +120,7 @@ def _records_page(engine: Engine, flt: RecordFilter, *, after: int | None, limit
     return rows, (rows[-1]["seq"] if more else None)
 
 
-def record_with_served(engine: Engine, seq: int) -> dict | None:
+def record_with_served(engine: Engine, seq: int) -> dict[str, Any] | None:
     """One record and the exact versions it served."""
     with engine.connect() as connection:
         row = connection.execute(select(*[R[c] for c in COLUMNS]).where(R.seq == seq)).first()
@@ -125,7 +131,7 @@ def record_with_served(engine: Engine, seq: int) -> dict | None:
     return {**dict(row._mapping), "served": [{"id": o, "version": v} for o, v in pairs]}
 
 
-def recipients(engine: Engine, object_id: str) -> list[dict]:
+def recipients(engine: Engine, object_id: str) -> list[dict[str, Any]]:
     """Every (version, nation) that received ``object_id``: first and last time, how many responses."""
     index_pending(engine)
     key = select(OBJ.key).where(OBJ.object_id == object_id).scalar_subquery()
@@ -143,7 +149,7 @@ def recipients(engine: Engine, object_id: str) -> list[dict]:
         ]
 
 
-def iter_records(engine: Engine, flt: RecordFilter) -> Iterator[dict]:
+def iter_records(engine: Engine, flt: RecordFilter) -> Iterator[dict[str, Any]]:
     """Every matching record with its served versions, in batches (for exports)."""
     _index_for(engine, flt)  # once: records written during the export are not part of it anyway
     after = None
@@ -174,18 +180,18 @@ def count_records(engine: Engine, flt: RecordFilter) -> int:
         )
 
 
-def ndjson_lines(records: Iterator[dict]) -> Iterator[bytes]:
+def ndjson_lines(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     """One JSON document per line."""
     for record in records:
         yield orjson.dumps(record) + b"\n"
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def csv_lines(records: Iterator[dict]) -> Iterator[bytes]:
+def csv_lines(records: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     """CSV with a header; cells that a spreadsheet would run as formulas are quoted with a leading '."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -27,6 +27,8 @@ MAX_PAGE = 1000
 
 
 class ExportFormat(str, Enum):
+    """Formats of an export."""
+
     ndjson = "ndjson"
     csv = "csv"
 
@@ -46,35 +48,39 @@ def _filter(
     return query.RecordFilter(since, until, subject, nation, decision, route, collection_id, object_id)
 
 
-@router.get("/records", summary="Audit records, filtered, in sequence order (keyset paging)")
+@router.get("/records", summary="Audit records, filtered, in sequence order (keyset paging)", response_model=None)
 def list_records(
     request: Request,
     _: Auditor,
     flt: query.RecordFilter = Depends(_filter),
     after: Annotated[int | None, Query(ge=0, description="`next` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-):
+) -> dict[str, Any]:
+    """Records matching the filters, in sequence order; pass `next` as `after` to get the following page."""
     rows, next_after = query.records_page(request.app.state.engine, flt, after=after, limit=limit)
     return {"records": rows, "next": next_after}
 
 
-@router.get("/records/{seq}", summary="One audit record with the exact versions it served")
-def get_record(request: Request, _: Auditor, seq: Annotated[int, Path(ge=1)]):
+@router.get("/records/{seq}", summary="One audit record with the exact versions it served", response_model=None)
+def get_record(request: Request, _: Auditor, seq: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    """The record with sequence number `seq` and the (id, version) pairs it served; 404 if there is none."""
     record = query.record_with_served(request.app.state.engine, seq)
     if record is None:
         raise ApiError(404, "No audit record with that sequence number.")
     return record
 
 
-@router.get("/recipients/{object_id}", summary="Which nations received an object: every version")
-def get_recipients(request: Request, _: Auditor, object_id: Annotated[str, Path(max_length=255)]):
+@router.get("/recipients/{object_id}", summary="Which nations received an object: every version", response_model=None)
+def get_recipients(request: Request, _: Auditor, object_id: Annotated[str, Path(max_length=255)]) -> dict[str, Any]:
+    """Each version of the object that was served, to which nation, first and last time, and how often."""
     return {"object_id": object_id, "recipients": query.recipients(request.app.state.engine, object_id)}
 
 
 @router.get("/export", summary="Stream matching records with their served versions, NDJSON or CSV")
 def export(
     request: Request, _: Auditor, flt: query.RecordFilter = Depends(_filter), format: ExportFormat = ExportFormat.ndjson
-):
+) -> StreamingResponse:
+    """Every matching record with the versions it served, streamed as NDJSON or CSV."""
     records = query.iter_records(request.app.state.engine, flt)
     if format is ExportFormat.csv:
         return StreamingResponse(
@@ -91,7 +97,8 @@ def verify(
     _: Auditor,
     start: Annotated[int | None, Query(ge=1)] = None,
     end: Annotated[int | None, Query(ge=1)] = None,
-):
+) -> JSONResponse:
+    """Check the records' hashes and links, served lists, index, checkpoints and head; names the first fault."""
     if start and end and start > end:
         raise ApiError(400, "start must not exceed end.")
     engine = request.app.state.engine

@@ -22,10 +22,11 @@ import hashlib
 import hmac
 import secrets
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 import orjson
 from sqlalchemy import Engine, insert, text, update
@@ -33,6 +34,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit.models import AuditCheckpoint, AuditHead, AuditRecord, AuditServed
 from app.config.keyfiles import persistent_key
+
+if TYPE_CHECKING:
+    from app.config.settings import Settings
 
 KEY_FILE_NAME = "audit-hmac.key"
 DECISIONS = ("allow", "deny")
@@ -78,12 +82,12 @@ class AuditSigner:
         return hmac.compare_digest(self.mac(seq, chain_hash), mac or "")
 
     @classmethod
-    def from_settings(cls, settings) -> AuditSigner:
+    def from_settings(cls, settings: Settings) -> AuditSigner:
         """The configured key (``TEARLINE_AUDIT_KEY``), or in development a key file under data_dir."""
         return cls(key=audit_key(settings), checkpoint_interval=settings.audit_checkpoint_interval)
 
 
-def audit_key(settings) -> bytes:
+def audit_key(settings: Settings) -> bytes:
     """The audit HMAC key: configured, else (development only) a persistent file, created once.
 
     Never a per-process random key: checkpoints must verify after a restart.
@@ -114,6 +118,14 @@ def signer_for(engine: Engine) -> AuditSigner:
     return signer
 
 
+@overload
+def clean(value: str, limit: int | None = None) -> str: ...
+@overload
+def clean(value: None, limit: int | None = None) -> None: ...
+@overload
+def clean(value: str | None, limit: int | None = None) -> str | None: ...
+
+
 def clean(value: str | None, limit: int | None = None) -> str | None:
     """Text any database stores as given: NUL and undecodable characters become visible escapes.
 
@@ -132,7 +144,7 @@ def now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def canonical(value) -> bytes:
+def canonical(value: object) -> bytes:
     """Canonical JSON: sorted keys, no whitespace, UTF-8."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
@@ -147,14 +159,14 @@ def served_digest(served_json: bytes) -> str:
     return hashlib.sha256(served_json).hexdigest()
 
 
-def record_hash(prev_hash: str, fields: dict) -> str:
+def record_hash(prev_hash: str, fields: Mapping[str, object]) -> str:
     """The chain hash of one record given its predecessor's hash."""
     body = canonical({name: fields.get(name) for name in HASHED_FIELDS})
     return hashlib.sha256(prev_hash.encode() + body).hexdigest()
 
 
 def record_event(
-    engine,
+    engine: Engine,
     *,
     request_id: str,
     subject: str,
@@ -177,7 +189,7 @@ def record_event(
     pairs = normalise_served(served)
     served_json = canonical(pairs)  # orjson writes each tuple as a JSON array
     recipient = recipient_nation or nation
-    fields = {
+    fields: dict[str, Any] = {
         "at": now_text(),
         "request_id": clean(request_id or "", 64),
         "subject": clean(subject or "", 255),
@@ -230,7 +242,7 @@ def record_event(
     return seq
 
 
-def write_checkpoint(engine) -> int | None:
+def write_checkpoint(engine: Engine) -> int | None:
     """Checkpoint the current head now (an operator does this before archiving); returns its seq."""
     signer = signer_for(engine)
     try:

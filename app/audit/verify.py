@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Row, func, select
 
 from app.audit.models import (
     GENESIS_HASH,
@@ -57,7 +58,8 @@ class VerifyReport:
     broken_seq: int | None = None
     problem: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """The report as a JSON object."""
         return asdict(self)
 
 
@@ -67,11 +69,13 @@ class _Broken(Exception):
         self.seq, self.problem = seq, problem
 
 
-def _record_fields(row) -> dict:
+def _record_fields(row: Row[*tuple[Any, ...]]) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def _check_served(row, served_json: str | None, index_rows: list, indexed: bool) -> None:
+def _check_served(
+    row: Row[*tuple[Any, ...]], served_json: str | None, index_rows: list[tuple[str, str, str]], indexed: bool
+) -> None:
     """The record's served list against its digest, and its index rows against the list."""
     seq = int(row.seq)
     if served_json is None:
@@ -120,6 +124,7 @@ def verify_chain(
                 raise _Broken(head_seq, "the head's HMAC is invalid (head edited or forged)")
             if index_seq > head_seq:
                 raise _Broken(index_seq, f"the recipients index claims seq {index_seq}, beyond the head")
+            cp: Row[*tuple[Any, ...]] | None
             for seq, cp in checkpoints.items():
                 if not signer.valid(seq, cp.hash, cp.mac):
                     raise _Broken(seq, f"checkpoint at seq {seq} has an invalid HMAC (forged or edited)")

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 def generate_key_pair(private_path: Path, public_path: Path, kind: str = "rsa") -> None:
     """Write a new PEM key pair (RSA 2048 for RS256, or P-256 for ES256); the private key is mode 0600."""
+    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if kind == "rsa":
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     elif kind == "ec":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from jose import JWTError, jwt
 
@@ -44,7 +45,7 @@ class TokenVerifier:
             return self.public_key
         raise TokenError(f"token algorithm {algorithm!r} is not accepted")
 
-    def verify(self, token: str) -> dict:
+    def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a valid token, or raise TokenError saying why not."""
         if len(token) > self.max_token_length:
             raise TokenError(f"token longer than {self.max_token_length} bytes")
@@ -61,7 +62,7 @@ class TokenVerifier:
             raise TokenError("token key id is not known")
         key = self._key_for(algorithm)
         try:
-            claims = jwt.decode(
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[algorithm],
@@ -88,7 +89,7 @@ def issue_token(
 ) -> str:
     """Sign a token for ``subject`` of ``nation`` with ``roles``, valid for ``lifetime_s`` seconds."""
     now = int(time.time())
-    claims: dict = {
+    claims: dict[str, Any] = {
         "iss": issuer,
         "aud": audience,
         "sub": subject,
@@ -100,4 +101,5 @@ def issue_token(
     }
     if clearance is not None:
         claims["clearance"] = clearance
-    return jwt.encode(claims, key, algorithm=algorithm)
+    token: str = jwt.encode(claims, key, algorithm=algorithm)
+    return token

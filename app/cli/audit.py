@@ -7,10 +7,11 @@ record is printed), 1 for an unusable configuration or database, 2 for refused i
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.progress import (
@@ -20,14 +21,21 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from sqlalchemy import Engine
 
 from app.cli.common import UNUSABLE, database, fail, load_settings
+
+if TYPE_CHECKING:
+    from app.audit.service import AuditSigner
+    from app.config.settings import Settings
 
 audit_app = typer.Typer(help="Audit log: verify the hash chain, export records.", no_args_is_help=True)
 BROKEN = 3
 
 
 class Format(str, Enum):
+    """Formats of an export."""
+
     csv = "csv"
     ndjson = "ndjson"
 
@@ -46,7 +54,7 @@ def _progress() -> Progress:
     )
 
 
-def _engine_and_signer():
+def _engine_and_signer() -> tuple[Settings, AuditSigner]:
     from app.audit.service import AuditSigner, AuditUnavailable
 
     settings = load_settings()
@@ -69,7 +77,7 @@ def verify(
 
     settings, signer = _engine_and_signer()
     with database(settings) as session:
-        engine = session.get_bind()
+        engine = cast(Engine, session.get_bind())  # the session of `database` is bound to an engine
         with _progress() as progress:
             task = progress.add_task("verifying", total=None)
             report = verify_chain(
@@ -105,14 +113,14 @@ def export(
     flt = query.RecordFilter(since=since, until=until)
     lines = query.csv_lines if format is Format.csv else query.ndjson_lines
     with database(settings) as session:
-        engine = session.get_bind()
+        engine = cast(Engine, session.get_bind())  # the session of `database` is bound to an engine
         total = query.count_records(engine, flt)
         stream = output.open("wb") if output else sys.stdout.buffer
         try:
             with _progress() as progress:
                 task = progress.add_task("exporting", total=total)
 
-                def counted():
+                def counted() -> Iterator[dict[str, Any]]:
                     for record in query.iter_records(engine, flt):
                         yield record
                         progress.advance(task)
@@ -135,7 +143,7 @@ def checkpoint() -> None:
 
     settings, signer = _engine_and_signer()
     with database(settings) as session:
-        engine = session.get_bind()
+        engine = cast(Engine, session.get_bind())  # the session of `database` is bound to an engine
         bind_signer(engine, signer)
         seq = write_checkpoint(engine)
     typer.echo("no records yet" if seq is None else f"checkpoint at seq {seq}")

@@ -33,11 +33,13 @@ UNUSABLE = 1
 
 
 def fail(message: str, code: int = REFUSED) -> NoReturn:
+    """Print ``error: <message>`` on stderr and exit with ``code`` (2 refused input, 1 unusable setup)."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
 def load_settings(factory: Callable[[], Settings] = Settings) -> Settings:
+    """The settings ``factory`` reads from the environment; an invalid configuration exits with status 1."""
     try:
         return factory()
     except ValidationError as exc:
@@ -49,14 +51,17 @@ def load_settings(factory: Callable[[], Settings] = Settings) -> Settings:
 
 
 def display_url(database_url: str) -> str:
+    """The database URL with its password hidden, for messages."""
     return make_url(database_url).render_as_string(hide_password=True)
 
 
 def split_codes(values: str) -> list[str]:
+    """The non-empty items of a comma-separated option, stripped."""
     return [v.strip() for v in values.split(",") if v.strip()]
 
 
 def parse_roles(values: str, option: str) -> list[str]:
+    """The roles of a comma-separated option; an unknown role is refused."""
     roles = split_codes(values)
     unknown = sorted(set(roles) - ROLES)
     if unknown:
@@ -65,6 +70,7 @@ def parse_roles(values: str, option: str) -> list[str]:
 
 
 def load_cli_mappings(settings: Settings) -> Mappings:
+    """The marking and code tables; tables that do not load exit with status 1."""
     try:
         return load_mappings(settings.mappings_dir)
     except MappingError as exc:
@@ -72,6 +78,7 @@ def load_cli_mappings(settings: Settings) -> Mappings:
 
 
 def parse_rank(mappings: Mappings, name: str) -> int:
+    """A classification rank from its number or any known classification name; anything else is refused."""
     if name.strip().isdigit() and 0 <= int(name) < len(mappings.rank_names):
         return int(name)
     try:
@@ -121,6 +128,7 @@ def database(settings: Settings) -> Iterator[Session]:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows as plain-text columns under a header line and a dashed rule."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
     lines = [headers, ["-" * w for w in widths], *rows]
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)

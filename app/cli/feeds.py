@@ -6,9 +6,10 @@ at a hidden prompt; they are stored encrypted and never printed.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
+from sqlalchemy import Engine
 
 from app.cli.common import (
     UNUSABLE,
@@ -19,6 +20,13 @@ from app.cli.common import (
     table,
 )
 from app.taxii.models import DEFAULT_COLLECTION_ID
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
+
+    from app.config.settings import Settings
+    from app.feeds.context import FeedContext
 
 feed_app = typer.Typer(help="Partner TAXII feeds: add, list, remove, sync.", no_args_is_help=True)
 
@@ -37,7 +45,7 @@ _COLUMNS = (
 )
 
 
-def _context(settings, engine):
+def _context(settings: Settings, engine: Engine) -> FeedContext:
     from app.audit.service import AuditSigner, bind_signer
     from app.feeds.context import FeedContext
     from app.markings.mappings import load_mappings
@@ -153,7 +161,8 @@ def feed_remove(name: Annotated[str, typer.Argument(help="Feed name.")]) -> None
 class _RichProgress:
     """Feeds a rich progress bar (objects handled; no total, since a partner does not say how many)."""
 
-    def __init__(self, progress) -> None:
+    def __init__(self, progress: RichProgress) -> None:
+        self.task: TaskID | None
         self.progress, self.task = progress, None
 
     def start(self, name: str, total: int | None) -> None:
@@ -185,7 +194,7 @@ def feed_sync(
     with database(settings) as session:
         feeds = list_feeds(session)
         names = [f.name for f in feeds if f.enabled] if name is None else [f.name for f in feeds if f.name == name]
-        engine = session.get_bind()
+        engine = cast(Engine, session.get_bind())  # the session of `database` is bound to an engine
         if name is not None and not names:
             fail(f"no feed named {name!r}")
         ctx = _context(settings, engine)

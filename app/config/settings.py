@@ -156,10 +156,12 @@ class Settings(BaseSettings):
 
     @property
     def is_production(self) -> bool:
+        """Whether ``env`` is ``production``."""
         return self.env == "production"
 
     @property
     def is_sqlite(self) -> bool:
+        """Whether the database is SQLite."""
         return self.database_url.startswith("sqlite")
 
     @cached_property

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import psycopg
 
 SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 5
@@ -35,7 +42,7 @@ def make_engine(
         )
 
         @event.listens_for(engine, "connect")
-        def _custom_plans(dbapi_connection, _record) -> None:
+        def _custom_plans(dbapi_connection: psycopg.Connection[Any], _record: ConnectionPoolEntry) -> None:
             # psycopg prepares a statement run five times, and PostgreSQL then settled on a generic
             # plan for the page query, blind to the cursor and the limit: 23 ms a page instead of
             # 16 ms with a plan made for the values. Planning each time costs far less than that.
@@ -50,7 +57,7 @@ def make_engine(
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -15,10 +15,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import stix2
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.auth.keys import generate_key_pair
 from app.auth.principal import Principal
@@ -116,7 +117,7 @@ def _id(object_type: str, home_nation: str, key: str) -> str:
     return f"{object_type}--{uuid.UUID(bytes=digest.bytes, version=4)}"
 
 
-def sample_objects(home_nation: str) -> list[dict]:
+def sample_objects(home_nation: str) -> list[dict[str, Any]]:
     """About twenty STIX 2.1 objects: one fictional intrusion campaign as the home nation reports it.
 
     Objects carry TLP:GREEN or a classification banner (statement marking), so the
@@ -267,8 +268,8 @@ def analyst_principal(settings: Settings) -> Principal:
 
 def stored_count(session: Session, collection_id: str = DEFAULT_COLLECTION_ID) -> int:
     """Object versions stored in a collection."""
-    query = select(func.count()).select_from(StixObject).where(StixObject.collection_id == collection_id)
-    return session.execute(query).scalar_one()
+    query = select(func.count()).select_from(StixObject).where(col(StixObject.collection_id) == collection_id)
+    return int(session.execute(query).scalar_one())
 
 
 def seed_objects(session: Session, settings: Settings) -> tuple[int, int, list[str]]:
@@ -315,7 +316,7 @@ def public_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-def _sample_post(settings: Settings) -> dict:
+def _sample_post(settings: Settings) -> dict[str, Any]:
     now = datetime.now(UTC)
     indicator = stix2.v21.Indicator(
         name="Phishing sender observed by the demo analyst",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.models import PreparedRequest
 from requests.structures import CaseInsensitiveDict
 from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import AccessError, TAXIIServiceException, ValidationError
@@ -41,7 +42,8 @@ class BearerAuth(requests.auth.AuthBase):
     def __init__(self, token: str) -> None:
         self.token = token
 
-    def __call__(self, request):
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        """Put the bearer token in ``request``'s Authorization header."""
         request.headers["Authorization"] = f"Bearer {self.token}"
         return request
 
@@ -53,7 +55,9 @@ class _TimeoutAdapter(HTTPAdapter):
         super().__init__()
         self.timeout_s = timeout_s
 
-    def send(self, request, **kwargs):
+    def send(  # type: ignore[override]  # requests passes its options by keyword; they are forwarded as given
+        self, request: PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout_s
         return super().send(request, **kwargs)
@@ -93,20 +97,21 @@ class Remote:
     api_root: ApiRoot
     collection: Collection
     settings: Settings
-    last_headers: CaseInsensitiveDict = field(default_factory=CaseInsensitiveDict)
+    last_headers: CaseInsensitiveDict[str] = field(default_factory=CaseInsensitiveDict)
 
     def retrying(self, function: Callable[..., T]) -> Callable[..., T]:
         """``function`` with transient errors retried (tenacity, exponential back-off)."""
         return retrying(self.settings, function)
 
     def close(self) -> None:
+        """Close the connection to the partner."""
         self.connection.close()
 
 
 def retrying(settings: Settings, function: Callable[..., T]) -> Callable[..., T]:
     """Wrap ``function`` so transient errors are retried and the last one is raised as a FeedError."""
 
-    def call(*args, **kwargs) -> T:
+    def call(*args: Any, **kwargs: Any) -> T:
         retryer = Retrying(
             stop=stop_after_attempt(settings.feed_retry_attempts),
             wait=wait_exponential(multiplier=settings.feed_retry_initial_s, max=settings.feed_retry_max_s),
@@ -121,7 +126,7 @@ def retrying(settings: Settings, function: Callable[..., T]) -> Callable[..., T]
     return call
 
 
-def _auth(auth_kind: str, username: str | None, secret: str | None):
+def _auth(auth_kind: str, username: str | None, secret: str | None) -> requests.auth.AuthBase | None:
     if auth_kind == "basic":
         return requests.auth.HTTPBasicAuth(username or "", secret or "")
     if auth_kind == "bearer":
@@ -138,9 +143,9 @@ def connect(
     adapter = _TimeoutAdapter(settings.feed_timeout_s)
     connection.session.mount("http://", adapter)
     connection.session.mount("https://", adapter)
-    remote_headers: CaseInsensitiveDict = CaseInsensitiveDict()  # servers differ in header case
+    remote_headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()  # servers differ in header case
 
-    def keep_headers(response, *args, **kwargs):
+    def keep_headers(response: requests.Response, *args: Any, **kwargs: Any) -> None:
         remote_headers.clear()
         remote_headers.update(response.headers)
 

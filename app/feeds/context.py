@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -51,6 +51,16 @@ class SyncResult:
     refusals: list[str] = field(default_factory=list)
 
 
+class ProgressSink(Protocol):
+    """What a run reports its progress to: a :class:`Progress`, or anything with the same two methods."""
+
+    def start(self, name: str, total: int | None) -> None:
+        """A run of ``name`` begins; ``total`` objects expected if known."""
+
+    def advance(self, count: int) -> None:
+        """``count`` more objects handled."""
+
+
 class Progress:
     """Receives progress of a run (the CLI draws a rich progress bar from it)."""
 
@@ -91,7 +101,7 @@ def audit(
     reason: str | None,
     served: list[tuple[str, str]],
 ) -> None:
-    """One audit record for a pulled page or a pushed envelope (DESIGN.md 6); raises if it cannot be written."""
+    """One audit record for a pulled page or a pushed envelope (docs/design.md 6); raises if it cannot be written."""
     from app.audit.service import AuditUnavailable, record_event
 
     try:

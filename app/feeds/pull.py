@@ -13,6 +13,7 @@ property), counted and reported; unmarked objects get the feed's default label.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 from sqlmodel import Session
@@ -22,7 +23,7 @@ from app.db.timestamps import format_us, parse_us
 from app.feeds.client import FeedError, connect
 from app.feeds.context import (
     FeedContext,
-    Progress,
+    ProgressSink,
     SyncResult,
     audit,
     feed_secret,
@@ -55,7 +56,7 @@ def _unmarked(obj: object) -> bool:
     )
 
 
-def with_default_label(objects: list, feed: Feed, ctx: FeedContext) -> list:
+def with_default_label(objects: list[Any], feed: Feed, ctx: FeedContext) -> list[Any]:
     """Mark unmarked objects with the feed's default label (originator-only needs no marking)."""
     if not feed.default_label or not any(_unmarked(o) for o in objects):
         return objects
@@ -65,7 +66,7 @@ def with_default_label(objects: list, feed: Feed, ctx: FeedContext) -> list:
     return [definition, *marked]
 
 
-def originator_only(obj: dict) -> dict:
+def originator_only(obj: dict[str, Any]) -> dict[str, Any]:
     """``obj`` without markings (so: the originator-only label), its original markings kept aside."""
     kept = {key: obj[key] for key in ("object_marking_refs", "granular_markings") if key in obj}
     stripped = {key: value for key, value in obj.items() if key not in kept}
@@ -73,14 +74,14 @@ def originator_only(obj: dict) -> dict:
 
 
 def store_page(
-    session: Session, ctx: FeedContext, feed: Feed, partner: Partner, objects: list, result: SyncResult
+    session: Session, ctx: FeedContext, feed: Feed, partner: Partner, objects: list[Any], result: SyncResult
 ) -> None:
     """Store one page as the partner's submission and count the outcome. No commit."""
     principal = partner_principal(partner, feed.name)
     visible = ctx.visibility.visible_label_ids(session, principal)
     settings = ctx.settings
 
-    def store(batch: list) -> list[tuple[ingest.ValidObject | None, ingest.Outcome]]:
+    def store(batch: list[Any]) -> list[tuple[ingest.ValidObject | None, ingest.Outcome]]:
         valid, failures = ingest.validate_all(batch)
         outcomes = ingest.store(
             session,
@@ -93,7 +94,7 @@ def store_page(
         )
         return list(zip(valid, outcomes)) + [(None, failure) for failure in failures]
 
-    retry: list[dict] = []
+    retry: list[dict[str, Any]] = []
     for obj, outcome in store(with_default_label(objects, feed, ctx)):
         if outcome.ok:
             result.duplicates += bool(outcome.message)
@@ -118,7 +119,7 @@ def store_page(
 
 
 def pull(
-    ctx: FeedContext, name: str, result: SyncResult, progress: Progress, on_page: Callable[[int], None] | None
+    ctx: FeedContext, name: str, result: SyncResult, progress: ProgressSink, on_page: Callable[[int], None] | None
 ) -> None:
     """Pull every object the partner added after the feed's cursor."""
     feed, partner = load(ctx, name)
@@ -141,7 +142,7 @@ def pull(
         page_size = ctx.settings.feed_page_size
         get_objects = remote.retrying(remote.collection.get_objects)
 
-        def fetch(**kwargs):
+        def fetch(**kwargs: Any) -> Any:
             # as_pages lowers `limit` to the size of a short page, down to 0 after a page whose
             # versions were all withheld from us; ask for full pages throughout.
             return get_objects(**(kwargs | {"limit": page_size}))
@@ -156,6 +157,7 @@ def pull(
             try:
                 cursor = parse_us(last_added) if last_added else None
             except ValueError:
+                assert last_added is not None  # parse_us ran: the header was there
                 raise FeedError(
                     f"the partner's X-TAXII-Date-Added-Last is not a timestamp: {last_added[:40]!r}"
                 ) from None
@@ -176,6 +178,8 @@ def pull(
             with Session(ctx.engine) as session:
                 store_page(session, ctx, feed, partner, objects, result)
                 row = session.get(Feed, name)
+                if row is None:  # removed while this run was in progress
+                    raise LookupError(name)
                 if cursor is not None and (row.cursor_us is None or cursor > row.cursor_us):
                     row.cursor_us, seen = cursor, set(page_keys)
                     row.cursor_seen = orjson.dumps(sorted(seen)).decode()

@@ -11,15 +11,16 @@ partner's status resource for the envelope has been checked.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, cast
 
 import orjson
 from sqlmodel import Session
 
 from app.db.timestamps import format_us
-from app.feeds.client import FeedError, PermanentFeedError, connect
+from app.feeds.client import FeedError, PermanentFeedError, Remote, connect
 from app.feeds.context import (
     FeedContext,
-    Progress,
+    ProgressSink,
     SyncResult,
     audit,
     feed_secret,
@@ -32,6 +33,7 @@ from app.items.store import VersionFilter
 from app.taxii.models import Collection
 from app.taxii.service import ServedVersion, collection_access, versions_page
 
+# Pages are read here with ``with_body=True``: every row's ``body`` is text (hence ``cast(str, row.body)``).
 _ENVELOPE_OVERHEAD = len(b'{"objects":[]}')
 STATUS_TIMEOUT_S = 60
 
@@ -47,7 +49,9 @@ def _context_definitions(
     """
     carried = {row.object_id for row in rows}
     wanted = sorted(
-        {ref for row in rows for ref in marking_refs(orjson.loads(row.body))} - carried - ctx.mappings.tlp.keys()
+        {ref for row in rows for ref in marking_refs(orjson.loads(cast(str, row.body)))}
+        - carried
+        - ctx.mappings.tlp.keys()
     )
     if not wanted:
         return []
@@ -65,9 +69,10 @@ def _context_definitions(
 
 def _envelopes(rows: list[ServedVersion], limit: int) -> tuple[list[list[ServedVersion]], list[ServedVersion]]:
     """Split rows into envelopes whose JSON stays within ``limit`` bytes; rows too large alone are returned apart."""
+    current: list[ServedVersion]
     envelopes, current, size, too_large = [], [], _ENVELOPE_OVERHEAD, []
     for row in rows:
-        length = len(row.body.encode()) + 1
+        length = len(cast(str, row.body).encode()) + 1
         if _ENVELOPE_OVERHEAD + length > limit:
             too_large.append(row)
             continue
@@ -82,11 +87,11 @@ def _envelopes(rows: list[ServedVersion], limit: int) -> tuple[list[list[ServedV
 
 
 def _body(rows: list[ServedVersion]) -> bytes:
-    return b'{"objects":[' + b",".join(row.body.encode() for row in rows) + b"]}"
+    return b'{"objects":[' + b",".join(cast(str, row.body).encode() for row in rows) + b"]}"
 
 
 def push(
-    ctx: FeedContext, name: str, result: SyncResult, progress: Progress, on_page: Callable[[int], None] | None
+    ctx: FeedContext, name: str, result: SyncResult, progress: ProgressSink, on_page: Callable[[int], None] | None
 ) -> None:
     """Send every releasable version added after the feed's cursor."""
     feed, partner = load(ctx, name)
@@ -157,6 +162,8 @@ def _save_cursor(ctx: FeedContext, name: str, cursor: int, result: SyncResult, c
     """Move the cursor and add the counts not yet saved (``counted`` holds the saved sent/refused)."""
     with Session(ctx.engine) as session:
         row = session.get(Feed, name)
+        if row is None:  # removed while this run was in progress
+            raise LookupError(name)
         if row.cursor_us is None or cursor > row.cursor_us:
             row.cursor_us = cursor
         row.objects_out += result.sent - counted[0]
@@ -169,8 +176,8 @@ def _save_cursor(ctx: FeedContext, name: str, cursor: int, result: SyncResult, c
 def _send(
     ctx: FeedContext,
     feed: Feed,
-    remote,
-    add_objects,
+    remote: Remote,
+    add_objects: Callable[..., Any],
     rows: list[ServedVersion],
     context_ids: set[str],
     result: SyncResult,

@@ -6,7 +6,7 @@ Credentials go in (``credential``: the secret, or ``env:NAME``) and never come o
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
@@ -17,6 +17,7 @@ from app.config.settings import Settings
 from app.db.engine import get_session
 from app.feeds import service
 from app.feeds.context import FeedContext
+from app.feeds.models import Feed
 from app.feeds.sync import run_feed
 from app.http.dependencies import (
     get_mappings,
@@ -59,15 +60,18 @@ class FeedIn(BaseModel):
     )
 
 
-def _get(session: Session, name: str):
+def _get(session: Session, name: str) -> Feed:
     try:
         return service.get_feed(session, name)
     except service.NoSuchFeed:
         raise not_found("No such feed.") from None
 
 
-@router.get("", summary="Feeds with their state")
-def list_feeds(session: Session = Depends(get_session), visibility: VisibilityCache = Depends(get_visibility)):
+@router.get("", summary="Feeds with their state", response_model=None)
+def list_feeds(
+    session: Session = Depends(get_session), visibility: VisibilityCache = Depends(get_visibility)
+) -> dict[str, Any]:
+    """Every feed: its configuration without credentials, cursor, counters, last outcome and push backlog."""
     return {
         "feeds": [
             service.feed_view(feed, service.push_backlog(session, feed, visibility))
@@ -76,13 +80,14 @@ def list_feeds(session: Session = Depends(get_session), visibility: VisibilityCa
     }
 
 
-@router.post("", summary="Add a feed", status_code=201)
+@router.post("", summary="Add a feed", status_code=201, response_model=None)
 def add_feed(
     body: FeedIn,
     session: Session = Depends(get_session),
     settings: Settings = Depends(get_settings),
     mappings: Mappings = Depends(get_mappings),
-):
+) -> dict[str, Any]:
+    """Check and store a new feed; 409 if the name is taken, 400 if the configuration is refused."""
     spec = service.FeedSpec(
         name=body.name,
         partner=body.partner,
@@ -105,21 +110,28 @@ def add_feed(
     return service.feed_view(feed)
 
 
-@router.get("/{name}", summary="One feed with its state")
-def get_feed(name: str, session: Session = Depends(get_session), visibility: VisibilityCache = Depends(get_visibility)):
+@router.get("/{name}", summary="One feed with its state", response_model=None)
+def get_feed(
+    name: str, session: Session = Depends(get_session), visibility: VisibilityCache = Depends(get_visibility)
+) -> dict[str, Any]:
+    """The feed's configuration without credentials, cursor, counters, last outcome and push backlog."""
     feed = _get(session, name)
     return service.feed_view(feed, service.push_backlog(session, feed, visibility))
 
 
 @router.delete("/{name}", summary="Remove a feed", status_code=204)
-def remove_feed(name: str, session: Session = Depends(get_session)):
+def remove_feed(name: str, session: Session = Depends(get_session)) -> Response:
+    """Delete the feed and its cursor; the objects it brought in stay."""
     _get(session, name)
     service.remove_feed(session, name)
     return Response(status_code=204)
 
 
-@router.post("/{name}/sync", summary="Run a feed now (a stopped feed is resumed if the run succeeds)")
-def sync_feed(name: str, request: Request, session: Session = Depends(get_session)):
+@router.post(
+    "/{name}/sync", summary="Run a feed now (a stopped feed is resumed if the run succeeds)", response_model=None
+)
+def sync_feed(name: str, request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+    """Run the feed once and report the outcome: status, pages, objects received, stored, sent and refused."""
     _get(session, name)
     state = request.app.state
     ctx = FeedContext(

@@ -12,7 +12,7 @@ import logging
 
 from fastapi import FastAPI
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.db.timestamps import now_us
 from app.feeds.context import FeedContext
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def due_feeds(ctx: FeedContext, at_us: int) -> list[str]:
     """Names of enabled feeds whose last attempt is at least one poll interval old."""
     with Session(ctx.engine) as session:
-        feeds = session.execute(select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.name)).scalars()
+        feeds = session.execute(select(Feed).where(col(Feed.enabled).is_(True)).order_by(Feed.name)).scalars()
         return [
             feed.name
             for feed in feeds

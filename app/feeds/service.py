@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -193,7 +194,7 @@ def push_backlog(session: Session, feed: Feed, visibility: VisibilityCache) -> i
         VersionFilter(versions=("all",), added_after_us=feed.cursor_us),
         (StixObject.pk,),
     )
-    return session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
+    return int(session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one())
 
 
 def _time(value: int | None) -> str | None:
@@ -207,7 +208,7 @@ def credential_kind(feed: Feed) -> str:
     return "encrypted" if feed.secret_ciphertext else "none"
 
 
-def feed_view(feed: Feed, backlog: int | None = None) -> dict:
+def feed_view(feed: Feed, backlog: int | None = None) -> dict[str, Any]:
     """The feed as operators see it: configuration without secrets, cursor, counters, last outcome."""
     return {
         "name": feed.name,

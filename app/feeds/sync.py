@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from app.db.timestamps import now_us
 from app.feeds.client import FeedError, PermanentFeedError
-from app.feeds.context import FeedContext, Progress, SyncResult
+from app.feeds.context import FeedContext, Progress, ProgressSink, SyncResult
 from app.feeds.models import Feed
 from app.feeds.pull import pull
 from app.feeds.push import push
@@ -56,7 +56,7 @@ def feed_lock(engine: Engine, name: str) -> Iterator[bool]:
             lock.release()
 
 
-def _update(engine: Engine, name: str, **values) -> None:
+def _update(engine: Engine, name: str, **values: object) -> None:
     with Session(engine) as session:
         feed = session.get(Feed, name)
         if feed is None:
@@ -71,7 +71,7 @@ def run_feed(
     ctx: FeedContext,
     name: str,
     *,
-    progress: Progress | None = None,
+    progress: ProgressSink | None = None,
     on_page: Callable[[int], None] | None = None,
     force: bool = False,
 ) -> SyncResult:
@@ -97,7 +97,7 @@ def _observe(ctx: FeedContext, name: str, result: SyncResult) -> None:
 
 
 def _run_feed(
-    ctx: FeedContext, name: str, *, progress: Progress | None, on_page: Callable[[int], None] | None, force: bool
+    ctx: FeedContext, name: str, *, progress: ProgressSink | None, on_page: Callable[[int], None] | None, force: bool
 ) -> SyncResult:
     with Session(ctx.engine) as session:
         feed = session.get(Feed, name)
@@ -127,7 +127,7 @@ def _run_feed(
             _update(ctx.engine, name, last_error=str(exc), last_error_us=now_us())
             log.warning("feed %s failed: %s", name, exc)
             return result
-        done = {"last_success_us": now_us(), "enabled": True, "stopped_reason": None}
+        done: dict[str, object] = {"last_success_us": now_us(), "enabled": True, "stopped_reason": None}
         if result.refusals:
             result.message = f"{len(result.refusals)} object(s) refused, first: {result.refusals[0]}"
             done |= {"last_error": result.message, "last_error_us": done["last_success_us"]}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 from fastapi import FastAPI
+from starlette.types import Lifespan
 
 log = logging.getLogger(__name__)
 STOP_WAIT_S = 5
@@ -27,6 +29,7 @@ class BackgroundWorker:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
+        """Start the thread."""
         self._thread.start()
 
     def notify(self) -> None:
@@ -56,7 +59,7 @@ def run_with_app(app: FastAPI, attribute: str, build: Callable[[FastAPI], Backgr
     inner = app.router.lifespan_context
 
     @asynccontextmanager
-    async def lifespan(application):
+    async def lifespan(application: FastAPI) -> AsyncIterator[Mapping[str, Any] | None]:
         worker = build(application)
         worker.start()
         setattr(application.state, attribute, worker)
@@ -66,4 +69,5 @@ def run_with_app(app: FastAPI, attribute: str, build: Callable[[FastAPI], Backgr
         finally:
             worker.stop()
 
-    app.router.lifespan_context = lifespan
+    # Lifespan is either kind, stateless or stateful; the wrapper is of the kind the inner lifespan is.
+    app.router.lifespan_context = cast("Lifespan[Any]", lifespan)

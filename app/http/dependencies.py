@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
 from fastapi import Depends, Request
 from jose import JWTError, jwt
 from sqlmodel import Session
@@ -31,22 +34,22 @@ _TOKEN_SCHEMES = {"bearer", "token"}
 
 async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
-    return request.app.state.settings
+    return cast(Settings, request.app.state.settings)
 
 
 async def get_role_rights(request: Request) -> RoleRights:
     """The loaded Casbin role rights."""
-    return request.app.state.role_rights
+    return cast(RoleRights, request.app.state.role_rights)
 
 
 async def get_mappings(request: Request) -> Mappings:
     """The validated marking and code tables."""
-    return request.app.state.mappings
+    return cast(Mappings, request.app.state.mappings)
 
 
 async def get_visibility(request: Request) -> VisibilityCache:
     """The per-principal cache of visible label ids."""
-    return request.app.state.visibility
+    return cast(VisibilityCache, request.app.state.visibility)
 
 
 def _unauthorized(reason: str) -> ApiError:
@@ -72,7 +75,9 @@ def _clearance_rank(claim: object, mappings: Mappings) -> int:
     raise UnknownToken("classification", str(claim))
 
 
-def principal_from_claims(claims: dict, session: Session, settings: Settings, mappings: Mappings) -> Principal:
+def principal_from_claims(
+    claims: dict[str, Any], session: Session, settings: Settings, mappings: Mappings
+) -> Principal:
     """Turn verified claims into a Principal, or refuse: unknown roles, nations and clearances never pass."""
     nation, roles, subject = claims.get("nation"), claims.get("roles"), claims.get("sub")
     if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH:
@@ -145,7 +150,7 @@ def _unverified_subject(token: str) -> str | None:
     return f"unverified:{subject}"[:MAX_SUBJECT_LENGTH] if isinstance(subject, str) else None
 
 
-def require_right(resource: str, action: str):
+def require_right(resource: str, action: str) -> Callable[[Request, Principal, RoleRights], Principal]:
     """Dependency factory: the principal, if one of its roles holds (resource, action); else 403, audited."""
 
     def _check(

@@ -7,6 +7,7 @@ whose body carries only the request path, never a trace or SQL text.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -49,8 +50,8 @@ class ApiError(Exception):
         description: str,
         *,
         title: str | None = None,
-        headers: dict | None = None,
-        extensions: dict | None = None,
+        headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ):
         super().__init__(description)
         self.status = status
@@ -71,12 +72,12 @@ def error_response(
     status: int,
     title: str,
     description: str,
-    headers: dict | None = None,
-    extensions: dict | None = None,
+    headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> Response:
     """Render an error in the format the route family uses."""
     if request.url.path.startswith(TAXII_PREFIX):
-        body = {"title": title, "description": description, "http_status": str(status)}
+        body: dict[str, Any] = {"title": title, "description": description, "http_status": str(status)}
         media_type = TAXII_MEDIA_TYPE
     else:
         body = {
@@ -100,7 +101,7 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict]:
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     """Per-field errors (RFC 9457 extension member ``errors``): a dotted path and a message each."""
     errors = []
     for error in exc.errors():

@@ -9,11 +9,13 @@ input built to exhaust them, and stores nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.config.settings import Settings
 from app.http.errors import ApiError
 
 
-def check_envelope(objects: list, settings: Settings) -> None:
+def check_envelope(objects: list[Any], settings: Settings) -> None:
     """Raise ApiError (413 or 400) when the envelope's objects break a configured limit."""
     if len(objects) > settings.max_objects_per_envelope:
         raise ApiError(

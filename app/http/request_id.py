@@ -24,6 +24,7 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Give the request its id, then pass it on; the response carries the id back."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

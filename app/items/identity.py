@@ -9,6 +9,7 @@ fetch who made it.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import stix2
 
@@ -23,7 +24,7 @@ def home_identity_id(home_nation: str) -> str:
     return f"identity--{uuid.UUID(bytes=digest.bytes, version=4)}"
 
 
-def home_identity(home_nation: str) -> dict:
+def home_identity(home_nation: str) -> dict[str, Any]:
     """The identity object itself, byte-for-byte stable."""
     return {
         "type": "identity",

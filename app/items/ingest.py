@@ -11,11 +11,13 @@ and ``added_after`` rely on.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import case, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.db.timestamps import format_us, now_us, parse_us
 from app.items import patterns, provenance, stix_validation
@@ -31,7 +33,7 @@ _STIX_ID = re.compile(
 )
 # Longest id the object_id column holds. STIX allows types of 250 characters (ids of 288), but an id
 # that does not fit must fail as that one object, not abort the whole envelope in the database.
-_MAX_ID_LENGTH = StixObject.__table__.c.object_id.type.length
+_MAX_ID_LENGTH: int = StixObject.__table__.c.object_id.type.length  # type: ignore[attr-defined]  # a String(255) column; TypeEngine does not declare length
 # A created/modified timestamp with fewer than three fractional digits (already checked by parse_us).
 _SUB_MILLISECOND = re.compile(r"^(.+T\d{2}:\d{2}:\d{2})(?:\.(\d{1,2}))?Z$")
 
@@ -53,7 +55,7 @@ class Outcome:
 class ValidObject:
     """A submitted object that passed validation, with the columns it will be stored under."""
 
-    content: dict
+    content: dict[str, Any]
     object_id: str
     type: str
     spec_version: str
@@ -65,7 +67,7 @@ class InvalidObject(ValueError):
     """The submitted object is not valid STIX 2.1; the message says why."""
 
 
-def _timestamp(obj: dict, name: str) -> int | None:
+def _timestamp(obj: dict[str, Any], name: str) -> int | None:
     value = obj.get(name)
     if value is None:
         return None
@@ -75,7 +77,7 @@ def _timestamp(obj: dict, name: str) -> int | None:
         raise InvalidObject(f"{name}: {exc}") from None
 
 
-def _to_milliseconds(obj: dict) -> dict:
+def _to_milliseconds(obj: dict[str, Any]) -> dict[str, Any]:
     """``obj`` with created/modified given to the millisecond.
 
     STIX 2.1 (section 3.2) requires that precision and stix2-validator enforces it, but the stix2
@@ -113,7 +115,7 @@ def validate(obj: object) -> ValidObject:
     return _columns(padded)
 
 
-def _columns(obj: dict) -> ValidObject:
+def _columns(obj: dict[str, Any]) -> ValidObject:
     """The stored columns of an object whose id, type and spec_version are already checked."""
     object_id, object_type = obj["id"], obj["type"]
     created_us = _timestamp(obj, "created")
@@ -127,12 +129,12 @@ def _columns(obj: dict) -> ValidObject:
 
 
 def _failure(obj: object, message: str) -> Outcome:
-    object_id = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else ""
+    object_id = cast(str, obj.get("id")) if isinstance(obj, dict) and isinstance(obj.get("id"), str) else ""
     version = obj.get("modified") or obj.get("created") if isinstance(obj, dict) else None
     return Outcome(object_id, version if isinstance(version, str) else None, False, message)
 
 
-def validate_all(objects: list) -> tuple[list[ValidObject], list[Outcome]]:
+def validate_all(objects: Sequence[object]) -> tuple[list[ValidObject], list[Outcome]]:
     """Split submitted objects into valid ones and failure outcomes."""
     valid, failures = [], []
     for index, obj in enumerate(objects):
@@ -146,9 +148,13 @@ def validate_all(objects: list) -> tuple[list[ValidObject], list[Outcome]]:
 def _lock_collection(session: Session, collection_id: str) -> int:
     """Take the collection's write lock (row lock on PostgreSQL, write lock on SQLite); return its hwm."""
     session.execute(
-        update(Collection).where(Collection.id == collection_id).values(date_added_hwm=Collection.date_added_hwm)
+        update(Collection).where(col(Collection.id) == collection_id).values(date_added_hwm=Collection.date_added_hwm)
     )
-    return session.execute(select(Collection.date_added_hwm).where(Collection.id == collection_id)).scalar_one()
+    # SQLModel's Session.execute types its rows as Any.
+    return cast(
+        int,
+        session.execute(select(col(Collection.date_added_hwm)).where(col(Collection.id) == collection_id)).scalar_one(),
+    )
 
 
 def _new_row(
@@ -160,7 +166,7 @@ def _new_row(
     version_us: int,
     date_added_us: int,
     label_ids: dict[LabelSpec, int],
-) -> dict:
+) -> dict[str, Any]:
     granular = {ref: label_ids[spec] for ref, spec in labeled.granular.items()}
     return {
         "collection_id": collection_id,
@@ -222,29 +228,29 @@ def store(
     # The collection is tested in the select list, not the WHERE clause: given both, PostgreSQL came
     # to scan the collection's date_added index instead of probing the object_id index, a scan that
     # grows with the collection (2 s per envelope at 200,000 objects, so a bulk load went quadratic).
-    in_collection = StixObject.collection_id == collection_id
+    in_collection = col(StixObject.collection_id) == collection_id
     held = session.execute(
         select(
-            StixObject.object_id,
-            StixObject.version_us,
-            StixObject.originator,
-            StixObject.label_id,
+            col(StixObject.object_id),
+            col(StixObject.version_us),
+            col(StixObject.originator),
+            col(StixObject.label_id),
             case((in_collection, StixObject.body), else_=None).label("body"),
             in_collection.label("here"),
         )
-        .where(StixObject.object_id.in_({o.object_id for o in candidates}))
-        .order_by(StixObject.pk)
+        .where(col(StixObject.object_id).in_({o.object_id for o in candidates}))
+        .order_by(col(StixObject.pk))
     ).all()
     submitted = {o.object_id for o in objects}
     labeler.learn_originators(
         (row.object_id, row.originator, row.label_id) for row in held if row.object_id in submitted
     )
-    stored: dict[tuple[str, int], dict] = {
+    stored: dict[tuple[str, int], dict[str, Any]] = {
         (row.object_id, row.version_us): orjson.loads(row.body) for row in held if row.here
     }
 
     outcomes: list[Outcome] = []
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     withhold: dict[int, set[int]] = {}
     references: dict[int, list[str]] = {}
     labeled_rows: list[tuple[ValidObject, LabeledObject, int, int]] = []  # (object, label, version, date_added)
@@ -313,7 +319,7 @@ def store(
         # ORM's per-row bulk bookkeeping, which cost more than the database's own work.
         session.connection().execute(insert(StixObject.__table__), rows)
         session.execute(
-            update(Collection).where(Collection.id == collection_id).values(date_added_hwm=next_date_added - 1)
+            update(Collection).where(col(Collection.id) == collection_id).values(date_added_hwm=next_date_added - 1)
         )
         _store_side_tables(session, collection_id, rows, references, withhold)
     return outcomes
@@ -322,16 +328,16 @@ def store(
 def _store_side_tables(
     session: Session,
     collection_id: str,
-    rows: list[dict],
+    rows: list[dict[str, Any]],
     references: dict[int, list[str]],
     withhold: dict[int, set[int]],
 ) -> None:
     """Record each new version's marking references and withholding labels (both keyed by date_added)."""
     pks = dict(
         session.execute(
-            select(StixObject.date_added_us, StixObject.pk).where(
-                StixObject.collection_id == collection_id,
-                StixObject.date_added_us.between(rows[0]["date_added_us"], rows[-1]["date_added_us"]),
+            select(col(StixObject.date_added_us), col(StixObject.pk)).where(
+                col(StixObject.collection_id) == collection_id,
+                col(StixObject.date_added_us).between(rows[0]["date_added_us"], rows[-1]["date_added_us"]),
             )
         ).all()
     )

@@ -1,4 +1,4 @@
-"""Give each submitted object version its label, granular labels and originator (DESIGN.md 1-3).
+"""Give each submitted object version its label, granular labels and originator (docs/design.md 1-3).
 
 Everything that needs the store happens in a few batch queries: the marking
 definitions the envelope references but does not carry (here), the originator
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.items.models import StixObject
 from app.markings.granular import redact
@@ -31,7 +32,7 @@ MARKING_DEFINITION = "marking-definition"
 class LabeledObject:
     """A valid object with everything access control needs to store it."""
 
-    content: dict
+    content: dict[str, Any]
     originator: str
     label: LabelSpec
     granular: dict[str, LabelSpec] = field(default_factory=dict)
@@ -44,7 +45,7 @@ class LabelRefused(ValueError):
     """The object's markings cannot be turned into a label; the message names the bad token."""
 
 
-def marking_refs(obj: dict) -> list[str]:
+def marking_refs(obj: dict[str, Any]) -> list[str]:
     """The marking definitions ``obj`` references, object-level and granular, each once."""
     refs = [r for r in obj.get("object_marking_refs") or [] if isinstance(r, str)]
     refs += [
@@ -78,24 +79,24 @@ class Labeler:
         self.session, self.mappings = session, mappings
         self.home_nation, self.submitter = home_nation, submitter
         self.visible_label_ids = visible_label_ids
-        self.definitions: dict[str, dict] = {}
+        self.definitions: dict[str, dict[str, Any]] = {}
         self.originators: dict[str, str] = {}
         # Labels already derived in this submission. A label depends only on the marking refs, the
         # originator and the definitions (fixed once prepared), and deriving one validates the
         # definition against a JSON Schema, so each (refs, originator) is derived once, not per object.
-        self._labels: dict[tuple, LabelSpec] = {}
+        self._labels: dict[tuple[tuple[str, ...], str], LabelSpec] = {}
         self.stored_definitions: set[str] = set()
         """Ids of the definitions :meth:`prepare` loaded from the store (validated when they were stored)."""
 
-    def prepare(self, objects: list[dict]) -> None:
+    def prepare(self, objects: list[dict[str, Any]]) -> None:
         """Load, in one batch, the stored marking definitions the objects reference but do not carry."""
         self.definitions = {o["id"]: o for o in objects if o["type"] == MARKING_DEFINITION}
         wanted = {ref for o in objects for ref in marking_refs(o)} - self.definitions.keys() - self.mappings.tlp.keys()
         if wanted:
             rows = self.session.execute(
-                select(StixObject.object_id, StixObject.body)
-                .where(StixObject.object_id.in_(wanted), StixObject.type == MARKING_DEFINITION)
-                .order_by(StixObject.version_us)
+                select(col(StixObject.object_id), col(StixObject.body))
+                .where(col(StixObject.object_id).in_(wanted), col(StixObject.type) == MARKING_DEFINITION)
+                .order_by(col(StixObject.version_us))
             )
             for object_id, body in rows:
                 if object_id not in self.definitions:
@@ -114,7 +115,7 @@ class Labeler:
             if visible is None or label_id in visible:
                 self.originators.setdefault(object_id, originator)
 
-    def referenced_definitions(self, objects: list[dict]) -> list[dict]:
+    def referenced_definitions(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Definitions the objects reference but the submission does not carry (TLP or stored)."""
         carried = {o["id"] for o in objects}
         needed = dict.fromkeys(ref for o in objects for ref in marking_refs(o) if ref not in carried)
@@ -129,7 +130,7 @@ class Labeler:
     def _refs_label(self, refs: object, originator: str) -> LabelSpec:
         """``object_label`` of an object whose ``object_marking_refs`` are ``refs``, derived once per submission."""
         cacheable = isinstance(refs, list) and all(isinstance(ref, str) for ref in refs)
-        key = (tuple(refs), originator) if cacheable else None
+        key = (tuple(cast("list[str]", refs)), originator) if cacheable else None  # cacheable: refs is a list[str]
         if key is not None and key in self._labels:
             return self._labels[key]
         # Failures are not cached: they raise again, with the same message, for each object.
@@ -147,7 +148,7 @@ class Labeler:
     def _single_marking_label(self, ref: str, originator: str) -> LabelSpec:
         return self._refs_label([ref], originator)
 
-    def _own_label(self, obj: dict, originator: str) -> LabelSpec:
+    def _own_label(self, obj: dict[str, Any], originator: str) -> LabelSpec:
         if obj["type"] != MARKING_DEFINITION:
             return self._refs_label(obj.get("object_marking_refs"), originator)
         # A marking definition carries the label it defines; TLP definitions are public.
@@ -158,14 +159,14 @@ class Labeler:
         """The label of the newest version the originator itself submitted."""
         row = self.session.execute(
             select(Label)
-            .join(StixObject, StixObject.label_id == Label.id)
-            .where(StixObject.object_id == object_id, StixObject.submitter == originator)
-            .order_by(StixObject.version_us.desc())
+            .join(StixObject, col(StixObject.label_id) == Label.id)
+            .where(col(StixObject.object_id) == object_id, col(StixObject.submitter) == originator)
+            .order_by(col(StixObject.version_us).desc())
             .limit(1)
         ).scalar_one_or_none()
         return label_spec(row) if row is not None else None
 
-    def label(self, obj: dict) -> LabeledObject:
+    def label(self, obj: dict[str, Any]) -> LabeledObject:
         """Label one object; raise LabelRefused naming what is wrong."""
         originator = self.originators.get(obj["id"], self.submitter)
         try:
@@ -173,7 +174,7 @@ class Labeler:
             granular = {
                 ref: self._single_marking_label(ref, originator)
                 for ref in dict.fromkeys(
-                    g.get("marking_ref")
+                    cast(str, g.get("marking_ref"))  # a str: the condition below
                     for g in obj.get("granular_markings") or []
                     if isinstance(g, dict) and isinstance(g.get("marking_ref"), str)
                 )

@@ -7,6 +7,8 @@ microsecond precision.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -16,6 +18,7 @@ from sqlalchemy import (
     Integer,
     PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -37,6 +40,9 @@ class StixObject(SQLModel, table=True):
         UniqueConstraint("collection_id", "date_added_us", name="uq_stix_object_collection_date_added"),
         Index("ix_stix_object_collection_label_date_added", "collection_id", "label_id", "date_added_us"),
     )
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
 
     pk: int | None = Field(default=None, sa_column=Column(_BIG_PK, primary_key=True, autoincrement=True))
     collection_id: str = Field(
@@ -67,6 +73,9 @@ class ObjectWithhold(SQLModel, table=True):
     __tablename__ = "object_withhold"
     __table_args__ = (PrimaryKeyConstraint("object_pk", "label_id", name="pk_object_withhold"),)
 
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
+
     object_pk: int = Field(
         sa_column=Column(
             _BIG_PK, ForeignKey("stix_object.pk", name="fk_object_withhold_object", ondelete="CASCADE"), nullable=False
@@ -90,6 +99,9 @@ class ObjectMarkingRef(SQLModel, table=True):
         PrimaryKeyConstraint("object_pk", "marking_id", name="pk_object_marking_ref"),
         Index("ix_object_marking_ref_lookup", "collection_id", "marking_id", "label_id"),
     )
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
 
     object_pk: int = Field(
         sa_column=Column(

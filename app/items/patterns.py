@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 import threading
 from types import SimpleNamespace
+from typing import cast
 
 import stix2.v21.sdo
 from stix2patterns.helpers import brackets_check
@@ -82,14 +83,14 @@ def is_valid_fast(pattern: str) -> bool:
     comparison = (_path_components(path), op, f"'{match.group('value')}'")
     if verify_object(SimpleNamespace(comparisons={object_type: [comparison]})):
         return False
-    return brackets_check(pattern)
+    return cast(bool, brackets_check(pattern))
 
 
-def run_validator(pattern, stix_version: str = "2.1") -> list[str]:
+def run_validator(pattern: object, stix_version: str = "2.1") -> list[str]:
     """stix2-patterns' ``run_validator``: the same errors (none) for a valid pattern, faster for common shapes."""
     if stix_version == "2.1" and isinstance(pattern, str) and is_valid_fast(pattern):
         return []
-    return _library_run_validator(pattern, stix_version)
+    return cast(list[str], _library_run_validator(pattern, stix_version))
 
 
 def install() -> None:

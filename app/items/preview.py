@@ -11,16 +11,19 @@ it may not see. An analyst whose token lowers the clearance previews only within
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.auth.principal import Principal
 from app.db.timestamps import format_us
 from app.http.errors import not_found
 from app.items.models import StixObject
-from app.items.service import ItemEnv, latest_version
+from app.items.service import ItemEnv
 from app.items.store import VersionFilter
+from app.items.versions import latest_version
 from app.markings.classification import TOP_RANK
 from app.partners.models import Partner
 from app.partners.service import list_partners
@@ -62,10 +65,10 @@ def _redacted(
     session: Session, collection_id: str, object_id: str, version_us: int, visible: set[int], analyst_visible: set[int]
 ) -> list[str]:
     granular, body = session.execute(
-        select(StixObject.granular, StixObject.body).where(
-            StixObject.collection_id == collection_id,
-            StixObject.object_id == object_id,
-            StixObject.version_us == version_us,
+        select(col(StixObject.granular), col(StixObject.body)).where(
+            col(StixObject.collection_id) == collection_id,
+            col(StixObject.object_id) == object_id,
+            col(StixObject.version_us) == version_us,
         )
     ).one()
     if not granular:
@@ -82,7 +85,7 @@ def _redacted(
 
 def preview(
     session: Session, env: ItemEnv, visibility: VisibilityCache, object_id: str, collection_id: str | None
-) -> dict:
+) -> dict[str, Any]:
     """Per registered partner: collection access, visible versions, the served one and its redactions."""
     newest = latest_version(session, env.visible, object_id, collection_id)  # 404 unless the analyst sees it
     collection = session.get(Collection, newest.collection_id)

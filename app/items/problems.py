@@ -7,6 +7,7 @@ Paths are dotted, with list indices in brackets, relative to the request body:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -70,7 +71,7 @@ class Problem(BaseModel):
     errors: list[FieldErrorOut] | None = Field(None, description="Per-field reasons, on 400 and 422.")
 
 
-def problem_responses(**descriptions: str) -> dict:
+def problem_responses(**descriptions: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the given statuses (``s404="No such item"``), all problem+json."""
     return {
         int(status[1:]): {"model": Problem, "description": description, "content": {"application/problem+json": {}}}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.items.labeling import _within
 from app.items.models import ItemDerivation, StixObject
@@ -25,9 +25,14 @@ from app.markings.models import Label
 from app.markings.service import label_spec
 
 
-def as_originator(spec: LabelSpec, originator: str, home_nation: str) -> LabelSpec:
-    """``spec`` restated with another originator: the old one becomes an ordinary recipient."""
-    releasable = (spec.releasable_to | ({spec.originator} - {home_nation})) - {originator}
+def as_originator(spec: LabelSpec, originator: str | None, home_nation: str) -> LabelSpec:
+    """``spec`` restated with another originator: the old one becomes an ordinary recipient.
+
+    The legacy label (migration 0002, no originator) counts as the home nation's, as it does for
+    the releasability decision.
+    """
+    previous = spec.originator or home_nation
+    releasable = (spec.releasable_to | ({previous} - {home_nation})) - {originator or home_nation}
     return LabelSpec(spec.rank, releasable, spec.caveats, originator)
 
 
@@ -39,7 +44,7 @@ def partner_bounds(session: Session, object_id: str, home_nation: str, max_depth
         sources = (
             set(
                 session.execute(
-                    select(ItemDerivation.source_id).where(ItemDerivation.derived_id.in_(frontier))
+                    select(col(ItemDerivation.source_id)).where(col(ItemDerivation.derived_id).in_(frontier))
                 ).scalars()
             )
             - seen
@@ -48,11 +53,11 @@ def partner_bounds(session: Session, object_id: str, home_nation: str, max_depth
             break
         rows = session.execute(
             select(Label)
-            .join(StixObject, StixObject.label_id == Label.id)
+            .join(StixObject, col(StixObject.label_id) == Label.id)
             .where(
-                StixObject.object_id.in_(sources),
-                StixObject.originator != home_nation,
-                StixObject.submitter == StixObject.originator,
+                col(StixObject.object_id).in_(sources),
+                col(StixObject.originator) != home_nation,
+                col(StixObject.submitter) == StixObject.originator,
             )
         ).scalars()
         bounds += [label_spec(row) for row in rows]
@@ -65,7 +70,7 @@ def derived_bounds(session: Session, object_ids: Iterable[str], home_nation: str
     """Partner bounds of those ``object_ids`` that were derived from partners' items (one query when none were)."""
     derived = set(
         session.execute(
-            select(ItemDerivation.derived_id).where(ItemDerivation.derived_id.in_(set(object_ids)))
+            select(col(ItemDerivation.derived_id)).where(col(ItemDerivation.derived_id).in_(set(object_ids)))
         ).scalars()
     )
     bounds = {object_id: partner_bounds(session, object_id, home_nation) for object_id in derived}

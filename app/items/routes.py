@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Session
 
@@ -32,6 +34,7 @@ from app.items.schemas import (
     TearlineResult,
     UpdateRequest,
 )
+from app.items.versions import ItemVersion, item_versions, latest_version
 from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
@@ -64,6 +67,7 @@ class Env:
         mappings: Mappings = Depends(get_mappings),
         visibility: VisibilityCache = Depends(get_visibility),
     ) -> Ctx:
+        """Resolve the request's context; 403 unless a home principal holds the right."""
         # Partners never use this API (they pull TAXII); the role rights say who does.
         if not principal.is_home or not rights.allows(principal.roles, "items", self.action):
             raise ApiError(403, f"You may not {self.action} items through the analyst API.")
@@ -87,7 +91,7 @@ class Ctx:
             env,
         )
 
-    def served(self, versions: list[service.ItemVersion]) -> list[dict]:
+    def served(self, versions: list[ItemVersion]) -> list[dict[str, Any]]:
         """Note the versions for the audit log and return their API form."""
         note_served(self.request, [v.audit_key for v in versions])
         for collection_id in dict.fromkeys(v.collection_id for v in versions):
@@ -99,7 +103,7 @@ reader, writer = Env("read"), Env("write")
 
 
 @router.post("", status_code=201, response_model=PostResult, summary="Post an item in the simple form")
-def post_simple(form: simple_form.SimpleItem, ctx: Ctx = Depends(writer)):
+def post_simple(form: simple_form.SimpleItem, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
     """Build valid STIX 2.1 from a few fields and a banner, and store it with its markings."""
     collection_id = form.collection or DEFAULT_COLLECTION_ID
     note_collection(ctx.request, collection_id)
@@ -121,7 +125,8 @@ def _within_limits(located: list[tuple[str, object]], settings: Settings) -> Non
             raise refuse(path, reason, status=status)
 
 
-def _submitted_objects(stix: dict, settings: Settings) -> list[tuple[str, object]]:
+def _submitted_objects(stix: dict[str, Any], settings: Settings) -> list[tuple[str, object]]:
+    located: list[tuple[str, object]]
     if stix.get("type") != "bundle":
         located = [("stix", stix)]
     else:
@@ -134,18 +139,20 @@ def _submitted_objects(stix: dict, settings: Settings) -> list[tuple[str, object
 
 
 @router.post("/stix", status_code=201, response_model=PostResult, summary="Post full STIX 2.1 (object or bundle)")
-def post_stix(submission: StixSubmission, ctx: Ctx = Depends(writer)):
-    """Store STIX 2.1 objects as given; their markings decide their labels (DESIGN.md section 3)."""
+def post_stix(submission: StixSubmission, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
+    """Store STIX 2.1 objects as given; their markings decide their labels (docs/design.md section 3)."""
     collection_id = submission.collection or DEFAULT_COLLECTION_ID
     note_collection(ctx.request, collection_id)
     service.writable_collection(ctx.session, ctx.env, collection_id)
     located = _submitted_objects(submission.stix, ctx.settings)
-    stored = service.store_objects(ctx.session, ctx.env, collection_id, located)  # type: ignore[arg-type]
+    stored = service.store_objects(ctx.session, ctx.env, collection_id, located)
     return {"collection": collection_id, "stored": ctx.served(stored)}
 
 
 @router.get("", response_model=SearchPage, summary="Find items")
-def find_items(ctx: Ctx = Depends(reader), query: search.SearchQuery = Depends(search.SearchQuery.from_request)):
+def find_items(
+    ctx: Ctx = Depends(reader), query: search.SearchQuery = Depends(search.SearchQuery.from_request)
+) -> dict[str, Any]:
     """Newest first; one result per item and collection (its newest version you may see)."""
     page = search.find(
         ctx.session,
@@ -160,14 +167,16 @@ def find_items(ctx: Ctx = Depends(reader), query: search.SearchQuery = Depends(s
 
 
 @router.get("/{object_id}", response_model=ItemVersionOut, summary="The newest version of an item")
-def get_item(object_id: str, ctx: Ctx = Depends(reader), collection: str | None = Query(None)):
-    version = service.latest_version(ctx.session, ctx.env.visible, object_id, collection)
+def get_item(object_id: str, ctx: Ctx = Depends(reader), collection: str | None = Query(None)) -> dict[str, Any]:
+    """The newest version of the item you may see, in one collection or any."""
+    version = latest_version(ctx.session, ctx.env.visible, object_id, collection)
     return ctx.served([version])[0]
 
 
 @router.get("/{object_id}/versions", response_model=HistoryOut, summary="An item's history")
-def get_history(object_id: str, ctx: Ctx = Depends(reader), collection: str | None = Query(None)):
-    versions = service.item_versions(ctx.session, ctx.env.visible, object_id, collection)
+def get_history(object_id: str, ctx: Ctx = Depends(reader), collection: str | None = Query(None)) -> dict[str, Any]:
+    """Every version of the item you may see, oldest first."""
+    versions = item_versions(ctx.session, ctx.env.visible, object_id, collection)
     if not versions:
         raise ApiError(404, "No such item.")
     return {"id": object_id, "versions": ctx.served(versions)}
@@ -176,7 +185,8 @@ def get_history(object_id: str, ctx: Ctx = Depends(reader), collection: str | No
 @router.post(
     "/{object_id}/versions", status_code=201, response_model=ItemVersionOut, summary="Store a new version of an item"
 )
-def update_item(object_id: str, update: UpdateRequest, ctx: Ctx = Depends(writer)):
+def update_item(object_id: str, update: UpdateRequest, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
+    """Store a new version built from the newest one you may see: changed and removed properties, new labels."""
     _within_limits([("changes", update.changes)], ctx.settings)
     stored = service.update_item(
         ctx.session,
@@ -192,7 +202,8 @@ def update_item(object_id: str, update: UpdateRequest, ctx: Ctx = Depends(writer
 
 
 @router.post("/{object_id}/revoke", status_code=201, response_model=ItemVersionOut, summary="Revoke an item")
-def revoke_item(object_id: str, body: RevokeRequest | None = None, ctx: Ctx = Depends(writer)):
+def revoke_item(object_id: str, body: RevokeRequest | None = None, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
+    """Store a `revoked: true` version of the newest one you may see, with the same markings."""
     version = service.revoke_item(ctx.session, ctx.env, object_id, body.collection if body else None)
     return ctx.served([version])[0]
 
@@ -203,7 +214,8 @@ def revoke_item(object_id: str, body: RevokeRequest | None = None, ctx: Ctx = De
     response_model=TearlineResult,
     summary="Produce a releasable version (tearline) of an item",
 )
-def make_tearline(object_id: str, body: TearlineRequest, ctx: Ctx = Depends(writer)):
+def make_tearline(object_id: str, body: TearlineRequest, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
+    """Store a copy at the target label, without properties marked above it, and a `derived-from` relationship."""
     result = tearline.produce(
         ctx.session, ctx.env, object_id, target_banner=body.banner, collection_id=body.collection, version=body.version
     )
@@ -218,7 +230,8 @@ def make_tearline(object_id: str, body: TearlineRequest, ctx: Ctx = Depends(writ
 
 
 @router.get("/{object_id}/preview", response_model=PreviewOut, summary="What each partner would see of an item")
-def preview_item(object_id: str, ctx: Ctx = Depends(reader), collection: str | None = Query(None)):
+def preview_item(object_id: str, ctx: Ctx = Depends(reader), collection: str | None = Query(None)) -> dict[str, Any]:
+    """Per registered partner: collection access, the versions it would be served, what is redacted."""
     result = preview.preview(ctx.session, ctx.env, ctx.visibility, object_id, collection)
     note_collection(ctx.request, result["collection"])
     return result

@@ -32,7 +32,7 @@ class PostResult(BaseModel):
 
 
 class StixSubmission(BaseModel):
-    """Full STIX 2.1: one object or a bundle, markings as in DESIGN.md section 3."""
+    """Full STIX 2.1: one object or a bundle, markings as in docs/design.md section 3."""
 
     model_config = ConfigDict(
         extra="forbid",

@@ -11,25 +11,21 @@ the filters and the principal.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, TypedDict
 
 from fastapi import Query
-from sqlalchemy import and_, cast, exists, func, select
+from sqlalchemy import ColumnElement, and_, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.auth.principal import Principal
 from app.db.timestamps import parse_us
 from app.items.identity import home_identity_id
 from app.items.models import StixObject
 from app.items.problems import FieldError, ItemRefused
-from app.items.service import (
-    ROW_COLUMNS,
-    ItemEnv,
-    ItemVersion,
-    to_versions,
-    visible_clause,
-)
+from app.items.service import ItemEnv
+from app.items.versions import ROW_COLUMNS, ItemVersion, to_versions, visible_clause
 from app.markings.labels import canonical_banner, parse_banner
 from app.markings.models import Label
 from app.markings.tokens import UnknownToken
@@ -75,6 +71,7 @@ class SearchQuery:
         limit: int | None = Query(None, ge=1, description="Page size (capped by the server)."),
         next: str | None = Query(None, description="Cursor from the previous page."),
     ) -> SearchQuery:
+        """The query parameters of a search request, as a FastAPI dependency."""
         return cls(
             tuple(type),
             banner,
@@ -90,11 +87,20 @@ class SearchQuery:
             next,
         )
 
-    def binding(self) -> list:
+    def binding(self) -> list[tuple[str, Any]]:
         """What a cursor is bound to: every filter, not the page size or the cursor itself."""
         parts = asdict(self)
         parts.pop("limit"), parts.pop("next")
         return sorted(parts.items())
+
+
+class _CursorBinding(TypedDict):
+    """What a search cursor is bound to: the keyword arguments of the TAXII cursor functions."""
+
+    collection_id: str
+    endpoint: str
+    query: list[Any]
+    principal: Principal
 
 
 @dataclass(frozen=True)
@@ -121,9 +127,11 @@ def _partner_principal(session: Session, nation: str) -> Principal | None:
     )
 
 
-def _json_text(session: Session, name: str):
+def _json_text(session: Session, name: str) -> ColumnElement[Any]:
     if session.get_bind().dialect.name == "postgresql":
-        return cast(StixObject.body, JSONB)[name].astext
+        # ``astext`` comes from the JSONB comparator, which SQLAlchemy reaches through ``__getattr__`` (typed Any).
+        text: ColumnElement[Any] = cast(StixObject.body, JSONB)[name].astext
+        return text
     return func.json_extract(StixObject.body, f'$."{name}"')
 
 
@@ -132,9 +140,11 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _conditions(session: Session, env: ItemEnv, query: SearchQuery, visibility: VisibilityCache) -> list:
+def _conditions(
+    session: Session, env: ItemEnv, query: SearchQuery, visibility: VisibilityCache
+) -> list[ColumnElement[bool]]:
     errors: list[FieldError] = []
-    where = []
+    where: list[ColumnElement[bool]] = []
 
     def timestamp(path: str, value: str | None) -> int | None:
         if value is None:
@@ -146,20 +156,20 @@ def _conditions(session: Session, env: ItemEnv, query: SearchQuery, visibility: 
             return None
 
     if query.types:
-        where.append(StixObject.type.in_(query.types))
+        where.append(col(StixObject.type).in_(query.types))
     else:
         # Without a type filter, the service's own objects (labels and the home identity) are noise.
-        where.append(StixObject.type.not_in(_INFRASTRUCTURE_TYPES))
-        where.append(StixObject.object_id != home_identity_id(env.home_nation))
+        where.append(col(StixObject.type).not_in(_INFRASTRUCTURE_TYPES))
+        where.append(col(StixObject.object_id) != home_identity_id(env.home_nation))
     if query.originator:
-        where.append(StixObject.originator == query.originator.strip().upper())
+        where.append(col(StixObject.originator) == query.originator.strip().upper())
     if query.collection:
-        where.append(StixObject.collection_id == query.collection)
+        where.append(col(StixObject.collection_id) == query.collection)
     if query.banner:
         try:
             spec = parse_banner(query.banner, originator=query.originator or env.home_nation, mappings=env.mappings)
             key = canonical_banner(spec, env.mappings)
-            where.append(StixObject.label_id.in_(select(Label.id).where(Label.key == key)))
+            where.append(col(StixObject.label_id).in_(select(col(Label.id)).where(col(Label.key) == key)))
         except UnknownToken as exc:
             errors.append(FieldError("banner", str(exc)))
     if query.releasable_to:
@@ -175,10 +185,10 @@ def _conditions(session: Session, env: ItemEnv, query: SearchQuery, visibility: 
             | func.lower(_json_text(session, _TEXT_PROPERTIES[1])).like(pattern, escape="\\")
         )
     for path, column, op in (
-        ("created_after", StixObject.created_us, "ge"),
-        ("created_before", StixObject.created_us, "lt"),
-        ("modified_after", StixObject.version_us, "ge"),
-        ("modified_before", StixObject.version_us, "lt"),
+        ("created_after", col(StixObject.created_us), "ge"),
+        ("created_before", col(StixObject.created_us), "lt"),
+        ("modified_after", col(StixObject.version_us), "ge"),
+        ("modified_before", col(StixObject.version_us), "lt"),
     ):
         bound = timestamp(path, getattr(query, path))
         if bound is not None:
@@ -210,26 +220,31 @@ def find(
 ) -> SearchPage:
     """One page of the newest visible version of each matching item, newest first."""
     limit = min(query.limit or limit_default, limit_max)
-    binding = {"collection_id": "", "endpoint": _ENDPOINT, "query": query.binding(), "principal": env.principal}
+    binding: _CursorBinding = {
+        "collection_id": "",
+        "endpoint": _ENDPOINT,
+        "query": query.binding(),
+        "principal": env.principal,
+    }
     after = read_cursor(secret, query.next, **binding) if query.next else None
     if not env.visible:
         return SearchPage([], False, None)
     newer = aliased(StixObject)
     newest = ~exists().where(
-        newer.collection_id == StixObject.collection_id,
-        newer.object_id == StixObject.object_id,
-        newer.version_us > StixObject.version_us,
+        col(newer.collection_id) == StixObject.collection_id,
+        col(newer.object_id) == StixObject.object_id,
+        col(newer.version_us) > StixObject.version_us,
         visible_clause(env.visible, newer),
     )
     where = [visible_clause(env.visible), newest, *_conditions(session, env, query, visibility)]
     if after is not None:
-        where.append(StixObject.pk < after)
+        where.append(col(StixObject.pk) < after)
     rows = list(
         session.execute(
-            select(StixObject.pk, *ROW_COLUMNS)
-            .join(Label, Label.id == StixObject.label_id)
+            select(col(StixObject.pk), *ROW_COLUMNS)
+            .join(Label, col(Label.id) == StixObject.label_id)
             .where(and_(*where))
-            .order_by(StixObject.pk.desc())
+            .order_by(col(StixObject.pk).desc())
             .limit(limit + 1)
         )
     )

@@ -1,30 +1,32 @@
-"""Analyst item service: post objects in one transaction, read versions and history, update, revoke.
+"""Analyst item service: post objects in one transaction, update, revoke.
 
-Functions take plain arguments and a session; routes only parse and shape. Every read
-applies the requester's visible label ids in SQL (a home analyst whose token lowers the
-clearance sees less) and removes granular-marked properties it may not see, like TAXII.
+Functions take plain arguments and a session; routes only parse and shape. Reads of versions
+and history are in :mod:`app.items.versions`: they apply the requester's visible label ids in
+SQL and remove granular-marked properties it may not see, like TAXII.
 Every write is all or nothing: anything refused rolls the whole request back.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from sqlalchemy import and_, exists, or_, select
-from sqlmodel import Session, SQLModel
+from sqlalchemy import select
+from sqlmodel import Session, SQLModel, col
 
 from app.auth.principal import Principal
 from app.db.timestamps import format_us, now_us, parse_us
-from app.http.errors import ApiError, not_found
+from app.http.errors import ApiError
 from app.items import ingest
 from app.items.identity import home_identity_id
-from app.items.models import ObjectWithhold, StixObject
+from app.items.models import StixObject
 from app.items.problems import FieldError, ItemRefused, join_path, refuse
 from app.items.provenance import check_within_partners, partner_bounds
 from app.items.stix_checks import check_objects
-from app.markings.granular import redact
+from app.items.versions import ROW_COLUMNS, ItemVersion, latest_version
 from app.markings.labels import (
     LABEL_CREATED,
     LabelSpec,
@@ -53,126 +55,9 @@ class ItemEnv:
     visible: list[int]
 
 
-@dataclass(frozen=True)
-class ItemVersion:
-    """One stored version as the requester may see it."""
-
-    object_id: str
-    type: str
-    collection_id: str
-    version_us: int
-    date_added_us: int
-    banner: str
-    originator: str
-    submitter: str
-    content: dict
-
-    def as_dict(self) -> dict:
-        """The API representation."""
-        return {
-            "id": self.object_id,
-            "type": self.type,
-            "collection": self.collection_id,
-            "version": format_us(self.version_us),
-            "date_added": format_us(self.date_added_us),
-            "banner": self.banner,
-            "originator": self.originator,
-            "submitter": self.submitter,
-            "revoked": bool(self.content.get("revoked", False)),
-            "object": self.content,
-        }
-
-    @property
-    def audit_key(self) -> tuple[str, str]:
-        """(id, version) as the audit log records served versions."""
-        return self.object_id, format_us(self.version_us)
-
-
 def stix_timestamp(micros: int) -> str:
     """A STIX created/modified value: millisecond precision, as STIX 2.1 requires."""
     return format_us(micros)[:23] + "Z"
-
-
-def visible_clause(visible: list[int], row=StixObject):
-    """SQL: the version's label is visible and no hidden granular marking withholds the whole version.
-
-    The same rule as the TAXII reads in :mod:`app.items.store`; ``row`` may be an alias.
-    """
-    withheld = exists().where(ObjectWithhold.object_pk == row.pk, ObjectWithhold.label_id.not_in(visible))
-    return and_(row.label_id.in_(visible), or_(row.has_granular.is_(False), ~withheld))
-
-
-def served_content(body: str, granular: str | None, visible: set[int]) -> dict | None:
-    """The stored object without properties under granular markings the requester may not see."""
-    content = orjson.loads(body)
-    if granular:
-        hidden = {ref for ref, label_id in orjson.loads(granular).items() if label_id not in visible}
-        if hidden:
-            return redact(content, hidden)
-    return content
-
-
-ROW_COLUMNS = (
-    StixObject.object_id,
-    StixObject.type,
-    StixObject.collection_id,
-    StixObject.version_us,
-    StixObject.date_added_us,
-    Label.key,
-    StixObject.originator,
-    StixObject.submitter,
-    StixObject.body,
-    StixObject.granular,
-)
-
-
-def to_versions(rows, visible: list[int]) -> list[ItemVersion]:
-    """Rows selected with :data:`ROW_COLUMNS` as served versions (withheld ones dropped)."""
-    visible_set = set(visible)
-    versions = []
-    for row in rows:
-        content = served_content(row.body, row.granular, visible_set)
-        if content is not None:
-            versions.append(
-                ItemVersion(
-                    row.object_id,
-                    row.type,
-                    row.collection_id,
-                    row.version_us,
-                    row.date_added_us,
-                    row.key,
-                    row.originator,
-                    row.submitter,
-                    content,
-                )
-            )
-    return versions
-
-
-def item_versions(
-    session: Session, visible: list[int], object_id: str, collection_id: str | None = None
-) -> list[ItemVersion]:
-    """Every visible version of an object, oldest first, in one collection or all of them."""
-    if not visible:
-        return []
-    query = (
-        select(*ROW_COLUMNS)
-        .join(Label, Label.id == StixObject.label_id)
-        .where(StixObject.object_id == object_id, visible_clause(visible))
-    )
-    if collection_id is not None:
-        query = query.where(StixObject.collection_id == collection_id)
-    return to_versions(session.execute(query.order_by(StixObject.version_us, StixObject.date_added_us)), visible)
-
-
-def latest_version(
-    session: Session, visible: list[int], object_id: str, collection_id: str | None = None
-) -> ItemVersion:
-    """The newest visible version; 404 when there is none (hidden and absent look alike)."""
-    versions = item_versions(session, visible, object_id, collection_id)
-    if not versions:
-        raise not_found("No such item.")
-    return max(versions, key=lambda v: (v.version_us, v.date_added_us))
 
 
 def writable_collection(session: Session, env: ItemEnv, collection_id: str, path: str = "collection") -> Collection:
@@ -188,10 +73,10 @@ def store_objects(
     session: Session,
     env: ItemEnv,
     collection_id: str,
-    located: list[tuple[str, dict]],
+    located: list[tuple[str, object]],
     *,
     allow_custom: bool = True,
-    also: list[SQLModel] = (),
+    also: Sequence[SQLModel] = (),
 ) -> list[ItemVersion]:
     """Check, label and store objects in one transaction; all are stored, or none. Commits.
 
@@ -232,8 +117,8 @@ def stored_versions(session: Session, collection_id: str, outcomes: list[ingest.
     keys = [(o.object_id, parse_us(o.version)) for o in outcomes if o.version]
     rows = session.execute(
         select(*ROW_COLUMNS)
-        .join(Label, Label.id == StixObject.label_id)
-        .where(StixObject.collection_id == collection_id, StixObject.object_id.in_({k[0] for k in keys}))
+        .join(Label, col(Label.id) == StixObject.label_id)
+        .where(col(StixObject.collection_id) == collection_id, col(StixObject.object_id).in_({k[0] for k in keys}))
     )
     by_key = {(row.object_id, row.version_us): row for row in rows}
     return [
@@ -266,7 +151,7 @@ STATEMENT_NAMESPACE = uuid.UUID("5d0f3f7e-2b8a-4a44-9e0b-1f6c3c2d8a57")
 
 def label_for(
     banner: str, path: str, *, originator: str, mappings: Mappings, home_nation: str
-) -> tuple[LabelSpec, dict]:
+) -> tuple[LabelSpec, dict[str, Any]]:
     """The label of a banner and a marking definition expressing it; unknown tokens are refused at ``path``.
 
     For the home nation's items the definition is Tearline's label extension. A partner's item
@@ -295,17 +180,17 @@ def label_for(
 
 def granular_for(
     field_banners: dict[str, str],
-    obj: dict,
+    obj: dict[str, Any],
     *,
     originator: str,
     mappings: Mappings,
     home_nation: str,
     base: str = "field_banners",
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Granular markings for ``{selector: banner}`` and their marking definitions, or field errors."""
     errors: list[FieldError] = []
     by_ref: dict[str, list[str]] = {}
-    definitions: dict[str, dict] = {}
+    definitions: dict[str, dict[str, Any]] = {}
     for selector, banner in field_banners.items():
         path = join_path(base, selector)
         if selector.split(".")[0].split("[")[0] not in obj or selector in UNMODIFIABLE[:3]:
@@ -324,7 +209,7 @@ def granular_for(
     return markings, list(definitions.values())
 
 
-def _next_modified(current: dict) -> str:
+def _next_modified(current: dict[str, Any]) -> str:
     """``now``, or just after the current version when its ``modified`` lies ahead of the clock."""
     now = now_us() // 1000 * 1000
     current_us = parse_us(current.get("modified") or current["created"])
@@ -336,7 +221,7 @@ def update_item(
     env: ItemEnv,
     object_id: str,
     *,
-    changes: dict,
+    changes: dict[str, Any],
     remove: list[str],
     banner: str | None,
     field_banners: dict[str, str] | None,
@@ -362,7 +247,7 @@ def update_item(
     new = {k: v for k, v in current.content.items() if k not in remove} | changes
     new = {k: v for k, v in new.items() if v is not None}
     new["modified"] = _next_modified(current.content)
-    extra: list[tuple[str, dict]] = []
+    extra: list[tuple[str, dict[str, Any]]] = []
     if banner is not None:
         spec, definition = label_for(
             banner, "banner", originator=current.originator, mappings=env.mappings, home_nation=env.home_nation
@@ -402,7 +287,7 @@ def revoke_item(session: Session, env: ItemEnv, object_id: str, collection_id: s
     return store_objects(session, env, current.collection_id, [("", new)])[-1]
 
 
-def created_by_home(obj: dict, home_nation: str) -> dict:
+def created_by_home(obj: dict[str, Any], home_nation: str) -> dict[str, Any]:
     """``obj`` with ``created_by_ref`` set to the home identity when the type has that property."""
     if "created" in obj and "created_by_ref" not in obj:
         return obj | {"created_by_ref": home_identity_id(home_nation)}

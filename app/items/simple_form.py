@@ -10,6 +10,7 @@ beside the item), the label's marking definition from the banner and granular ma
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import stix2
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +29,7 @@ SDO_SRO_TYPES = frozenset(STIX2_OBJ_MAPS["2.1"]["objects"]) - _NOT_AUTHORED - {"
 SCO_TYPES = frozenset(STIX2_OBJ_MAPS["2.1"]["observables"])
 SUPPORTED_TYPES = SDO_SRO_TYPES | SCO_TYPES
 
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {
     "type": "indicator",
     "name": "Spearphishing sender",
     "description": "Sender of invoice-themed phishing against defence procurement.",
@@ -58,13 +59,13 @@ class SimpleItem(BaseModel):
         default_factory=dict, description="Property (selector) -> banner: granular markings on single fields."
     )
 
-    def stix_properties(self) -> dict:
+    def stix_properties(self) -> dict[str, Any]:
         """The STIX properties the form gives, without the service's own fields."""
         given = self.model_dump(exclude={"banner", "collection", "field_banners"}, exclude_none=True)
         return given | dict(self.model_extra or {})
 
 
-def _defaults(properties: dict, now: str) -> dict:
+def _defaults(properties: dict[str, Any], now: str) -> dict[str, Any]:
     """Per-type defaults that make the common cases valid without more typing."""
     kind = properties["type"]
     if kind == "indicator":
@@ -79,7 +80,7 @@ def _defaults(properties: dict, now: str) -> dict:
     return properties
 
 
-def _observable(properties: dict) -> dict:
+def _observable(properties: dict[str, Any]) -> dict[str, Any]:
     """A cyber observable built by stix2, which derives its deterministic id from its values."""
     try:
         built = class_for_type(properties["type"], "2.1")(**properties)
@@ -88,7 +89,7 @@ def _observable(properties: dict) -> dict:
     return dict(stix2.parse(built.serialize(), version="2.1").items())
 
 
-def build(form: SimpleItem, *, home_nation: str, mappings: Mappings) -> list[tuple[str, dict]]:
+def build(form: SimpleItem, *, home_nation: str, mappings: Mappings) -> list[tuple[str, object]]:
     """The objects to store for ``form``, each with the form path errors in it are reported at.
 
     Order: marking definitions, the home identity, then the item (last).
@@ -107,6 +108,7 @@ def build(form: SimpleItem, *, home_nation: str, mappings: Mappings) -> list[tup
     _spec, definition = label_for(
         form.banner, "banner", originator=home_nation, mappings=mappings, home_nation=home_nation
     )
+    located: list[tuple[str, dict[str, Any]]]
     if kind in SCO_TYPES:
         obj = _observable(properties | {"spec_version": "2.1"})
         located = []

@@ -14,6 +14,7 @@ Three checks, cheapest first, each reported with the path of the offending prope
 from __future__ import annotations
 
 import re
+from typing import Any, cast
 
 import stix2
 from stix2 import exceptions as stix_exc
@@ -45,7 +46,7 @@ def stix_errors(exc: Exception, base: str) -> list[FieldError]:
     return [FieldError(base, str(exc))]
 
 
-def _located(message: str, obj: dict, base: str) -> FieldError:
+def _located(message: str, obj: dict[str, Any], base: str) -> FieldError:
     """A "prop: reason" message (from ingest or the validator) as a field error at that property."""
     match = _LEADING_NAME.match(message)
     if match and match.group(1).split(".")[0].split("[")[0] in obj:
@@ -68,7 +69,7 @@ def parse_errors(obj: object, base: str, *, allow_custom: bool) -> list[FieldErr
     return []
 
 
-def validator_errors(obj: dict, base: str) -> list[FieldError]:
+def validator_errors(obj: dict[str, Any], base: str) -> list[FieldError]:
     """stix2-validator's errors (not its warnings) for one object that already parses."""
     results = validate_instance(obj, _VALIDATOR_OPTIONS)
     errors = []
@@ -84,5 +85,6 @@ def check_objects(located: list[tuple[str, object]], *, allow_custom: bool = Tru
     errors: list[FieldError] = []
     for path, obj in located:
         found = parse_errors(obj, path, allow_custom=allow_custom)
-        errors += found or validator_errors(obj, path)  # type: ignore[arg-type]
+        # No errors means the object parsed, and parse_errors finds an error in anything but a dict.
+        errors += found or validator_errors(cast("dict[str, Any]", obj), path)
     return errors

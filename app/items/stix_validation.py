@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any, NoReturn
 
 import jsonschema_rs
 import stix2
@@ -68,7 +69,7 @@ class StixInvalid(ValueError):
     """The object is not valid STIX 2.1; the message says why."""
 
 
-def _no_network(uri: str):
+def _no_network(uri: str) -> NoReturn:
     raise ValueError(f"schema {uri} is not shipped with stix2-validator")
 
 
@@ -95,7 +96,7 @@ def _validators() -> dict[str, jsonschema_rs.Validator]:
     return validators
 
 
-def _schema_for(obj: dict) -> jsonschema_rs.Validator:
+def _schema_for(obj: dict[str, Any]) -> jsonschema_rs.Validator:
     validators = _validators()
     validator = validators.get(obj["type"])
     if validator is not None:
@@ -105,7 +106,7 @@ def _schema_for(obj: dict) -> jsonschema_rs.Validator:
     return validators[" cyber-observable-core" if is_observable else " core"]
 
 
-def _schema_errors(obj: dict) -> list[str]:
+def _schema_errors(obj: dict[str, Any]) -> list[str]:
     validator = _schema_for(obj)
     if validator.is_valid(obj):
         return []
@@ -118,7 +119,7 @@ def _schema_errors(obj: dict) -> list[str]:
     return errors
 
 
-def _timestamp_errors(obj: dict) -> list[str]:
+def _timestamp_errors(obj: dict[str, Any]) -> list[str]:
     """The validator's ``timestamp`` and ``timestamp_compare`` rules, read from its own tables."""
     names = ["created", "modified", *enums.TIMESTAMP_PROPERTIES.get(obj["type"], ())]
     instants = {}
@@ -135,7 +136,7 @@ def _timestamp_errors(obj: dict) -> list[str]:
     return []
 
 
-def _pattern_errors(obj: dict) -> list[str]:
+def _pattern_errors(obj: dict[str, Any]) -> list[str]:
     if obj["type"] != "indicator" or obj.get("pattern_type") != "stix":
         return []
     problems = patterns.run_validator(obj.get("pattern"), str(obj.get("pattern_version") or "2.1"))
@@ -155,7 +156,7 @@ def _reference_properties(object_type: str) -> dict[str, object]:
     }
 
 
-def _reference_refusal(prop, value) -> str | None:
+def _reference_refusal(prop: Any, value: object) -> str | None:
     try:
         prop.clean(value, True)
     except Exception as exc:  # noqa: BLE001 - stix2 raises several types; each is a refusal
@@ -164,13 +165,13 @@ def _reference_refusal(prop, value) -> str | None:
 
 
 @lru_cache(maxsize=65_536)
-def _cached_reference_refusal(object_type: str, name: str, value: str | tuple) -> str | None:
+def _cached_reference_refusal(object_type: str, name: str, value: str | tuple[str, ...]) -> str | None:
     # The verdict is a function of these three alone; marking refs and creators repeat on most objects.
     prop = _reference_properties(object_type)[name]
     return _reference_refusal(prop, list(value) if isinstance(value, tuple) else value)
 
 
-def _reference_errors(obj: dict) -> list[str]:
+def _reference_errors(obj: dict[str, Any]) -> list[str]:
     for name, prop in _reference_properties(obj["type"]).items():
         if name not in obj:
             continue
@@ -184,7 +185,7 @@ def _reference_errors(obj: dict) -> list[str]:
     return []
 
 
-def _marking_errors(obj: dict) -> list[str]:
+def _marking_errors(obj: dict[str, Any]) -> list[str]:
     """stix2's own checks of markings: a definition is parsed whole; granular markings are built as
     stix2 GranularMarking objects (lang or marking_ref, never both) and their selectors checked against
     the object, as stix2's constructor does (``stix2.base._STIXBase.__init__``)."""
@@ -199,8 +200,8 @@ def _marking_errors(obj: dict) -> list[str]:
     return []
 
 
-def _must_errors(obj: dict) -> list[str]:
-    errors = []
+def _must_errors(obj: dict[str, Any]) -> list[str]:
+    errors: list[str] = []
     for check in _MUSTS:
         try:
             errors.extend(error.message for error in check(obj) or ())  # stix2-validator's JSONErrors
@@ -211,7 +212,7 @@ def _must_errors(obj: dict) -> list[str]:
     return errors[:_MAX_REPORTED]
 
 
-def check(obj: dict) -> None:
+def check(obj: dict[str, Any]) -> None:
     """Raise StixInvalid unless ``obj`` (a dict with a string ``type``) is valid STIX 2.1."""
     if obj.get("spec_version", "2.1") != "2.1":  # optional on observables, but never another version
         raise StixInvalid("spec_version: must be 2.1")

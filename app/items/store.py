@@ -9,13 +9,18 @@ cursor. ``first``/``last`` are chosen among visible versions only.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
     ARRAY,
+    BindParameter,
+    ColumnElement,
     Integer,
+    Row,
     Select,
     all_,
     and_,
@@ -28,7 +33,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlalchemy.orm.util import AliasedClass
+from sqlalchemy.sql.elements import SQLCoreOperations
+from sqlmodel import Session, col
 
 from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
 
@@ -46,7 +53,7 @@ class VersionFilter:
     spec_versions: tuple[str, ...] = ()
     added_after_us: int | None = None
 
-    def digest_parts(self) -> list:
+    def digest_parts(self) -> list[object]:
         """A stable, JSON-serialisable form, used to bind paging cursors to the query."""
         return [
             sorted(self.ids),
@@ -61,7 +68,7 @@ class VersionFilter:
 class Page:
     """Rows of one page and whether more follow."""
 
-    rows: list = field(default_factory=list)
+    rows: Sequence[Row[*tuple[Any, ...]]] = field(default_factory=list)
     more: bool = False
 
 
@@ -78,6 +85,7 @@ class Labels:
 
     def __init__(self, ids: list[int], *, dialect: str | None = None) -> None:
         self.as_array = dialect == "postgresql"
+        self.members: BindParameter[Sequence[int]] | Select[Any] | list[int]
         if self.as_array:
             self.members = bindparam("visible_labels", list(ids), type_=ARRAY(Integer))
         elif dialect == "sqlite":
@@ -89,22 +97,25 @@ class Labels:
         else:
             self.members = list(ids)
 
-    def has(self, column):
+    def has(self, column: SQLCoreOperations[Any]) -> ColumnElement[bool]:
         """``column`` is one of the ids."""
-        return column == any_(self.members) if self.as_array else column.in_(self.members)
+        # as_array: members is the integer-array parameter.
+        return column == any_(cast("BindParameter[Any]", self.members)) if self.as_array else column.in_(self.members)
 
-    def lacks(self, column):
+    def lacks(self, column: SQLCoreOperations[Any]) -> ColumnElement[bool]:
         """``column`` is none of the ids."""
-        return column != all_(self.members) if self.as_array else column.not_in(self.members)
+        return (
+            column != all_(cast("BindParameter[Any]", self.members)) if self.as_array else column.not_in(self.members)
+        )
 
 
-def _label_visible(row, labels: Labels):
+def _label_visible(row: type[StixObject] | AliasedClass[StixObject], labels: Labels) -> ColumnElement[bool]:
     """The version's label is visible and no hidden granular marking withholds it."""
-    withheld = exists().where(ObjectWithhold.object_pk == row.pk, labels.lacks(ObjectWithhold.label_id))
-    return and_(labels.has(row.label_id), or_(row.has_granular.is_(False), ~withheld))
+    withheld = exists().where(col(ObjectWithhold.object_pk) == row.pk, labels.lacks(col(ObjectWithhold.label_id)))
+    return and_(labels.has(col(row.label_id)), or_(col(row.has_granular).is_(False), ~withheld))
 
 
-def _visible(row, labels: Labels):
+def _visible(row: type[StixObject] | AliasedClass[StixObject], labels: Labels) -> ColumnElement[bool]:
     """A version is visible when its label is; a marking definition also needs a visible version in
     the collection that references it, so it never tells of the hidden versions it marks."""
     ref = ObjectMarkingRef
@@ -113,42 +124,43 @@ def _visible(row, labels: Labels):
     # it a page holding definitions cost 18 ms at 20k objects and grew with the store; with it
     # each definition row is one probe of ix_object_marking_ref_lookup. SQLite ignores it.
     referenced = (
-        select(ref.object_pk)
+        select(col(ref.object_pk))
         .where(
-            ref.collection_id == row.collection_id,
-            ref.marking_id == row.object_id,
-            labels.has(ref.label_id),
-            ~exists().where(ObjectWithhold.object_pk == ref.object_pk, labels.lacks(ObjectWithhold.label_id)),
+            col(ref.collection_id) == row.collection_id,
+            col(ref.marking_id) == row.object_id,
+            labels.has(col(ref.label_id)),
+            ~exists().where(col(ObjectWithhold.object_pk) == ref.object_pk, labels.lacks(col(ObjectWithhold.label_id))),
         )
         .limit(1)
         .offset(0)
         .exists()
     )
-    return and_(_label_visible(row, labels), or_(row.type != MARKING_DEFINITION, referenced))
+    return and_(_label_visible(row, labels), or_(col(row.type) != MARKING_DEFINITION, referenced))
 
 
-def _selected_version(row: type[StixObject], labels: Labels, flt: VersionFilter):
+def _selected_version(row: type[StixObject], labels: Labels, flt: VersionFilter) -> ColumnElement[bool] | None:
     """The match[version] condition on ``row``, comparing only with visible versions of the same object."""
     if "all" in flt.versions:
         return None
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     timestamps = [v for v in flt.versions if isinstance(v, int)]
     if timestamps:
-        conditions.append(row.version_us.in_(timestamps))
+        conditions.append(col(row.version_us).in_(timestamps))
+    newer_or_older: Callable[[AliasedClass[StixObject]], ColumnElement[bool]]
     for keyword, newer_or_older in (
-        ("last", lambda o: o.version_us > row.version_us),
-        ("first", lambda o: o.version_us < row.version_us),
+        ("last", lambda o: col(o.version_us) > row.version_us),
+        ("first", lambda o: col(o.version_us) < row.version_us),
     ):
         if keyword in flt.versions:
             other = aliased(StixObject)
             clauses = [
-                other.collection_id == row.collection_id,
-                other.object_id == row.object_id,
+                col(other.collection_id) == row.collection_id,
+                col(other.object_id) == row.object_id,
                 _visible(other, labels),
                 newer_or_older(other),
             ]
             if flt.spec_versions:
-                clauses.append(other.spec_version.in_(flt.spec_versions))
+                clauses.append(col(other.spec_version).in_(flt.spec_versions))
             conditions.append(~exists().where(*clauses))
     return or_(*conditions) if conditions else false()
 
@@ -157,10 +169,10 @@ def version_query(
     collection_id: str,
     visible_label_ids: list[int],
     flt: VersionFilter,
-    columns: tuple = (),
+    columns: tuple[Any, ...] = (),
     *,
     labels_for: str | None = None,
-) -> Select:
+) -> Select[*tuple[Any, ...]]:
     """SELECT the visible versions of ``collection_id`` that match ``flt``, ordered by date_added.
 
     ``labels_for`` names the database that will run it, to pass the visible label ids as one
@@ -168,27 +180,31 @@ def version_query(
     """
     row = StixObject
     labels = Labels(visible_label_ids, dialect=labels_for)
-    where = [row.collection_id == collection_id, _visible(row, labels)]
+    where = [col(row.collection_id) == collection_id, _visible(row, labels)]
     if flt.ids:
-        where.append(row.object_id.in_(flt.ids))
+        where.append(col(row.object_id).in_(flt.ids))
     if flt.types:
-        where.append(row.type.in_(flt.types))
+        where.append(col(row.type).in_(flt.types))
     if flt.spec_versions:
         # Only STIX 2.1 is accepted, so the spec's default (latest spec_version per object)
         # is every version; an explicit filter still narrows.
-        where.append(row.spec_version.in_(flt.spec_versions))
+        where.append(col(row.spec_version).in_(flt.spec_versions))
     if flt.added_after_us is not None:
-        where.append(row.date_added_us > flt.added_after_us)
+        where.append(col(row.date_added_us) > flt.added_after_us)
     version_condition = _selected_version(row, labels, flt)
     if version_condition is not None:
         where.append(version_condition)
-    return select(*(columns or (row,))).where(and_(*where)).order_by(row.date_added_us)
+    return select(*(columns or (row,))).where(and_(*where)).order_by(col(row.date_added_us))
 
 
 @lru_cache(maxsize=512)
 def _page_queries(
-    collection_id: str, visible_label_ids: tuple[int, ...], flt: VersionFilter, columns: tuple, labels_for: str
-) -> tuple[Select, Select]:
+    collection_id: str,
+    visible_label_ids: tuple[int, ...],
+    flt: VersionFilter,
+    columns: tuple[Any, ...],
+    labels_for: str,
+) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
     """:func:`version_query` for a first page and for the pages after a cursor, built once per
     (collection, visible labels, filter, columns).
 
@@ -199,8 +215,8 @@ def _page_queries(
     principal never gets another's statement.
     """
     query = version_query(collection_id, list(visible_label_ids), flt, columns, labels_for=labels_for)
-    limit = bindparam("page_limit")
-    return (query.limit(limit), query.where(StixObject.date_added_us > bindparam("after_us")).limit(limit))
+    limit: BindParameter[Any] = bindparam("page_limit")
+    return (query.limit(limit), query.where(col(StixObject.date_added_us) > bindparam("after_us")).limit(limit))
 
 
 def read_page(
@@ -211,7 +227,7 @@ def read_page(
     *,
     after_us: int | None,
     limit: int,
-    columns: tuple,
+    columns: tuple[Any, ...],
 ) -> Page:
     """One keyset page: rows with date_added after ``after_us``, at most ``limit``, and whether more follow."""
     if not visible_label_ids:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.db.timestamps import now_us, parse_us
 from app.http.errors import not_found
@@ -37,13 +37,12 @@ from app.items.provenance import (
 )
 from app.items.service import (
     ItemEnv,
-    ItemVersion,
-    item_versions,
     label_for,
     stix_timestamp,
     store_objects,
     writable_collection,
 )
+from app.items.versions import ItemVersion, item_versions
 from app.markings.granular import redact, required_properties
 from app.markings.labels import label_marking_definition
 from app.markings.models import Label
@@ -99,13 +98,15 @@ def produce(
 
     target, target_definition = label_for(target_banner, "banner", originator=home, mappings=mappings, home_nation=home)
     label_id, granular = session.execute(
-        select(StixObject.label_id, StixObject.granular).where(
-            StixObject.collection_id == original.collection_id,
-            StixObject.object_id == object_id,
-            StixObject.version_us == original.version_us,
+        select(col(StixObject.label_id), col(StixObject.granular)).where(
+            col(StixObject.collection_id) == original.collection_id,
+            col(StixObject.object_id) == object_id,
+            col(StixObject.version_us) == original.version_us,
         )
     ).one()
-    original_label = label_spec(session.get(Label, label_id))
+    label_row = session.get(Label, label_id)
+    assert label_row is not None  # stix_object.label_id is a NOT NULL foreign key to label.id
+    original_label = label_spec(label_row)
     bounds = partner_bounds(session, object_id, home)
     if original.originator != home:
         bounds.append(original_label)
@@ -116,7 +117,7 @@ def produce(
     labels = (
         {
             row.id: label_spec(row)
-            for row in session.execute(select(Label).where(Label.id.in_(set(refs.values())))).scalars()
+            for row in session.execute(select(Label).where(col(Label.id).in_(set(refs.values())))).scalars()
         }
         if refs
         else {}
@@ -166,7 +167,7 @@ def produce(
         "created_by_ref": home_identity_id(home),
         "object_marking_refs": [relationship_definition["id"]],
     }
-    located = [
+    located: list[tuple[str, object]] = [
         ("banner", target_definition),
         ("", relationship_definition),
         ("", home_identity(home)),

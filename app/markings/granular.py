@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Set
+from typing import Any
 
 import orjson
 from stix2.registry import class_for_type
@@ -22,10 +24,11 @@ _COMMON_REQUIRED = frozenset({"type", "id", "spec_version", "created", "modified
 _REMOVED = object()
 
 
-def _copy(obj: dict) -> dict:
+def _copy(obj: dict[str, Any]) -> dict[str, Any]:
     """A deep copy; through orjson for JSON data (several times faster than ``copy.deepcopy``)."""
     try:
-        return orjson.loads(orjson.dumps(obj))
+        copied: dict[str, Any] = orjson.loads(orjson.dumps(obj))
+        return copied
     except TypeError:  # not plain JSON (an in-process caller's datetime, say)
         return copy.deepcopy(obj)
 
@@ -53,12 +56,14 @@ def _resolve(obj: object, selector: str) -> tuple[object, object] | None:
             key = step
         if position == len(steps) - 1:
             return node, key
-        node = node[key]  # type: ignore[index]
+        node = node[key]  # type: ignore[call-overload]  # key is an int when node is a list, a str when a dict
     return None
 
 
-def _remap(marked: dict, selector: str) -> str | None:
+def _remap(marked: dict[str, Any], selector: str) -> str | None:
     """The selector's path once removed elements are swept, or None if its target is removed."""
+    node: object
+    remapped: list[str]
     steps, node, remapped = selector.split("."), marked, []
     for step in steps:
         match = _INDEX.match(step)
@@ -84,7 +89,7 @@ def _sweep(node: object) -> object:
     return node
 
 
-def redact(obj: dict, hidden_refs: set[str], *, parsed_valid: bool = False) -> dict | None:
+def redact(obj: dict[str, Any], hidden_refs: Set[str], *, parsed_valid: bool = False) -> dict[str, Any] | None:
     """A copy of ``obj`` without the properties under granular markings in ``hidden_refs``.
 
     Returns ``obj`` itself when nothing is hidden, and ``None`` when the copy would be invalid.
@@ -104,7 +109,7 @@ def redact(obj: dict, hidden_refs: set[str], *, parsed_valid: bool = False) -> d
             target = _resolve(copied, selector)
             if target is not None:
                 container, key = target
-                container[key] = _REMOVED  # type: ignore[index]
+                container[key] = _REMOVED  # type: ignore[index]  # _resolve gives a list or a dict with a key it holds
     kept = []
     for marking in copied.get("granular_markings", []):
         if marking is _REMOVED or marking.get("marking_ref") in hidden_refs:

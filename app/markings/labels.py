@@ -1,6 +1,6 @@
 """Labels: parse and format banners, derive deterministic marking definitions, combine labels.
 
-A label (DESIGN.md section 1) is ``(rank, releasable-to, caveats, originator)``. Its
+A label (docs/design.md section 1) is ``(rank, releasable-to, caveats, originator)``. Its
 canonical banner is ``CLASSIFICATION//REL TO <originator>, <trigraphs A-Z>,
 <groups A-Z>[, ALL][//<caveats A-Z joined by "/">]``; the originator always comes
 first and is always present, so two Tearline instances write the same banner, and
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from typing import Any, cast
 
+from app.markings.label_spec import LabelSpec
 from app.markings.mappings import Mappings
 from app.markings.tokens import ALL, UnknownToken, normalise_code
 
@@ -40,22 +41,6 @@ LABEL_CREATED = "2020-01-01T00:00:00.000Z"
 _REL_TO = re.compile(r"^REL\s+TO(?:\s+(?P<codes>.*))?$")
 _CODE_SEPARATORS = re.compile(r"[,\s]+")
 _CAVEAT_SEPARATORS = re.compile(r"[/,\s]+")
-
-
-@dataclass(frozen=True, order=True)
-class LabelSpec:
-    """One access label, as parsed from markings and as the releasability decision sees it.
-
-    ``releasable_to`` holds trigraphs and group codes as written (not expanded)
-    and/or ``ALL``; it never contains the originator, which is always implied.
-    ``originator`` is None only for the legacy label of migration 0002 (stored
-    before labels had originators): home nation only, no third-party consent.
-    """
-
-    rank: int
-    releasable_to: frozenset[str]
-    caveats: frozenset[str]
-    originator: str | None
 
 
 def _check_originator(originator: str, mappings: Mappings) -> str:
@@ -115,7 +100,8 @@ def canonical_banner(spec: LabelSpec, mappings: Mappings) -> str:
     """The canonical banner of ``spec``: originator first, trigraphs A-Z, groups A-Z, then ALL."""
     if not 0 <= spec.rank < len(mappings.rank_names):
         raise UnknownToken("classification", str(spec.rank), "not a canonical rank")
-    origin = _check_originator(spec.originator, mappings)
+    # The legacy label (originator None) has no canonical banner: None fails in normalise_code, as it always has.
+    origin = _check_originator(spec.originator, mappings)  # type: ignore[arg-type]  # see the comment above
     trigraphs, groups, everyone = [], [], False
     for code in spec.releasable_to:
         if code == ALL:
@@ -145,7 +131,7 @@ def label_marking_id(banner: str) -> str:
     return f"marking-definition--{uuid.uuid5(LABEL_NAMESPACE, banner)}"
 
 
-def label_marking_definition(spec: LabelSpec, mappings: Mappings) -> dict:
+def label_marking_definition(spec: LabelSpec, mappings: Mappings) -> dict[str, Any]:
     """The STIX 2.1 marking definition expressing ``spec`` with Tearline's label extension.
 
     Deterministic: the same label gives the same object, byte for byte once
@@ -154,7 +140,10 @@ def label_marking_definition(spec: LabelSpec, mappings: Mappings) -> dict:
     banner = canonical_banner(spec, mappings)
     # The extension lists codes in banner order (minus the originator, which has its own field).
     codes = banner.split("//")[1].removeprefix("REL TO ").split(", ")[1:]
-    extension: dict = {"extension_type": "property-extension", "classification": mappings.rank_names[spec.rank]}
+    extension: dict[str, Any] = {
+        "extension_type": "property-extension",
+        "classification": mappings.rank_names[spec.rank],
+    }
     # STIX 2.1 forbids empty lists, so an originator-only or caveat-free label omits the property.
     if codes:
         extension["releasable_to"] = codes
@@ -184,7 +173,9 @@ def most_restrictive(specs: list[LabelSpec], mappings: Mappings) -> LabelSpec:
         raise ValueError("most_restrictive needs at least one label")
     if len(specs) == 1:
         return specs[0]
-    originators = sorted({spec.originator for spec in specs})
+    # Originators are trigraphs, or None for the legacy label only: None combines only with itself
+    # (origin None then passes through unchanged), and a mix of None and trigraphs raises TypeError here.
+    originators = sorted(cast("set[str]", {spec.originator for spec in specs}))
     if len(originators) > 1:
         raise ValueError(f"cannot combine labels of different originators: {', '.join(originators)}")
     origin = originators[0]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.markings.label_spec import LabelSpec
 from app.markings.tables import (
     RULE_TYPES,
     MappingError,
@@ -49,18 +50,20 @@ class Mappings:
     """Group code (tetragraph) -> member trigraphs."""
     caveats: dict[str, str]
     """Caveat -> rule type (``home_only``)."""
-    tlp: dict[str, tuple[str, dict]]
+    tlp: dict[str, tuple[str, dict[str, Any]]]
     """Marking-definition id -> (TLP level, definition object), TLP 1.0 and 2.0."""
     label_extension_id: str
-    label_extension_definition: dict
-    acs: dict
+    label_extension_definition: dict[str, Any]
+    acs: dict[str, Any]
     """The parsed ``markings/acs-3.0.json`` rules."""
     tlp_release: dict[str, frozenset[str]] = field(default_factory=dict)
     """Marking-definition id -> releasable-to a TLP level means on its own (``{ALL}`` or empty)."""
-    label_extension_identity: dict = field(default_factory=dict)
-    label_extension_schema: dict = field(default_factory=dict)
+    label_extension_identity: dict[str, Any] = field(default_factory=dict)
+    label_extension_schema: dict[str, Any] = field(default_factory=dict)
     label_extension_validator: Any = field(default=None, compare=False, repr=False)
-    definition_labels: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+    definition_labels: dict[tuple[bytes, str], LabelSpec] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
     """Memo of ``stix_markings.definition_label``: (canonical definition JSON, originator) -> label.
     Deriving a label validates the definition against a JSON Schema; the same definitions come back
     with every envelope. Per instance, so tables built differently (``dataclasses.replace``) start empty."""

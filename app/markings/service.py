@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.markings.labels import LabelSpec, canonical_banner, label_marking_id
 from app.markings.mappings import Mappings
@@ -20,7 +21,7 @@ def label_spec(row: Label) -> LabelSpec:
     return LabelSpec(row.rank, split_codes(row.releasable_to), split_codes(row.caveats), row.originator)
 
 
-def label_values(spec: LabelSpec, mappings: Mappings) -> dict:
+def label_values(spec: LabelSpec, mappings: Mappings) -> dict[str, Any]:
     """The label row for ``spec``: its canonical banner is the key."""
     banner = canonical_banner(spec, mappings)
     return {
@@ -36,12 +37,15 @@ def label_values(spec: LabelSpec, mappings: Mappings) -> dict:
 def intern_label(session: Session, spec: LabelSpec, mappings: Mappings) -> int:
     """The id of the label row for ``spec``, inserting it if new (safe against concurrent writers)."""
     values = label_values(spec, mappings)
-    existing = session.execute(select(Label.id).where(Label.key == values["key"])).scalar_one_or_none()
+    existing: int | None = session.execute(
+        select(col(Label.id)).where(col(Label.key) == values["key"])
+    ).scalar_one_or_none()
     if existing is not None:
         return existing
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(Label).values(**values).on_conflict_do_nothing(index_elements=["key"]))
-    return session.execute(select(Label.id).where(Label.key == values["key"])).scalar_one()
+    label_id: int = session.execute(select(col(Label.id)).where(col(Label.key) == values["key"])).scalar_one()
+    return label_id
 
 
 def intern_labels(session: Session, specs: Iterable[LabelSpec], mappings: Mappings) -> dict[LabelSpec, int]:
@@ -52,7 +56,7 @@ def intern_labels(session: Session, specs: Iterable[LabelSpec], mappings: Mappin
 
     def known() -> dict[str, int]:
         keys = [v["key"] for v in values.values()]
-        return dict(session.execute(select(Label.key, Label.id).where(Label.key.in_(keys))).all())
+        return dict(session.execute(select(col(Label.key), col(Label.id)).where(col(Label.key).in_(keys))).all())
 
     found = known()
     new = [v for v in values.values() if v["key"] not in found]

@@ -1,4 +1,4 @@
-"""Map the markings of a STIX object to a label (DESIGN.md sections 2 and 3).
+"""Map the markings of a STIX object to a label (docs/design.md sections 2 and 3).
 
 Classification/releasability markings are Tearline's own label extension,
 statement markings whose statement is a banner, and the ACS 3.0 extension. When
@@ -11,6 +11,7 @@ labelled one by one with ``definition_label`` by the caller.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -26,10 +27,10 @@ from app.markings.tokens import normalise_code
 
 
 def object_label(
-    obj: dict,
+    obj: dict[str, Any],
     *,
     originator: str,
-    definitions: Mapping[str, dict],
+    definitions: Mapping[str, dict[str, Any]],
     mappings: Mappings,
     home_nation: str,
 ) -> LabelSpec:
@@ -42,7 +43,7 @@ def object_label(
     originator only (with the home nation, who always sees); TLP:CLEAR/WHITE
     or GREEN alone give UNCLASSIFIED releasable to ALL.
     """
-    # The home nation is not part of a label (it always sees, DESIGN.md 2b), but a
+    # The home nation is not part of a label (it always sees, docs/design.md 2b), but a
     # misconfigured one must not pass silently into labelling.
     _country(home_nation, "home nation", mappings)
     origin = _country(originator, "originator", mappings)
@@ -68,7 +69,7 @@ def object_label(
     return LabelSpec(0, frozenset(), frozenset(), origin)
 
 
-def definition_label(definition: dict, *, originator: str, mappings: Mappings) -> LabelSpec | None:
+def definition_label(definition: dict[str, Any], *, originator: str, mappings: Mappings) -> LabelSpec | None:
     """The label one marking definition stands for, or ``None`` for a TLP-only definition.
 
     Raises ``UnknownToken`` for a definition Tearline cannot read as a label
@@ -98,7 +99,9 @@ def definition_label(definition: dict, *, originator: str, mappings: Mappings) -
 _MEMO_LIMIT = 65536
 
 
-def _derive_definition_label(definition: dict, marking_id: str, originator: str, mappings: Mappings) -> LabelSpec:
+def _derive_definition_label(
+    definition: dict[str, Any], marking_id: str, originator: str, mappings: Mappings
+) -> LabelSpec:
     extensions = definition.get("extensions") or {}
     if not isinstance(extensions, dict):
         raise UnknownToken("marking definition", marking_id, "'extensions' is not an object")
@@ -162,7 +165,7 @@ def _from_label_extension(ext: object, marking_id: str, originator: str, mapping
     )
 
 
-def _from_statement(definition: dict, marking_id: str, originator: str, mappings: Mappings) -> LabelSpec:
+def _from_statement(definition: dict[str, Any], marking_id: str, originator: str, mappings: Mappings) -> LabelSpec:
     """A statement marking whose statement is a banner (``SECRET//REL TO USA, GBR``)."""
     body = definition.get("definition")
     statement = body.get("statement") if isinstance(body, dict) else None
@@ -227,7 +230,7 @@ def _from_acs(ext: object, marking_id: str, originator: str, mappings: Mappings)
     )
 
 
-def _as_list(value: object) -> list:
+def _as_list(value: object) -> list[object]:
     """A list from an ACS list property; a lone string counts as one item (so "NF" is not read as "N", "F")."""
     if value is None:
         return []

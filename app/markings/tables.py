@@ -31,7 +31,7 @@ class MappingError(RuntimeError):
     """A mapping file is missing, malformed or contradicts another; the message names the file."""
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path) -> dict[str, Any]:
     """The JSON object in ``path``, or a MappingError naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -63,6 +63,7 @@ def _string_list(value: Any, path: Path | str, what: str) -> list[str]:
 
 
 def load_countries(path: Path) -> frozenset[str]:
+    """The country trigraphs of ``codes/countries.json``."""
     data = _read(path)
     entries = data.get("countries")
     if not isinstance(entries, list) or not entries:
@@ -81,19 +82,21 @@ def load_countries(path: Path) -> frozenset[str]:
 
 
 def load_groups(path: Path, countries: frozenset[str]) -> dict[str, frozenset[str]]:
+    """The groups of ``codes/groups.json``: group code -> member trigraphs."""
     data = _read(path)
     raw = data.get("groups")
     if not isinstance(raw, dict) or not raw:
         raise _fail(path, "'groups' must be a non-empty object")
-    members: dict[str, list[str]] = {}
+    members: dict[str, Any] = {}
     for code, entry in raw.items():
         if not isinstance(entry, dict):
             raise _fail(path, f"group {code!r} must be an object with 'members'")
-        members[code] = entry.get("members")  # type: ignore[assignment]
+        members[code] = entry.get("members")
     return validate_groups(members, countries, path)
 
 
 def validate_groups(raw: Mapping[str, Any], countries: frozenset[str], origin: Path | str) -> dict[str, frozenset[str]]:
+    """Check group codes and members against ``countries``; ``origin`` names the source in errors."""
     groups: dict[str, frozenset[str]] = {}
     for code, members in raw.items():
         if not isinstance(code, str) or not _GROUP_CODE.match(code) or code == ALL:
@@ -112,6 +115,7 @@ def validate_groups(raw: Mapping[str, Any], countries: frozenset[str], origin: P
 
 
 def load_caveats(path: Path) -> dict[str, str]:
+    """The caveats of ``codes/caveats.json``: caveat -> rule type."""
     data = _read(path)
     raw = data.get("caveats")
     if not isinstance(raw, dict) or not raw:
@@ -154,6 +158,7 @@ class _NameTable:
 def load_classifications(
     directory: Path, countries: frozenset[str], groups: dict[str, frozenset[str]]
 ) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Classification names -> rank, and the canonical name by rank, from ``classifications/``."""
     canonical_path = directory / "canonical.json"
     data = _read(canonical_path)
     entries = data.get("ranks")
@@ -199,7 +204,7 @@ def load_classifications(
     return table.ranks, tuple(rank_names)
 
 
-def _add_scheme(table: _NameTable, block: dict, path: Path, nation: str | None, origin: str) -> None:
+def _add_scheme(table: _NameTable, block: dict[str, Any], path: Path, nation: str | None, origin: str) -> None:
     """Register one scheme's names; with a nation, also as "<NATION> <name>" (always unambiguous)."""
     ranks = block.get("ranks")
     if not isinstance(ranks, dict) or not ranks:
@@ -229,8 +234,9 @@ def _add_scheme(table: _NameTable, block: dict, path: Path, nation: str | None, 
 # --- markings ------------------------------------------------------------------------------
 
 
-def load_tlp(directory: Path) -> tuple[dict[str, tuple[str, dict]], dict[str, frozenset[str]]]:
-    tlp: dict[str, tuple[str, dict]] = {}
+def load_tlp(directory: Path) -> tuple[dict[str, tuple[str, dict[str, Any]]], dict[str, frozenset[str]]]:
+    """The TLP 1.0 and 2.0 marking definitions by id, and what each releases to on its own."""
+    tlp: dict[str, tuple[str, dict[str, Any]]] = {}
     release: dict[str, frozenset[str]] = {}
     for name, expected in (("tlp-1.0.json", 4), ("tlp-2.0.json", 5)):
         path = directory / name
@@ -244,7 +250,11 @@ def load_tlp(directory: Path) -> tuple[dict[str, tuple[str, dict]], dict[str, fr
             if not isinstance(level, str) or not isinstance(definition, dict):
                 raise _fail(path, "each entry needs 'level' and 'definition'")
             marking_id = definition.get("id")
-            if definition.get("type") != "marking-definition" or not _MARKING_ID.match(str(marking_id)):
+            if (
+                definition.get("type") != "marking-definition"
+                or not isinstance(marking_id, str)
+                or not _MARKING_ID.match(marking_id)
+            ):
                 raise _fail(path, f"TLP {level}: definition is not a marking-definition with a valid id")
             if marking_id in tlp:
                 raise _fail(path, f"marking definition {marking_id} is listed twice")
@@ -256,7 +266,10 @@ def load_tlp(directory: Path) -> tuple[dict[str, tuple[str, dict]], dict[str, fr
     return tlp, release
 
 
-def load_label_extension(directory: Path) -> tuple[dict, dict, dict, Draft202012Validator]:
+def load_label_extension(
+    directory: Path,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], Draft202012Validator]:
+    """Tearline's label extension: its identity, extension definition, JSON Schema and a validator for it."""
     path = directory / "tearline-label-extension-definition.json"
     data = _read(path)
     identity, definition = data.get("identity"), data.get("extension_definition")
@@ -282,7 +295,8 @@ def load_label_extension(directory: Path) -> tuple[dict, dict, dict, Draft202012
 
 def load_acs(
     path: Path, rank_count: int, countries: frozenset[str], groups: dict[str, frozenset[str]], caveats: dict[str, str]
-) -> dict:
+) -> dict[str, Any]:
+    """The ACS 3.0 mapping rules of ``markings/acs-3.0.json``, checked against the other tables."""
     data = _read(path)
     if not _EXTENSION_ID.match(str(data.get("extension_definition_id"))):
         raise _fail(path, "'extension_definition_id' is not a valid extension-definition id")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -43,6 +44,7 @@ class JsonFormatter(logging.Formatter):
     """Format a record as one JSON line: time, level, logger, message, then any extra fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         document = {
             "time": datetime.fromtimestamp(record.created, UTC)
             .isoformat(timespec="milliseconds")
@@ -67,6 +69,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one plain line, its extra fields appended as key=value."""
         line = super().format(record)
         extras = [
             f"{k}={_plain(v)}"
@@ -85,7 +88,7 @@ def _plain(value: object) -> str:
     return text
 
 
-def logging_config(log_level: str = "INFO", log_format: str = "json") -> dict:
+def logging_config(log_level: str = "INFO", log_format: str = "json") -> dict[str, Any]:
     """A :func:`logging.config.dictConfig` for the server process (passed to uvicorn as ``log_config``).
 
     uvicorn's own access log is silenced: the ``tearline.access`` line replaces it and carries

@@ -20,7 +20,7 @@ served (the request's audit context), object versions stored (an engine hook on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -34,7 +34,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import Insert
 
 STORED_TABLE = "stix_object"
@@ -135,12 +136,19 @@ class Metrics:
         counter = self.objects_ingested
 
         @event.listens_for(engine, "begin")
-        def _begin(conn) -> None:
+        def _begin(conn: Connection) -> None:
             conn.info[_PENDING] = 0
             conn.info[_SAVEPOINTS] = []
 
         @event.listens_for(engine, "after_execute")
-        def _after_execute(conn, clauseelement, multiparams, params, execution_options, result) -> None:
+        def _after_execute(
+            conn: Connection,
+            clauseelement: Executable,
+            multiparams: Sequence[Mapping[str, Any]],
+            params: Mapping[str, Any],
+            execution_options: Mapping[str, Any],
+            result: object,
+        ) -> None:
             if isinstance(clauseelement, Insert) and getattr(clauseelement.table, "name", None) == STORED_TABLE:
                 rows = len(multiparams) if multiparams else 1
                 conn.info[_PENDING] = conn.info.get(_PENDING, 0) + rows
@@ -148,29 +156,29 @@ class Metrics:
         # Savepoints nest, so a stack of the pending count at each (the "savepoint" event
         # fires before the savepoint has its name).
         @event.listens_for(engine, "savepoint")
-        def _savepoint(conn, name) -> None:
+        def _savepoint(conn: Connection, name: str | None) -> None:
             conn.info.setdefault(_SAVEPOINTS, []).append(conn.info.get(_PENDING, 0))
 
         @event.listens_for(engine, "rollback_savepoint")
-        def _rollback_savepoint(conn, name, context) -> None:
+        def _rollback_savepoint(conn: Connection, name: str, context: object) -> None:
             stack = conn.info.get(_SAVEPOINTS)
             if stack:
                 conn.info[_PENDING] = stack.pop()
 
         @event.listens_for(engine, "release_savepoint")
-        def _release_savepoint(conn, name, context) -> None:
+        def _release_savepoint(conn: Connection, name: str, context: object) -> None:
             stack = conn.info.get(_SAVEPOINTS)
             if stack:
                 stack.pop()
 
         @event.listens_for(engine, "commit")
-        def _commit(conn) -> None:
+        def _commit(conn: Connection) -> None:
             pending = conn.info.pop(_PENDING, 0)
             conn.info.pop(_SAVEPOINTS, None)
             if pending:
                 counter.inc(pending)
 
         @event.listens_for(engine, "rollback")
-        def _rollback(conn) -> None:
+        def _rollback(conn: Connection) -> None:
             conn.info.pop(_PENDING, None)
             conn.info.pop(_SAVEPOINTS, None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TypedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,13 +30,22 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-def _who(audit) -> tuple[str | None, str | None]:
+def _who(audit: object) -> tuple[str | None, str | None]:
     if audit is None:
         return None, None
     principal = getattr(audit, "principal", None)
     if principal is not None:
         return principal.subject, principal.nation
     return getattr(audit, "subject", None), getattr(audit, "nation", None)
+
+
+class _Seen(TypedDict):
+    """What the response start told about one request, for its metrics and log line."""
+
+    status: int
+    served: int
+    subject: str | None
+    nation: str | None
 
 
 class ObservabilityMiddleware:
@@ -46,11 +56,12 @@ class ObservabilityMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, watching its response start; count and log it when it ends."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        seen: dict = {"status": 500, "served": 0, "subject": None, "nation": None}
+        seen: _Seen = {"status": 500, "served": 0, "subject": None, "nation": None}
 
         async def observe_start(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -70,7 +81,7 @@ class ObservabilityMiddleware:
         finally:
             self._finish(scope, seen, time.perf_counter() - started)
 
-    def _finish(self, scope: Scope, seen: dict, elapsed: float) -> None:
+    def _finish(self, scope: Scope, seen: _Seen, elapsed: float) -> None:
         method, route, status = scope["method"], route_template(scope), seen["status"]
         counted_method = method if method in METHODS else "other"
         self.metrics.requests.labels(method=counted_method, route=route, status=str(status)).inc()

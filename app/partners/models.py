@@ -39,6 +39,7 @@ class Partner(SQLModel, table=True):
 
     @property
     def group_list(self) -> list[str]:
+        """The partner's group codes as a list (``groups`` is comma-joined)."""
         return [g for g in self.groups.split(",") if g]
 
 

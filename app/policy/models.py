@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Integer, PrimaryKeyConstraint, update
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 
 
 class PolicyState(SQLModel, table=True):
@@ -18,4 +18,4 @@ class PolicyState(SQLModel, table=True):
 
 def bump_epoch(session: Session) -> None:
     """Invalidate every instance's decision cache; part of the caller's transaction."""
-    session.execute(update(PolicyState).where(PolicyState.id == 1).values(epoch=PolicyState.epoch + 1))
+    session.execute(update(PolicyState).where(col(PolicyState.id) == 1).values(epoch=PolicyState.epoch + 1))

@@ -1,4 +1,4 @@
-"""The releasability rule of DESIGN.md section 2, decided by Casbin.
+"""The releasability rule of docs/design.md section 2, decided by Casbin.
 
 ``policies/model.conf`` holds the rule as an ABAC matcher (request type
 ``r2``) over a principal and a label; the custom functions registered here

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.auth.principal import Principal
 from app.markings.labels import LabelSpec
@@ -28,12 +28,12 @@ from app.policy.models import PolicyState
 from app.policy.releasability import ReleasabilityPolicy
 
 
-def _principal_key(principal: Principal) -> tuple:
+def _principal_key(principal: Principal) -> tuple[str, int, bool]:
     # Only what the decision reads: two tokens of one nation at one clearance see the same labels.
     return principal.nation, principal.clearance, principal.is_home
 
 
-def _files_stamp(paths: tuple[Path, ...]) -> tuple:
+def _files_stamp(paths: tuple[Path, ...]) -> tuple[int, ...]:
     """Modification times of the policy files, so an edited policy takes effect without a restart."""
     return tuple(path.stat().st_mtime_ns for path in paths)
 
@@ -47,10 +47,10 @@ class VisibilityCache:
         self._base_mappings = mappings
         self._lock = threading.Lock()
         self._epoch: int | None = None
-        self._stamp: tuple = ()
+        self._stamp: tuple[int, ...] = ()
         self._policy: ReleasabilityPolicy | None = None
         self._facts: dict[int, LabelSpec] = {}
-        self._decided: dict[tuple, tuple[set[int], set[int]]] = {}
+        self._decided: dict[tuple[str, int, bool], tuple[set[int], set[int]]] = {}
         self.evaluations = 0
         """Casbin evaluations so far; benchmarks read it to show the cost is per label, not per object."""
         self.decision_seconds = 0.0
@@ -65,7 +65,7 @@ class VisibilityCache:
             raise RuntimeError("the policy is loaded on the first visibility request")
         return self._policy
 
-    def _reload(self, session: Session, epoch: int, stamp: tuple) -> None:
+    def _reload(self, session: Session, epoch: int, stamp: tuple[int, ...]) -> None:
         mappings = dataclasses.replace(self._base_mappings, groups=effective_groups(session, self._base_mappings))
         self._policy = ReleasabilityPolicy(self._policies_dir, mappings, self._home_nation)
         self._epoch, self._stamp = epoch, stamp
@@ -73,9 +73,9 @@ class VisibilityCache:
 
     def _load_new_labels(self, session: Session) -> None:
         # Ids are not loaded by "greater than the last seen": on PostgreSQL a lower id can commit later.
-        missing = set(session.execute(select(Label.id)).scalars()) - self._facts.keys()
+        missing = set(session.execute(select(col(Label.id))).scalars()) - self._facts.keys()
         if missing:
-            for label in session.execute(select(Label).where(Label.id.in_(missing))).scalars():
+            for label in session.execute(select(Label).where(col(Label.id).in_(missing))).scalars():
                 self._facts[label.id] = label_spec(label)
 
     def visible_label_ids(self, session: Session, principal: Principal) -> list[int]:
@@ -88,7 +88,7 @@ class VisibilityCache:
 
     def _visible_label_ids(self, session: Session, principal: Principal) -> list[int]:
         epoch, label_count = session.execute(
-            select(PolicyState.epoch, select(func.count(Label.id)).scalar_subquery())
+            select(col(PolicyState.epoch), select(func.count(col(Label.id))).scalar_subquery())
         ).one()
         stamp = _files_stamp((self._policies_dir / "model.conf", self._policies_dir / "policy.csv"))
         with self._lock:

@@ -10,10 +10,11 @@ name nobody can check.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.auth.principal import ROLES
 from app.http.errors import ApiError, not_found
@@ -79,7 +80,7 @@ class CollectionOut(BaseModel):
     write_partners: list[str]
 
 
-def collection_out(collection: Collection) -> dict:
+def collection_out(collection: Collection) -> dict[str, Any]:
     """The administrators' view of a collection."""
     return {
         "id": collection.id,
@@ -93,11 +94,11 @@ def collection_out(collection: Collection) -> dict:
     }
 
 
-def _checked(session: Session, changes: dict, collection_id: str | None = None) -> dict:
+def _checked(session: Session, changes: dict[str, Any], collection_id: str | None = None) -> dict[str, Any]:
     """The changes as column values; unknown roles or partners, or a taken alias, are refused per field."""
     errors: list[FieldError] = []
-    values: dict = {}
-    partners = set(session.execute(select(Partner.nation)).scalars())
+    values: dict[str, Any] = {}
+    partners = set(session.execute(select(col(Partner.nation))).scalars())
     for name, value in changes.items():
         if name in ("read_roles", "write_roles"):
             unknown = sorted(set(value) - ROLES)
@@ -115,7 +116,7 @@ def _checked(session: Session, changes: dict, collection_id: str | None = None) 
         else:
             values[name] = value
     if values.get("alias"):
-        taken = session.execute(select(Collection.id).where(Collection.alias == values["alias"])).scalar()
+        taken = session.execute(select(col(Collection.id)).where(col(Collection.alias) == values["alias"])).scalar()
         if taken is not None and taken != collection_id:
             errors.append(FieldError("alias", "another collection has this alias"))
     if errors:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session
 
@@ -36,19 +38,22 @@ router = APIRouter(
 
 
 @router.get("", response_model=list[CollectionOut], summary="List collections")
-def list_collections(session: Session = Depends(get_session)):
+def list_collections(session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+    """Every collection, by title."""
     return [admin.collection_out(c) for c in admin.listing(session)]
 
 
 @router.post("", status_code=201, response_model=CollectionOut, summary="Create a collection")
-def create_collection(request: Request, body: CollectionIn, session: Session = Depends(get_session)):
+def create_collection(request: Request, body: CollectionIn, session: Session = Depends(get_session)) -> dict[str, Any]:
+    """Create a collection; unknown roles, unregistered partners or a taken alias are refused field by field."""
     collection = admin.create(session, body)
     note_collection(request, collection.id)
     return admin.collection_out(collection)
 
 
 @router.get("/{collection_id}", response_model=CollectionOut, summary="One collection")
-def get_collection(request: Request, collection_id: str, session: Session = Depends(get_session)):
+def get_collection(request: Request, collection_id: str, session: Session = Depends(get_session)) -> dict[str, Any]:
+    """One collection; 404 if there is no such collection."""
     note_collection(request, collection_id)
     return admin.collection_out(admin.get(session, collection_id))
 
@@ -56,6 +61,7 @@ def get_collection(request: Request, collection_id: str, session: Session = Depe
 @router.patch("/{collection_id}", response_model=CollectionOut, summary="Update a collection")
 def update_collection(
     request: Request, collection_id: str, body: CollectionPatch, session: Session = Depends(get_session)
-):
+) -> dict[str, Any]:
+    """Change the fields given and keep the others; an alias of "" removes the alias."""
     note_collection(request, collection_id)
     return admin.collection_out(admin.update(session, collection_id, body))

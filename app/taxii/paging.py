@@ -12,6 +12,7 @@ re-applies the requester's visibility anyway.
 from __future__ import annotations
 
 import hashlib
+from typing import Any, TypedDict
 
 import orjson
 from jose import jwe
@@ -19,6 +20,15 @@ from jose.exceptions import JWEError
 
 from app.auth.principal import Principal
 from app.http.errors import ApiError
+
+
+class CursorBinding(TypedDict):
+    """What a cursor is bound to, as keyword arguments of :func:`make_cursor` and :func:`read_cursor`."""
+
+    collection_id: str
+    endpoint: str
+    query: list[Any]
+    principal: Principal
 
 
 def _key(secret: str) -> bytes:
@@ -29,7 +39,7 @@ def _digest(value: object) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
-def _binding(collection_id: str, endpoint: str, query: list, principal: Principal) -> dict:
+def _binding(collection_id: str, endpoint: str, query: list[Any], principal: Principal) -> dict[str, object]:
     return {
         "c": collection_id,
         "e": endpoint,
@@ -39,15 +49,16 @@ def _binding(collection_id: str, endpoint: str, query: list, principal: Principa
 
 
 def make_cursor(
-    secret: str, *, collection_id: str, endpoint: str, query: list, principal: Principal, after_us: int
+    secret: str, *, collection_id: str, endpoint: str, query: list[Any], principal: Principal, after_us: int
 ) -> str:
     """A signed cursor resuming after ``after_us`` for exactly this query and principal."""
     claims = _binding(collection_id, endpoint, query, principal) | {"k": after_us}
-    return jwe.encrypt(orjson.dumps(claims), _key(secret), algorithm="dir", encryption="A256GCM").decode()
+    token: bytes = jwe.encrypt(orjson.dumps(claims), _key(secret), algorithm="dir", encryption="A256GCM")
+    return token.decode()
 
 
 def read_cursor(
-    secret: str, token: str, *, collection_id: str, endpoint: str, query: list, principal: Principal
+    secret: str, token: str, *, collection_id: str, endpoint: str, query: list[Any], principal: Principal
 ) -> int:
     """The ``date_added`` to resume after; 400 for any cursor not made for this query and principal."""
     invalid = ApiError(400, "The next parameter is not valid for this request.")
@@ -61,4 +72,5 @@ def read_cursor(
     expected = _binding(collection_id, endpoint, query, principal)
     if any(claims.get(name) != value for name, value in expected.items()):
         raise invalid
-    return claims["k"]
+    after_us: int = claims["k"]  # checked to be an int above
+    return after_us

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -34,7 +35,7 @@ from app.taxii.media import (
     require_taxii_accept,
     require_taxii_content_type,
 )
-from app.taxii.paging import make_cursor, read_cursor
+from app.taxii.paging import CursorBinding, make_cursor, read_cursor
 from app.taxii.service import ServedPage
 
 
@@ -50,7 +51,7 @@ router = APIRouter(
 )
 
 
-def _json(document: dict, status_code: int = 200, headers: dict | None = None) -> TaxiiResponse:
+def _json(document: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None) -> TaxiiResponse:
     return TaxiiResponse(orjson.dumps(document), status_code=status_code, headers=headers)
 
 
@@ -71,7 +72,8 @@ def discovery(
     principal: Principal = Depends(get_principal),
     settings: Settings = Depends(get_settings),
     rights: RoleRights = Depends(get_role_rights),
-):
+) -> TaxiiResponse:
+    """The server's title and its one API root; needs the TAXII discover right."""
     _may_discover(rights, principal)
     root_url = f"{str(request.base_url).rstrip('/')}/taxii2/{settings.api_root}/"
     return _json(
@@ -90,7 +92,8 @@ def api_root_information(
     principal: Principal = Depends(get_principal),
     settings: Settings = Depends(get_settings),
     rights: RoleRights = Depends(get_role_rights),
-):
+) -> TaxiiResponse:
+    """The API root's title, TAXII version and max_content_length; needs the TAXII discover right."""
     _may_discover(rights, principal)
     return _json(
         {
@@ -109,7 +112,8 @@ def get_status(
     api_root: str = Depends(_api_root),
     principal: Principal = Depends(get_principal),
     session: Session = Depends(get_session),
-):
+) -> TaxiiResponse:
+    """The status of an Add Objects request; only its poster may read it, anyone else gets 404."""
     return _json(service.status_document(service.get_status(session, principal, status_id)))
 
 
@@ -119,7 +123,8 @@ def get_collections(
     principal: Principal = Depends(get_principal),
     session: Session = Depends(get_session),
     rights: RoleRights = Depends(get_role_rights),
-):
+) -> TaxiiResponse:
+    """The collections you may read or write; the others are not mentioned."""
     _may_discover(rights, principal)
     collections = service.list_collections(session, rights, principal)
     return _json({"collections": collections} if collections else {})
@@ -132,7 +137,8 @@ def get_collection(
     principal: Principal = Depends(get_principal),
     session: Session = Depends(get_session),
     rights: RoleRights = Depends(get_role_rights),
-):
+) -> TaxiiResponse:
+    """One collection and your access to it; 404 if you may neither read nor write it."""
     collection, access = service.open_collection(session, rights, principal, collection_id)
     return _json(service.collection_resource(collection, access))
 
@@ -149,6 +155,7 @@ class Ctx:
     mappings: Mappings
 
     def visible(self) -> list[int]:
+        """The label ids the principal may see."""
         return self.visibility.visible_label_ids(self.session, self.principal)
 
 
@@ -183,7 +190,7 @@ def _paged(
     if object_id is not None:
         service.require_visible_object(ctx.session, collection_id, visible, object_id)
         flt = replace(flt, ids=(object_id,))
-    binding = {
+    binding: CursorBinding = {
         "collection_id": collection_id,
         "endpoint": f"{endpoint}:{object_id or ''}",
         "query": flt.digest_parts(),
@@ -197,6 +204,8 @@ def _paged(
     )
     next_token = None
     if page.more:
+        # A page has more only when it read more than limit (>= 1) rows, so it has a last one.
+        assert page.last_read_us is not None
         next_token = make_cursor(ctx.settings.cursor_secret, after_us=page.last_read_us, **binding)
     # Objects, manifest entries and version lists all tell the client these versions exist.
     note_served(request, [(row.object_id, format_us(row.version_us)) for row in page.rows])
@@ -220,7 +229,7 @@ def _envelope(page: ServedPage, next_token: str | None) -> bytes:
     """Stored JSON text is joined as is, never re-parsed."""
     body = _paging_prefix(page, next_token)
     if page.rows:
-        body += b',"objects":[' + ",".join(row.body for row in page.rows).encode() + b"]"
+        body += b',"objects":[' + ",".join(cast(Iterable[str], (row.body for row in page.rows))).encode() + b"]"
     return body + b"}"
 
 
@@ -239,17 +248,20 @@ def _versions(page: ServedPage, next_token: str | None) -> bytes:
 
 
 @router.get("/{api_root}/collections/{collection_id}/objects/", summary="Get objects")
-def get_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)):
+def get_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)) -> TaxiiResponse:
+    """One page of the collection's objects you may see, granular markings applied; ``next`` continues."""
     return _paged(request, ctx, endpoint="objects", collection_id=collection_id, with_body=True, shape=_envelope)
 
 
 @router.get("/{api_root}/collections/{collection_id}/manifest/", summary="Get object manifests")
-def get_manifest(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)):
+def get_manifest(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)) -> TaxiiResponse:
+    """One page of manifest records (id, date_added, version, media_type) of the object versions you may see."""
     return _paged(request, ctx, endpoint="manifest", collection_id=collection_id, with_body=False, shape=_manifest)
 
 
 @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Get an object")
-def get_object(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)):
+def get_object(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)) -> TaxiiResponse:
+    """The versions of one object you may see (by default the latest); 404 if you may see none."""
     return _paged(
         request,
         ctx,
@@ -262,7 +274,10 @@ def get_object(request: Request, collection_id: str, object_id: str, ctx: Ctx = 
 
 
 @router.get("/{api_root}/collections/{collection_id}/objects/{object_id}/versions/", summary="Get object versions")
-def get_object_versions(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)):
+def get_object_versions(
+    request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)
+) -> TaxiiResponse:
+    """The version timestamps of one object you may see, in the order they were added; 404 if you may see none."""
     return _paged(
         request,
         ctx,
@@ -275,7 +290,8 @@ def get_object_versions(request: Request, collection_id: str, object_id: str, ct
 
 
 @router.delete("/{api_root}/collections/{collection_id}/objects/{object_id}/", summary="Delete an object")
-def delete_object(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)):
+def delete_object(request: Request, collection_id: str, object_id: str, ctx: Ctx = Depends(_ctx)) -> TaxiiResponse:
+    """Delete the versions of one object you may see (by default all of them); needs the delete right."""
     service.open_collection(ctx.session, ctx.rights, ctx.principal, collection_id, need="delete")
     flt = parse_page_request(request, "delete", ctx.settings).flt
     service.delete_object(ctx.session, collection_id, ctx.visible(), object_id, flt)
@@ -297,7 +313,7 @@ async def _read_body(request: Request, max_length: int) -> bytes:
     return b"".join(chunks)
 
 
-def _envelope_objects(body: bytes) -> list:
+def _envelope_objects(body: bytes) -> list[Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -316,13 +332,14 @@ def _envelope_objects(body: bytes) -> list:
     status_code=202,
     dependencies=[Depends(require_taxii_content_type)],
 )
-async def add_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)):
+async def add_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)) -> TaxiiResponse:
+    """Validate, label and store the objects of a TAXII envelope; answers with the completed status resource."""
     await run_in_threadpool(service.open_collection, ctx.session, ctx.rights, ctx.principal, collection_id, "write")
     objects = _envelope_objects(await _read_body(request, ctx.settings.max_content_length))
     check_envelope(objects, ctx.settings)
     visible = await run_in_threadpool(ctx.visible)
 
-    def add_and_describe() -> dict:
+    def add_and_describe() -> dict[str, Any]:
         # Both in a worker thread: the status row is expired after commit and reloads from the
         # database, which must never block the event loop (it would wait on the pool it feeds).
         status = service.add_objects(

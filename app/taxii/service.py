@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
-from sqlalchemy import case, delete, select
-from sqlmodel import Session
+from sqlalchemy import Row, case, delete, select
+from sqlmodel import Session, col
 
 from app.auth.principal import Principal
 from app.db.timestamps import format_us, now_us
@@ -54,9 +54,9 @@ def collection_access(rights: RoleRights, principal: Principal, collection: Coll
     return Access(granted("read", "read"), granted("write", "write"), granted("delete", "write"))
 
 
-def collection_resource(collection: Collection, access: Access) -> dict:
+def collection_resource(collection: Collection, access: Access) -> dict[str, Any]:
     """The TAXII collection resource as the requester sees it."""
-    resource = {
+    resource: dict[str, Any] = {
         "id": collection.id,
         "title": collection.title,
         "description": collection.description,
@@ -99,7 +99,7 @@ def all_collections(session: Session) -> list[Collection]:
     return list(session.execute(select(Collection).order_by(Collection.title, Collection.id)).scalars())
 
 
-def list_collections(session: Session, rights: RoleRights, principal: Principal) -> list[dict]:
+def list_collections(session: Session, rights: RoleRights, principal: Principal) -> list[dict[str, Any]]:
     """Collections the principal may read or write; the others are not mentioned."""
     resources = []
     for collection in all_collections(session):
@@ -150,7 +150,7 @@ class ServedPage:
     last_read_us: int | None
 
 
-def _served(row, visible: set[int]) -> ServedVersion | None:
+def _served(row: Row[int, str, int, str, str | None, str | None], visible: set[int]) -> ServedVersion | None:
     # Unpacked by position: a thousand rows a page, and Row's attribute lookup by name cost more
     # than everything else done here.
     date_added_us, object_id, version_us, spec_version, granular, body = row
@@ -160,7 +160,8 @@ def _served(row, visible: set[int]) -> ServedVersion | None:
     if hidden:
         # One hidden marking: its redaction was checked at ingest (a version it would leave
         # invalid is withheld in SQL and never reaches here), so stix2 need not re-parse it.
-        redacted = redact(orjson.loads(body), hidden, parsed_valid=len(hidden) == 1)
+        # A row with granular markings has has_granular set, so its body was selected (not NULL).
+        redacted = redact(orjson.loads(cast(str, body)), hidden, parsed_valid=len(hidden) == 1)
         if redacted is None:
             return None  # the combination of hidden markings would leave invalid STIX: withhold
         body = orjson.dumps(redacted).decode()
@@ -176,7 +177,11 @@ _PAGE_COLUMNS = {
         StixObject.version_us,
         StixObject.spec_version,
         StixObject.granular,
-        (StixObject.body if with_body else case((StixObject.has_granular, StixObject.body), else_=None)).label("body"),
+        (
+            col(StixObject.body)
+            if with_body
+            else case((col(StixObject.has_granular), col(StixObject.body)), else_=None)
+        ).label("body"),
     )
     for with_body in (True, False)
 }
@@ -202,7 +207,7 @@ def versions_page(
     return ServedPage(served, page.more, page.rows[-1].date_added_us if page.rows else None)
 
 
-def manifest_record(row) -> dict:
+def manifest_record(row: ServedVersion) -> dict[str, str]:
     """One TAXII manifest record."""
     return {
         "id": row.object_id,
@@ -229,19 +234,19 @@ def delete_object(session: Session, collection_id: str, visible: list[int], obje
     )
     pks = list(session.execute(query).scalars())
     if pks:
-        session.execute(delete(StixObject).where(StixObject.pk.in_(pks)))
+        session.execute(delete(StixObject).where(col(StixObject.pk).in_(pks)))
     session.commit()
     return len(pks)
 
 
-def _status_entry(outcome: ingest.Outcome) -> dict:
+def _status_entry(outcome: ingest.Outcome) -> dict[str, str]:
     entry = {"id": outcome.object_id, "version": outcome.version or ""}
     if outcome.message:
         entry["message"] = outcome.message
     return entry
 
 
-def status_document(status: StatusResource) -> dict:
+def status_document(status: StatusResource) -> dict[str, Any]:
     """The TAXII status resource."""
     details = orjson.loads(status.details)
     return {
@@ -262,7 +267,7 @@ def add_objects(
     session: Session,
     collection_id: str,
     principal: Principal,
-    objects: list,
+    objects: list[Any],
     *,
     mappings: Mappings,
     home_nation: str,

@@ -54,6 +54,13 @@ def test_entrypoint_passes_shellcheck():
     assert os.access(ENTRYPOINT, os.X_OK)
 
 
+def test_ci_script_passes_shellcheck():
+    ci_run = REPO_ROOT / ".ci" / "run"
+    result = subprocess.run([_tool("shellcheck"), str(ci_run)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert os.access(ci_run, os.X_OK)
+
+
 def test_dockerfile_is_multi_stage_non_root_with_healthcheck_and_the_entrypoint():
     stages = _instructions("FROM")
     assert len(stages) >= 2 and stages[0].endswith("AS builder")
