@@ -28,6 +28,8 @@ class AuditContext:
     decision: str | None = None  # "allow" or "deny"; None means "decided by the status code"
     reason: str | None = None
     served: list[tuple[str, str]] = field(default_factory=list)
+    write_records: list[int] = field(default_factory=list)
+    """Records a write already committed with its data (app.audit.transaction): no second record is due."""
 
     def allow(self) -> None:
         """Record that the request was allowed (a later deny wins)."""

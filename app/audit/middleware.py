@@ -2,7 +2,8 @@
 
 A pure ASGI middleware, so exports and pages stream untouched. When the response
 starts (after the endpoint ran), the request's :class:`AuditContext` and the status
-become one record. Error responses are small; their body is held back only until
+become one record, unless the request was a write whose record already committed with
+its data (:mod:`app.audit.transaction`, described by :func:`write_facts`). Error responses are small; their body is held back only until
 its title and detail are read into the record's reason. If the record cannot be
 written the client gets 503 and the original response is dropped: nothing is
 served without a record (fail closed).
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.context import AuditContext, audit_context
 from app.audit.service import record_event
+from app.audit.transaction import WriteFacts
 from app.http.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,26 @@ def _write(engine: Engine, scope: Scope, context: AuditContext, status: int, err
     )
 
 
+def write_facts(scope: Scope, context: AuditContext) -> WriteFacts:
+    """The record of a write about to commit: who, through which route, with the route's success status."""
+    principal = context.principal
+    route = scope.get("route")
+    path_params = scope.get("path_params") or {}
+    client = scope.get("client")
+    return WriteFacts(
+        request_id=context.request_id or scope.get("state", {}).get("request_id", ""),
+        subject=principal.subject if principal else (context.subject or ""),
+        nation=principal.nation if principal else (context.nation or ""),
+        roles=principal.roles if principal else frozenset(),
+        method=scope.get("method", ""),
+        route=_route_text(scope),
+        status=int(getattr(route, "status_code", None) or 200),
+        collection_id=context.collection_id or path_params.get("collection_id"),
+        reason=context.reason,
+        client=client[0] if client else None,
+    )
+
+
 class _SendState(TypedDict):
     """What the send wrapper of one request remembers between messages."""
 
@@ -153,6 +175,8 @@ class AuditMiddleware:
         indexer = getattr(scope["app"].state, "audit_indexer", None)
 
         async def record(status: int, error_text: str | None) -> bool:
+            if context.write_records and status < 400:
+                return True  # the write committed its own record with its data (app.audit.transaction)
             try:
                 started = time.perf_counter()
                 await anyio.to_thread.run_sync(partial(_write, engine, scope, context, status, error_text))

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from app.db.columns import STIX_ID_LENGTH
+
 GENESIS_HASH = "0" * 64
 # INTEGER on SQLite makes the key the rowid (no second index); BIGINT elsewhere.
 _BIG_KEY = BigInteger().with_variant(Integer(), "sqlite")
@@ -77,6 +79,9 @@ class AuditRecord(SQLModel, table=True):
     recipient_nation: str = Field(sa_column=Column(String(3), nullable=False))
     served_count: int = Field(sa_column=Column(Integer, nullable=False))
     served_digest: str = Field(sa_column=Column(String(64), nullable=False))
+    # A write's record also names the versions it stored or deleted; NULL on reads (and older records).
+    written_count: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    written_digest: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False))
 
@@ -91,6 +96,23 @@ class AuditServed(SQLModel, table=True):
 
     __tablename__ = "audit_served"
     __table_args__ = (PrimaryKeyConstraint("record_seq", name="pk_audit_served"),)
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
+
+    record_seq: int = Field(sa_column=Column(_BIG_KEY, nullable=False, autoincrement=False))
+    pairs: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AuditWritten(SQLModel, table=True):
+    """The versions one write stored or deleted, committed in the write's own transaction.
+
+    Like a served list: the canonical JSON of the sorted (object id, version) list, whose SHA-256 is
+    the record's ``written_digest``. Written only for writes that changed object versions.
+    """
+
+    __tablename__ = "audit_written"
+    __table_args__ = (PrimaryKeyConstraint("record_seq", name="pk_audit_written"),)
 
     if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
         __table__: ClassVar[Table]
@@ -134,7 +156,7 @@ class AuditObject(SQLModel, table=True):
         __table__: ClassVar[Table]
 
     key: int | None = Field(default=None, sa_column=Column(_BIG_KEY, nullable=False, autoincrement=True))
-    object_id: str = Field(sa_column=Column(String(255), nullable=False))
+    object_id: str = Field(sa_column=Column(String(STIX_ID_LENGTH), nullable=False))
 
 
 class AuditDissemination(SQLModel, table=True):

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 import orjson
-from sqlalchemy import Engine, insert, text, update
+from sqlalchemy import Connection, Engine, insert, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.audit.models import AuditCheckpoint, AuditHead, AuditRecord, AuditServed
+from app.audit.models import AuditCheckpoint, AuditHead, AuditRecord, AuditServed, AuditWritten
 from app.config.keyfiles import persistent_key
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ HASHED_FIELDS = (
     "served_count",
     "served_digest",
 )
+# Covered too when a record describes a write (its written_count is not None).
+WRITTEN_FIELDS = ("written_count", "written_digest")
 
 
 class AuditUnavailable(RuntimeError):
@@ -160,13 +162,35 @@ def served_digest(served_json: bytes) -> str:
 
 
 def record_hash(prev_hash: str, fields: Mapping[str, object]) -> str:
-    """The chain hash of one record given its predecessor's hash."""
-    body = canonical({name: fields.get(name) for name in HASHED_FIELDS})
-    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
+    """The chain hash of one record given its predecessor's hash.
+
+    A write's record also covers the versions it changed (``written_count``, ``written_digest``);
+    records without them (reads, and every record older than migration 0008) hash as before.
+    """
+    covered = {name: fields.get(name) for name in HASHED_FIELDS}
+    if fields.get("written_count") is not None:
+        covered |= {name: fields.get(name) for name in WRITTEN_FIELDS}
+    return hashlib.sha256(prev_hash.encode() + canonical(covered)).hexdigest()
 
 
-def record_event(
-    engine: Engine,
+def record_event(engine: Engine, **facts: Any) -> int:
+    """Append one record in a transaction of its own (returns its sequence number).
+
+    ``facts`` are :func:`append_record`'s keyword arguments; raises AuditUnavailable when the
+    record cannot be written.
+    """
+    try:
+        with engine.begin() as connection:
+            return append_record(connection, signer_for(engine), **facts)
+    except AuditUnavailable:
+        raise
+    except SQLAlchemyError as exc:
+        raise AuditUnavailable(f"audit write failed: {exc.__class__.__name__}") from exc
+
+
+def append_record(
+    connection: Connection,
+    signer: AuditSigner,
     *,
     request_id: str,
     subject: str,
@@ -179,15 +203,21 @@ def record_event(
     reason: str | None = None,
     collection_id: str | None = None,
     served: Sequence[tuple[str, str]] = (),
+    written: Sequence[tuple[str, str]] | None = None,
     recipient_nation: str | None = None,
     client: str | None = None,
 ) -> int:
-    """Append one record (returns its sequence number); raises AuditUnavailable when it cannot."""
+    """Append one record on ``connection``, inside the caller's transaction; returns its sequence number.
+
+    ``written`` is given for writes only: the object versions the write stored or deleted, committed
+    with the record or not at all. Database errors propagate (the caller's transaction fails whole).
+    """
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
-    signer = signer_for(engine)
     pairs = normalise_served(served)
     served_json = canonical(pairs)  # orjson writes each tuple as a JSON array
+    written_pairs = None if written is None else normalise_served(written)
+    written_json = None if written_pairs is None else canonical(written_pairs)
     recipient = recipient_nation or nation
     fields: dict[str, Any] = {
         "at": now_text(),
@@ -205,40 +235,38 @@ def record_event(
         "recipient_nation": clean(recipient or "", 3),
         "served_count": len(pairs),
         "served_digest": served_digest(served_json),
+        "written_count": None if written_pairs is None else len(written_pairs),
+        "written_digest": None if written_json is None else served_digest(written_json),
     }
-    try:
-        with engine.begin() as connection:
-            # Write lock first: the increment serialises every writer on the head row.
-            row = connection.execute(
-                update(AuditHead.__table__)
-                .where(AuditHead.__table__.c.id == 1)
-                .values(seq=AuditHead.__table__.c.seq + 1)
-                .returning(AuditHead.__table__.c.seq, AuditHead.__table__.c.hash)
-            ).first()
-            if row is None:
-                raise AuditUnavailable("the audit head row is missing")
-            seq, prev_hash = int(row[0]), row[1]
-            fields["seq"] = seq
-            chain_hash = record_hash(prev_hash, fields)
-            connection.execute(insert(AuditRecord.__table__).values(**fields, prev_hash=prev_hash, hash=chain_hash))
-            if pairs:
-                # One row, appended: the recipients index is built from it after the response.
-                connection.execute(insert(AuditServed.__table__).values(record_seq=seq, pairs=served_json.decode()))
-            connection.execute(
-                update(AuditHead.__table__)
-                .where(AuditHead.__table__.c.id == 1)
-                .values(hash=chain_hash, mac=signer.mac(seq, chain_hash))
+    # Write lock first: the increment serialises every writer on the head row.
+    row = connection.execute(
+        update(AuditHead.__table__)
+        .where(AuditHead.__table__.c.id == 1)
+        .values(seq=AuditHead.__table__.c.seq + 1)
+        .returning(AuditHead.__table__.c.seq, AuditHead.__table__.c.hash)
+    ).first()
+    if row is None:
+        raise AuditUnavailable("the audit head row is missing")
+    seq, prev_hash = int(row[0]), row[1]
+    fields["seq"] = seq
+    chain_hash = record_hash(prev_hash, fields)
+    connection.execute(insert(AuditRecord.__table__).values(**fields, prev_hash=prev_hash, hash=chain_hash))
+    if pairs:
+        # One row, appended: the recipients index is built from it after the response.
+        connection.execute(insert(AuditServed.__table__).values(record_seq=seq, pairs=served_json.decode()))
+    if written_pairs and written_json is not None:
+        connection.execute(insert(AuditWritten.__table__).values(record_seq=seq, pairs=written_json.decode()))
+    connection.execute(
+        update(AuditHead.__table__)
+        .where(AuditHead.__table__.c.id == 1)
+        .values(hash=chain_hash, mac=signer.mac(seq, chain_hash))
+    )
+    if signer.checkpoint_interval and seq % signer.checkpoint_interval == 0:
+        connection.execute(
+            insert(AuditCheckpoint.__table__).values(
+                seq=seq, hash=chain_hash, at=fields["at"], mac=signer.mac(seq, chain_hash)
             )
-            if signer.checkpoint_interval and seq % signer.checkpoint_interval == 0:
-                connection.execute(
-                    insert(AuditCheckpoint.__table__).values(
-                        seq=seq, hash=chain_hash, at=fields["at"], mac=signer.mac(seq, chain_hash)
-                    )
-                )
-    except AuditUnavailable:
-        raise
-    except SQLAlchemyError as exc:
-        raise AuditUnavailable(f"audit write failed: {exc.__class__.__name__}") from exc
+        )
     return seq
 
 

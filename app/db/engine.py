@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 if TYPE_CHECKING:
     import sqlite3
@@ -66,17 +63,3 @@ def make_engine(
         cursor.close()
 
     return engine
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: one session per request on the app's engine."""
-    session = Session(request.app.state.engine)
-    try:
-        yield session
-    finally:
-        try:
-            session.close()
-        except SQLAlchemyError:
-            # The connection died under the request (a database restart): closing it cannot roll
-            # back. Drop it from the pool instead; the request itself has been answered already.
-            session.invalidate()

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from app.audit.transaction import WriteFacts
 from app.config.settings import Settings
 from app.feeds.client import FeedError, PermanentFeedError
 from app.feeds.models import Feed
@@ -89,6 +90,21 @@ def load(ctx: FeedContext, name: str) -> tuple[Feed, Partner]:
         session.expunge(feed)
         session.expunge(partner)
         return feed, partner
+
+
+def page_facts(feed: Feed, *, route: str, reason: str) -> WriteFacts:
+    """The audit record of one pulled page, committed with what the page stored."""
+    return WriteFacts(
+        request_id=uuid.uuid4().hex,
+        subject=f"feed:{feed.name}",
+        nation=feed.partner,
+        roles=frozenset({"feed"}),
+        method="PULL",
+        route=route,
+        status=200,
+        collection_id=feed.local_collection_id,
+        reason=reason,
+    )
 
 
 def audit(

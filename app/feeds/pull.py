@@ -13,22 +13,18 @@ property), counted and reported; unmarked objects get the feed's default label.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
 from sqlmodel import Session
 from taxii2client.v21 import as_pages
 
+from app.audit.service import AuditUnavailable
+from app.audit.transaction import audit_writes
 from app.db.timestamps import format_us, parse_us
 from app.feeds.client import FeedError, connect
-from app.feeds.context import (
-    FeedContext,
-    ProgressSink,
-    SyncResult,
-    audit,
-    feed_secret,
-    load,
-)
+from app.feeds.context import FeedContext, ProgressSink, SyncResult, feed_secret, load, page_facts
 from app.feeds.models import Feed
 from app.feeds.service import partner_principal
 from app.items import ingest
@@ -163,19 +159,13 @@ def pull(
                 ) from None
             page_keys = [version_key(o) for o in objects]
             objects = [o for o, key in zip(objects, page_keys) if key not in seen]
-            # Written before the page is stored: nothing comes in unrecorded (fail closed).
-            audit(
-                ctx,
-                feed,
-                method="PULL",
-                route=remote.collection.objects_url,
-                status=200,
-                served=[],
-                reason=f"received {len(objects)} objects from {feed.partner}"
-                + (f" added up to {last_added}" if last_added else ""),
+            reason = f"received {len(objects)} objects from {feed.partner}" + (
+                f" added up to {last_added}" if last_added else ""
             )
             before = (result.stored, result.unknown_markings, result.refused)
             with Session(ctx.engine) as session:
+                # The page commits with its audit record, which names every version it stored, or not at all.
+                audit_writes(session, partial(page_facts, feed, route=remote.collection.objects_url, reason=reason))
                 store_page(session, ctx, feed, partner, objects, result)
                 row = session.get(Feed, name)
                 if row is None:  # removed while this run was in progress
@@ -190,7 +180,10 @@ def pull(
                 row.unknown_markings += result.unknown_markings - before[1]
                 row.refused += result.refused - before[2]
                 session.add(row)
-                session.commit()
+                try:
+                    session.commit()
+                except AuditUnavailable as exc:
+                    raise FeedError(f"audit log unavailable: {exc}") from exc
             result.pages += 1
             result.received += len(objects)
             progress.advance(len(objects))

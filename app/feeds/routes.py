@@ -14,7 +14,6 @@ from sqlmodel import Session
 
 from app.auth.principal import Principal
 from app.config.settings import Settings
-from app.db.engine import get_session
 from app.feeds import service
 from app.feeds.context import FeedContext
 from app.feeds.models import Feed
@@ -23,6 +22,7 @@ from app.http.dependencies import (
     get_mappings,
     get_principal,
     get_role_rights,
+    get_session,
     get_settings,
     get_visibility,
 )

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from fastapi import Depends, Request
 from jose import JWTError, jwt
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from app.audit.context import audit_context
+from app.audit.middleware import is_audited, write_facts
+from app.audit.transaction import audit_writes
 from app.auth.principal import HOME_ROLES, ROLES, Principal
 from app.auth.tokens import TokenError, TokenVerifier
 from app.config.settings import Settings
-from app.db.engine import get_session
 from app.http.errors import ApiError
 from app.markings.classification import TOP_RANK
 from app.markings.mappings import Mappings
@@ -50,6 +52,30 @@ async def get_mappings(request: Request) -> Mappings:
 async def get_visibility(request: Request) -> VisibilityCache:
     """The per-principal cache of visible label ids."""
     return cast(VisibilityCache, request.app.state.visibility)
+
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request on the app's engine.
+
+    A write request's session commits its audit record with its data (app.audit.transaction): both
+    or neither, and the audit middleware then writes no second record.
+    """
+    session = Session(request.app.state.engine)
+    if request.method not in _READ_METHODS and is_audited(request.url.path):
+        context = audit_context(request)
+        audit_writes(session, lambda: write_facts(request.scope, context), context.write_records.append)
+    try:
+        yield session
+    finally:
+        try:
+            session.close()
+        except SQLAlchemyError:
+            # The connection died under the request (a database restart): closing it cannot roll
+            # back. Drop it from the pool instead; the request itself has been answered already.
+            session.invalidate()
 
 
 def _unauthorized(reason: str) -> ApiError:

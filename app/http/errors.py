@@ -17,6 +17,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.audit.service import AuditUnavailable
+
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TAXII_PREFIX = "/taxii2"
@@ -121,6 +123,9 @@ def _database_problem(exc: Exception) -> str:
     return "The database is unavailable at the moment; nothing was changed. Retry later."
 
 
+AUDIT_UNAVAILABLE = "The audit log cannot be written at the moment; nothing was stored. Retry later."
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error through :func:`error_response`."""
 
@@ -150,6 +155,14 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return error_response(
             request, 503, "Service Unavailable", _database_problem(exc), {"Retry-After": str(RETRY_AFTER_S)}
+        )
+
+    @app.exception_handler(AuditUnavailable)
+    async def _audit_unavailable(request: Request, exc: AuditUnavailable) -> Response:
+        # A write whose record could not be appended: its transaction was rolled back with it.
+        log.error("audit record not written for %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            request, 503, "Service Unavailable", AUDIT_UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_S)}
         )
 
     @app.exception_handler(Exception)

@@ -20,6 +20,7 @@ from sqlalchemy import case, insert, select, update
 from sqlmodel import Session, col
 
 from app.db.timestamps import format_us, now_us, parse_us
+from app.db.written import note_written
 from app.items import patterns, provenance, stix_validation
 from app.items.labeling import LabeledObject, Labeler, LabelRefused, marking_refs
 from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
@@ -318,6 +319,7 @@ def store(
         # Core inserts on the session's connection (same transaction): one executemany, without the
         # ORM's per-row bulk bookkeeping, which cost more than the database's own work.
         session.connection().execute(insert(StixObject.__table__), rows)
+        note_written(session, ((row["object_id"], format_us(row["version_us"])) for row in rows))
         session.execute(
             update(Collection).where(col(Collection.id) == collection_id).values(date_added_hwm=next_date_added - 1)
         )

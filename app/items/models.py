@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from app.db.columns import STIX_ID_LENGTH
+
 # SQLite only autoincrements an INTEGER PRIMARY KEY.
 _BIG_PK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -48,7 +50,7 @@ class StixObject(SQLModel, table=True):
     collection_id: str = Field(
         sa_column=Column(String(36), ForeignKey("collection.id", name="fk_stix_object_collection"), nullable=False)
     )
-    object_id: str = Field(sa_column=Column(String(255), nullable=False))
+    object_id: str = Field(sa_column=Column(String(STIX_ID_LENGTH), nullable=False))
     type: str = Field(sa_column=Column(String(250), nullable=False))
     spec_version: str = Field(sa_column=Column(String(10), nullable=False))
     version_us: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -110,7 +112,7 @@ class ObjectMarkingRef(SQLModel, table=True):
             nullable=False,
         )
     )
-    marking_id: str = Field(sa_column=Column(String(255), nullable=False))
+    marking_id: str = Field(sa_column=Column(String(STIX_ID_LENGTH), nullable=False))
     collection_id: str = Field(sa_column=Column(String(36), nullable=False))
     label_id: int = Field(sa_column=Column(Integer, nullable=False))
 
@@ -125,5 +127,5 @@ class ItemDerivation(SQLModel, table=True):
     __tablename__ = "item_derivation"
     __table_args__ = (PrimaryKeyConstraint("derived_id", "source_id", name="pk_item_derivation"),)
 
-    derived_id: str = Field(sa_column=Column(String(255), nullable=False))
-    source_id: str = Field(sa_column=Column(String(255), nullable=False))
+    derived_id: str = Field(sa_column=Column(String(STIX_ID_LENGTH), nullable=False))
+    source_id: str = Field(sa_column=Column(String(STIX_ID_LENGTH), nullable=False))

@@ -10,11 +10,11 @@ from sqlmodel import Session
 from app.audit.context import note_collection, note_served
 from app.auth.principal import Principal
 from app.config.settings import Settings
-from app.db.engine import get_session
 from app.http.dependencies import (
     get_mappings,
     get_principal,
     get_role_rights,
+    get_session,
     get_settings,
     get_visibility,
 )

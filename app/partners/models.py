@@ -13,6 +13,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Text,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -35,6 +36,9 @@ class Partner(SQLModel, table=True):
     clearance: int = Field(sa_column=Column(Integer, nullable=False))
     groups: str = Field(default="", sa_column=Column(Text, nullable=False))
     active: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
+    # The STIX identities whose objects this partner may submit (created_by_ref), comma-joined;
+    # empty means the one identity a partner's own Tearline writes (app.partners.identity).
+    identities: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=text("''")))
     created_at: datetime = Field(default_factory=_now, sa_column=Column(DateTime(timezone=True), nullable=False))
 
     @property

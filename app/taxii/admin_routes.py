@@ -9,8 +9,7 @@ from sqlmodel import Session
 
 from app.audit.context import note_collection
 from app.auth.principal import Principal
-from app.db.engine import get_session
-from app.http.dependencies import get_principal, get_role_rights
+from app.http.dependencies import get_principal, get_role_rights, get_session
 from app.http.errors import ApiError
 from app.items.problems import problem_responses
 from app.policy.enforcer import RoleRights

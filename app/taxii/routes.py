@@ -14,12 +14,12 @@ from starlette.concurrency import run_in_threadpool
 from app.audit.context import note_collection, note_served
 from app.auth.principal import Principal
 from app.config.settings import Settings
-from app.db.engine import get_session
 from app.db.timestamps import format_us
 from app.http.dependencies import (
     get_mappings,
     get_principal,
     get_role_rights,
+    get_session,
     get_settings,
     get_visibility,
 )

@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 
 from app.auth.principal import Principal
 from app.db.timestamps import format_us, now_us
+from app.db.written import note_written
 from app.http.errors import ApiError, not_found
 from app.items import ingest
 from app.items.models import StixObject
@@ -230,11 +231,13 @@ def delete_object(session: Session, collection_id: str, visible: list[int], obje
         collection_id,
         visible,
         VersionFilter(ids=(object_id,), versions=flt.versions, spec_versions=flt.spec_versions),
-        (StixObject.pk,),
+        (StixObject.pk, StixObject.version_us),
     )
-    pks = list(session.execute(query).scalars())
+    rows = session.execute(query).all()
+    pks = [pk for pk, _ in rows]
     if pks:
         session.execute(delete(StixObject).where(col(StixObject.pk).in_(pks)))
+        note_written(session, ((object_id, format_us(version_us)) for _, version_us in rows))
     session.commit()
     return len(pks)
 

@@ -49,6 +49,7 @@ APP_TABLES = {
     "audit_head",
     "audit_record",
     "audit_served",
+    "audit_written",
     "audit_index_head",
     "audit_object",
     "audit_dissemination",
