@@ -10,6 +10,7 @@ from app.audit.routes import router as audit_router
 from app.audit.service import AuditSigner, bind_signer
 from app.auth.tokens import TokenVerifier
 from app.config.settings import Settings
+from app.console.apidocs import router as apidocs_router
 from app.console.routes import router as console_router
 from app.db.engine import make_engine
 from app.feeds.routes import router as feeds_router
@@ -48,6 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Tearline",
         summary="Intelligence-sharing exchange: STIX 2.1 over TAXII 2.1 with releasability control.",
         version="0.1.0",
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN; /docs is served offline instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url, sqlite_cache_mib=settings.sqlite_cache_mib)
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(feeds_router)
     app.include_router(console_router)  # the auditor web page; static, not audited
+    app.include_router(apidocs_router)  # /docs: Swagger UI from an installed package; static, not audited
     install_indexer(app)  # the recipients index follows the audit's served lists in the background
     install_scheduler(app)  # due partner feeds run in the background (TEARLINE_FEED_SCHEDULER)
     install_security_headers(app)

@@ -56,6 +56,7 @@ from app.auth.principal import Principal
 from app.auth.tokens import issue_token
 from app.config.settings import Settings
 from app.db import migrations
+from app.items.identity import home_identity_id
 from app.main import create_app
 from app.markings.labels import ALL, LabelSpec, label_marking_definition
 from app.markings.mappings import Mappings, load_mappings
@@ -188,7 +189,8 @@ TAGS = [
 INDICATOR_TYPES = ["malicious-activity", "attribution", "compromised", "anomalous-activity"]
 TLDS = ["com", "net", "org", "info", "ru", "cn", "io", "biz", "top", "xyz"]
 SYLLABLES = ["ka", "lo", "mi", "zen", "tor", "vex", "nu", "ra", "sol", "qui", "dex", "mar", "fi", "on"]
-IDENTITY = "identity--5f5f0c4e-8a3a-4d0b-9a71-5a1d0b8e9c10"
+# The home nation's identity: an analyst's objects name it (attribution, docs/design.md section 2a).
+IDENTITY = home_identity_id("NLD")
 TIME_BASE = int(dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
 TIME_SPAN_MS = 2 * 365 * 86400 * 1000
 

@@ -3,6 +3,10 @@
 Nothing here writes a record: the API offers no other path. The one write is to the derived
 recipients index: a question about an object first indexes the served lists written since the
 index last moved (``app.audit.index.index_pending``), so the answer includes every record.
+
+Only records the chain covers are read: a row above the HMAC'd head (written straight into the
+database, past the chain) is absent here, whatever the filters; verification reports it.
+Filter values are checked by :func:`record_filter` before any query runs (:class:`FilterError`).
 """
 
 from __future__ import annotations
@@ -18,13 +22,17 @@ import orjson
 from sqlalchemy import ColumnElement, Engine, exists, func, select
 
 from app.audit.index import index_pending
-from app.audit.models import AuditDissemination, AuditObject, AuditRecord, AuditServed
+from app.audit.models import AuditDissemination, AuditHead, AuditObject, AuditRecord, AuditServed
 
 R = AuditRecord.__table__.c
 D = AuditDissemination.__table__.c
 OBJ = AuditObject.__table__.c
 S = AuditServed.__table__.c
 SERVED = AuditDissemination.__table__.join(AuditObject.__table__, OBJ.key == D.object_key)
+H = AuditHead.__table__.c
+# The records the chain covers: none above the head, whose HMAC no one without the key can forge.
+COVERED = R.seq <= select(H.seq).where(H.id == 1).scalar_subquery()
+MAX_SEQ = 2**63 - 1  # the largest BIGINT (PostgreSQL) and INTEGER (SQLite): no seq lies beyond it
 EXPORT_BATCH = 1000
 COLUMNS = (
     "seq",
@@ -51,11 +59,24 @@ CSV_COLUMNS = (*COLUMNS, "served")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+class FilterError(ValueError):
+    """A filter value no record can match and no query should carry: refused input (400, exit 2)."""
+
+
+def in_utc(moment: datetime, name: str) -> datetime:
+    """``moment`` in UTC (naive means UTC); FilterError when its offset takes it outside years 1-9999."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise FilterError(f"{name} is out of range: in UTC it falls outside the years 1 to 9999.") from None
+
+
 def time_text(moment: datetime) -> str:
     """A datetime as the fixed-width UTC text records store (naive means UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: strftime writes year 999 as "999", which sorts after "2025" as text.
+    return in_utc(moment, "time").replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True)
@@ -72,8 +93,8 @@ class RecordFilter:
     object_id: str | None = None
 
     def where(self) -> list[ColumnElement[bool]]:
-        """The SQL conditions of the filters that are set."""
-        clauses: list[ColumnElement[bool]] = []
+        """The SQL conditions of the filters that are set, and that the chain covers the record."""
+        clauses: list[ColumnElement[bool]] = [COVERED]
         if self.since is not None:
             clauses.append(R.at >= time_text(self.since))
         if self.until is not None:
@@ -94,27 +115,51 @@ class RecordFilter:
         return clauses
 
 
+def record_filter(
+    since: datetime | None = None,
+    until: datetime | None = None,
+    subject: str | None = None,
+    nation: str | None = None,
+    decision: str | None = None,
+    route: str | None = None,
+    collection_id: str | None = None,
+    object_id: str | None = None,
+) -> RecordFilter:
+    """A checked filter: times in UTC and ordered, no NUL in text; raises FilterError naming the value."""
+    texts = {"subject": subject, "route": route, "collection_id": collection_id, "object_id": object_id}
+    for name, value in texts.items():
+        # Records store a NUL as the text \x00 (app.audit.service.clean), and PostgreSQL refuses it in a query.
+        if value is not None and "\x00" in value:
+            raise FilterError(f"{name} must not contain a NUL character.")
+    since = None if since is None else in_utc(since, "since")
+    until = None if until is None else in_utc(until, "until")
+    if since and until and since >= until:
+        raise FilterError("since must be before until.")
+    return RecordFilter(since, until, subject, nation, decision, route, collection_id, object_id)
+
+
 def _index_for(engine: Engine, flt: RecordFilter) -> None:
     if flt.object_id is not None:
         index_pending(engine)
 
 
 def records_page(
-    engine: Engine, flt: RecordFilter, *, after: int | None, limit: int
+    engine: Engine, flt: RecordFilter, *, after: int | None, limit: int, descending: bool = False
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """Records in sequence order after ``after``; returns the page and the cursor of the next page."""
+    """Records in sequence order (newest first if ``descending``) past the cursor ``after``; the page and the next cursor."""
     _index_for(engine, flt)
-    return _records_page(engine, flt, after=after, limit=limit)
+    return _records_page(engine, flt, after=after, limit=limit, descending=descending)
 
 
 def _records_page(
-    engine: Engine, flt: RecordFilter, *, after: int | None, limit: int
+    engine: Engine, flt: RecordFilter, *, after: int | None, limit: int, descending: bool = False
 ) -> tuple[list[dict[str, Any]], int | None]:
     query = select(*[R[c] for c in COLUMNS]).where(*flt.where())
     if after is not None:
-        query = query.where(R.seq > after)
+        query = query.where(R.seq < after if descending else R.seq > after)
+    order = R.seq.desc() if descending else R.seq
     with engine.connect() as connection:
-        rows = [dict(r._mapping) for r in connection.execute(query.order_by(R.seq).limit(limit + 1))]
+        rows = [dict(r._mapping) for r in connection.execute(query.order_by(order).limit(limit + 1))]
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1]["seq"] if more else None)
@@ -123,7 +168,7 @@ def _records_page(
 def record_with_served(engine: Engine, seq: int) -> dict[str, Any] | None:
     """One record and the exact versions it served."""
     with engine.connect() as connection:
-        row = connection.execute(select(*[R[c] for c in COLUMNS]).where(R.seq == seq)).first()
+        row = connection.execute(select(*[R[c] for c in COLUMNS]).where(R.seq == seq, COVERED)).first()
         if row is None:
             return None
         served = connection.execute(select(S.pairs).where(S.record_seq == seq)).scalar()
@@ -138,7 +183,7 @@ def recipients(engine: Engine, object_id: str) -> list[dict[str, Any]]:
     query = (
         select(D.version, D.nation, func.min(R.at), func.max(R.at), func.count())
         .select_from(AuditDissemination.__table__.join(AuditRecord.__table__, R.seq == D.record_seq))
-        .where(D.object_key == key)
+        .where(D.object_key == key, COVERED)
         .group_by(D.version, D.nation)
         .order_by(D.version, D.nation)
     )

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit.models import AuditCheckpoint, AuditHead, AuditRecord, AuditServed, AuditWritten
 from app.config.keyfiles import persistent_key
+from app.db.columns import STIX_ID_LENGTH
 
 if TYPE_CHECKING:
     from app.config.settings import Settings
@@ -153,7 +154,7 @@ def canonical(value: object) -> bytes:
 
 def normalise_served(served: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Distinct (id, version) pairs in sorted order: what the served list holds and its digest hashes."""
-    return sorted({(clean(str(object_id), 255), clean(str(version), 64)) for object_id, version in served})
+    return sorted({(clean(str(object_id), STIX_ID_LENGTH), clean(str(version), 64)) for object_id, version in served})
 
 
 def served_digest(served_json: bytes) -> str:

@@ -13,6 +13,11 @@ checkpoint's successor and is anchored on that checkpoint's HMAC.
 A record's served list must hash to its ``served_digest``. The recipients index is derived
 data, checked against the served lists: up to the index head it must hold exactly each
 record's versions and nation, and beyond it nothing.
+
+Nothing may lie beyond the head: a record, served list or index row with a higher seq was not
+written by the chain (whose head would have moved, with an HMAC only the key can make), so a
+verification that reaches the head reports it. Together with the walk, which requires every
+seq from its anchor (a checkpoint, or the genesis) to the head, every row is accounted for.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Row, func, select
+from sqlalchemy import Connection, Engine, Row, func, select
 
 from app.audit.models import (
     GENESIS_HASH,
@@ -34,6 +39,7 @@ from app.audit.models import (
     AuditObject,
     AuditRecord,
     AuditServed,
+    AuditWritten,
 )
 from app.audit.service import AuditSigner, record_hash, served_digest
 
@@ -43,6 +49,7 @@ D = AuditDissemination.__table__.c
 C = AuditCheckpoint.__table__.c
 OBJ = AuditObject.__table__.c
 S = AuditServed.__table__.c
+W = AuditWritten.__table__.c
 
 
 @dataclass
@@ -98,6 +105,42 @@ def _check_served(
         raise _Broken(seq, "the recipients index does not match the record's served list")
 
 
+def _check_written(row: Row[*tuple[Any, ...]], written_json: str | None) -> None:
+    """A write's list of stored or deleted versions against its digest (reads and older records have none)."""
+    seq = int(row.seq)
+    if row.written_count is None:
+        if written_json is not None:
+            raise _Broken(seq, "a written list names a record that is not a write")
+        return
+    if written_json is None:
+        if row.written_count:
+            raise _Broken(seq, "the record's written list is missing")
+        return
+    if served_digest(written_json.encode()) != row.written_digest:
+        raise _Broken(seq, "the written list does not match the record's written digest")
+    if len(orjson.loads(written_json)) != row.written_count:
+        raise _Broken(seq, "the written list does not match the record's written count")
+
+
+def _check_beyond_head(connection: Connection, head_seq: int) -> None:
+    """No record, served list or index row may carry a seq above the head; names the lowest that does."""
+    found = []
+    for rank, (what, column) in enumerate(
+        (
+            ("record", R.seq),
+            ("served list of record", S.record_seq),
+            ("written list of record", W.record_seq),
+            ("recipients index row of record", D.record_seq),
+        )
+    ):
+        seq = connection.execute(select(func.min(column)).where(column > head_seq)).scalar()
+        if seq is not None:
+            found.append((int(seq), rank, what))
+    if found:
+        seq, _, what = min(found)  # the lowest seq; at a tie, the record itself
+        raise _Broken(seq, f"found a {what} {seq} beyond the head (seq {head_seq}): the chain does not cover it")
+
+
 def verify_chain(
     engine: Engine,
     signer: AuditSigner,
@@ -130,9 +173,11 @@ def verify_chain(
                     raise _Broken(seq, f"checkpoint at seq {seq} has an invalid HMAC (forged or edited)")
                 if seq > head_seq:
                     raise _Broken(seq, f"checkpoint at seq {seq} lies beyond the head (seq {head_seq})")
-            if first is None:
+            if first is None or first > head_seq:
+                # Nothing up to the head: every record archived below its checkpoint, or removed.
                 if head_seq and head_seq not in checkpoints:
-                    raise _Broken(1, f"no records, but the head is at seq {head_seq}: records were removed")
+                    raise _Broken(1, f"no records up to the head at seq {head_seq}: records were removed")
+                _check_beyond_head(connection, head_seq)
                 return report
             begin = max(start or first, first)
             # Anchor: the genesis, or the latest checkpoint at or before the range whose successor exists.
@@ -161,6 +206,11 @@ def verify_chain(
                         select(S.record_seq, S.pairs).where(S.record_seq >= rows[0].seq, S.record_seq <= rows[-1].seq)
                     ).all()
                 )
+                written = dict(
+                    connection.execute(
+                        select(W.record_seq, W.pairs).where(W.record_seq >= rows[0].seq, W.record_seq <= rows[-1].seq)
+                    ).all()
+                )
                 index = defaultdict(list)
                 for d in connection.execute(
                     select(D.record_seq, OBJ.object_id, D.version, D.nation)
@@ -178,6 +228,7 @@ def verify_chain(
                     if record_hash(prev_hash, fields) != row.hash:
                         raise _Broken(seq, "content does not match its hash (edited)")
                     _check_served(row, served.get(seq), index.get(seq, []), seq <= index_seq)
+                    _check_written(row, written.get(seq))
                     cp = checkpoints.get(seq)
                     if cp is not None:
                         if cp.hash != row.hash:
@@ -191,10 +242,7 @@ def verify_chain(
             if to_tail and head_seq and prev_hash != head_hash:
                 raise _Broken(head_seq, "the last record does not match the head (tail altered)")
             if to_tail:
-                for table, column in (("served list", S.record_seq), ("recipients index row", D.record_seq)):
-                    stray = connection.execute(select(func.min(column)).where(column > head_seq)).scalar()
-                    if stray is not None:
-                        raise _Broken(int(stray), f"found a {table} of record {stray}, beyond the head")
+                _check_beyond_head(connection, head_seq)
         except _Broken as broken:
             report.ok, report.broken_seq, report.problem = False, broken.seq, broken.problem
         return report

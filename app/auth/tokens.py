@@ -6,10 +6,17 @@ HMAC secret (algorithm confusion) and ``none`` is never accepted. Oversized
 tokens are refused before any parsing, a ``kid`` other than the configured one
 is refused, and headers that point at or embed a key (``jku``, ``jwk``, ``x5u``,
 ``x5c``) are refused: only the configured key ever verifies a token.
+
+Details RFC 7515 and 7519 leave to the recipient are read strictly: any ``crit`` header is
+refused (Tearline implements no critical extension, so it understands none that a token could
+list), a ``kid`` must be a string, and ``exp``, ``nbf`` and ``iat`` must be numbers between the
+epoch and the end of year 9999. These refusals share one message, so a client learns nothing
+about which detail failed.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +27,11 @@ REQUIRED_CLAIMS = ("exp", "iss", "aud", "sub")
 # Header parameters by which a token would choose its own verification key.
 KEY_SELECTING_HEADERS = ("jku", "jwk", "x5u", "x5c")
 DEFAULT_MAX_TOKEN_LENGTH = 8 * 1024
+TIME_CLAIMS = ("exp", "nbf", "iat")
+# 9999-12-31T23:59:59Z: the last second a datetime can hold, far inside 63 bits.
+MAX_NUMERIC_DATE = 253402300799
+# One message for every refusal of a detail (crit, a time claim's type or range).
+INVALID = "invalid token"
 
 
 class TokenError(Exception):
@@ -45,6 +57,14 @@ class TokenVerifier:
             return self.public_key
         raise TokenError(f"token algorithm {algorithm!r} is not accepted")
 
+    def _check_header(self, header: dict[str, Any]) -> None:
+        if any(name in header for name in KEY_SELECTING_HEADERS):
+            raise TokenError("token header must not name or embed a key")
+        if "crit" in header:
+            raise TokenError(INVALID)
+        if "kid" in header and (not isinstance(header["kid"], str) or header["kid"] != self.key_id):
+            raise TokenError("token key id is not known")
+
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a valid token, or raise TokenError saying why not."""
         if len(token) > self.max_token_length:
@@ -56,11 +76,16 @@ class TokenVerifier:
         algorithm = header.get("alg")
         if not isinstance(algorithm, str):
             raise TokenError("token header has no algorithm")
-        if any(name in header for name in KEY_SELECTING_HEADERS):
-            raise TokenError("token header must not name or embed a key")
-        if header.get("kid") != self.key_id and "kid" in header:
-            raise TokenError("token key id is not known")
+        self._check_header(header)
         key = self._key_for(algorithm)
+        # Before python-jose reads them: it converts with int(), so it takes "123" as a time,
+        # accepts 1e30, and raises TypeError or OverflowError (a 500) on null, [] or Infinity.
+        try:
+            unverified = jwt.get_unverified_claims(token)
+        except JWTError as exc:
+            raise TokenError("malformed token") from exc
+        if not all(_sane_time(unverified[name]) for name in TIME_CLAIMS if name in unverified):
+            raise TokenError(INVALID)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -73,6 +98,13 @@ class TokenVerifier:
         except JWTError as exc:
             raise TokenError(f"invalid token: {exc}") from exc
         return claims
+
+
+def _sane_time(value: object) -> bool:
+    """Whether a time claim is a NumericDate Tearline accepts: a finite number from the epoch to year 9999."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and 0 <= value <= MAX_NUMERIC_DATE
 
 
 def issue_token(

@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from sqlalchemy import Engine
 
-from app.cli.common import UNUSABLE, database, fail, load_settings
+from app.cli.common import UNUSABLE, database, fail, load_settings, require_database
 
 if TYPE_CHECKING:
     from app.audit.service import AuditSigner
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 audit_app = typer.Typer(help="Audit log: verify the hash chain, export records.", no_args_is_help=True)
 BROKEN = 3
+MAX_SEQ = 2**63 - 1  # as app.audit.query.MAX_SEQ (not imported: the CLI loads the audit modules lazily)
 
 
 class Format(str, Enum):
@@ -58,6 +59,9 @@ def _engine_and_signer() -> tuple[Settings, AuditSigner]:
     from app.audit.service import AuditSigner, AuditUnavailable
 
     settings = load_settings()
+    # Before the signer: in development it creates its key file, which no command on a missing
+    # instance should leave behind.
+    require_database(settings)
     try:
         signer = AuditSigner.from_settings(settings)
     except AuditUnavailable as exc:
@@ -68,9 +72,11 @@ def _engine_and_signer() -> tuple[Settings, AuditSigner]:
 @audit_app.command("verify")
 def verify(
     start: Annotated[
-        int | None, typer.Option(min=1, help="First sequence number to check (default: the first).")
+        int | None, typer.Option(min=1, max=MAX_SEQ, help="First sequence number to check (default: the first).")
     ] = None,
-    end: Annotated[int | None, typer.Option(min=1, help="Last sequence number to check (default: the head).")] = None,
+    end: Annotated[
+        int | None, typer.Option(min=1, max=MAX_SEQ, help="Last sequence number to check (default: the head).")
+    ] = None,
 ) -> None:
     """Recompute every record's hash and check links, dissemination rows, checkpoints and the head."""
     from app.audit.verify import verify_chain
@@ -107,10 +113,17 @@ def export(
     """Write matching records, each with the exact versions it served."""
     from app.audit import query
 
-    settings, _ = _engine_and_signer()
+    # Checked before anything is opened: naive and zoned times compare in UTC, and a zone that
+    # takes a time outside years 1-9999 is refused rather than failing mid-export.
+    try:
+        since = None if since is None else query.in_utc(since, "--since")
+        until = None if until is None else query.in_utc(until, "--until")
+    except query.FilterError as exc:
+        fail(str(exc))
     if since and until and since >= until:
         fail("--since must be before --until")
-    flt = query.RecordFilter(since=since, until=until)
+    flt = query.record_filter(since, until)
+    settings, _ = _engine_and_signer()
     lines = query.csv_lines if format is Format.csv else query.ndjson_lines
     with database(settings) as session:
         engine = cast(Engine, session.get_bind())  # the session of `database` is bound to an engine

@@ -1,20 +1,22 @@
 """Helpers every ``tearline`` command shares: settings, the database, refusals, tables.
 
 Settings are read when a command runs, never at import, so the environment a
-command sees is the one it was started with. Refused input (unknown names,
-invalid partners) exits with status 2, an unusable configuration or database
-with status 1; both print one line on stderr and no traceback.
+command sees is the one it was started with; which instance that is follows the
+rule of :mod:`app.config.instance` (``--data-dir``, ``TEARLINE_*`` variables, the
+data directory's ``tearline.env``). Refused input (unknown names, invalid
+partners) exits with status 2, an unusable configuration or database with
+status 1; both print one line on stderr and no traceback.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import NoReturn
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -22,11 +24,17 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from app.auth.principal import ROLES
+from app.config.instance import InstanceError, locate
 from app.config.settings import Settings
-from app.db import migrations
 from app.db.engine import make_engine
-from app.markings.mappings import MappingError, Mappings, load_mappings
 from app.markings.tokens import UnknownToken
+
+if TYPE_CHECKING:
+    from app.markings.mappings import Mappings
+
+# Heavy modules (Alembic, the mapping tables with their JSON Schema checks: seconds at import)
+# are imported by the functions that need them, so `tearline --help`, `token issue` and the
+# other commands that need neither start quickly.
 
 REFUSED = 2
 UNUSABLE = 1
@@ -38,10 +46,26 @@ def fail(message: str, code: int = REFUSED) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_settings(factory: Callable[[], Settings] = Settings) -> Settings:
-    """The settings ``factory`` reads from the environment; an invalid configuration exits with status 1."""
+# The root command's --data-dir, set by its callback on every run (app.cli.main.root).
+DATA_DIR_OPTION: ContextVar[Path | None] = ContextVar("tearline_data_dir_option", default=None)
+
+
+def data_dir_option() -> Path | None:
+    """The root command's ``--data-dir`` for this run, or None."""
+    return DATA_DIR_OPTION.get()
+
+
+def load_settings(factory: Callable[[], Settings] | None = None) -> Settings:
+    """The settings of the instance this command acts on (or ``factory``'s); unusable ones exit with status 1."""
     try:
-        return factory()
+        if factory is not None:
+            return factory()
+        instance = locate(data_dir_option())
+        for warning in instance.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+        return instance.settings()
+    except InstanceError as exc:
+        fail(str(exc), UNUSABLE)
     except ValidationError as exc:
         problems = "; ".join(
             (f"TEARLINE_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "") + err["msg"]
@@ -71,6 +95,8 @@ def parse_roles(values: str, option: str) -> list[str]:
 
 def load_cli_mappings(settings: Settings) -> Mappings:
     """The marking and code tables; tables that do not load exit with status 1."""
+    from app.markings.mappings import MappingError, load_mappings
+
     try:
         return load_mappings(settings.mappings_dir)
     except MappingError as exc:
@@ -93,6 +119,11 @@ def parse_rank(mappings: Mappings, name: str) -> int:
 
 def schema_problem(engine: Engine, database_url: str) -> str | None:
     """Why the database cannot be used by this code yet, or None."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from app.db import migrations
+
     head = ScriptDirectory.from_config(migrations.alembic_config(database_url)).get_current_head()
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
@@ -106,9 +137,28 @@ def schema_problem(engine: Engine, database_url: str) -> str | None:
     return None
 
 
+def require_database(settings: Settings) -> None:
+    """Exit with status 1 if the settings name a SQLite file that does not exist.
+
+    Opening a missing SQLite file creates it: a mistyped path or a command run from the wrong
+    directory would leave an empty database behind and then report "no schema" about it.
+    """
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "mode=memory" in str(url):
+        return
+    path = Path(url.database or "")
+    if not path.exists():
+        fail(
+            f"no database at {path.resolve()}: create one with `tearline db upgrade`, or try the demo with "
+            "`tearline demo`; choose the instance with --data-dir or TEARLINE_DATABASE_URL (see `tearline --help`)",
+            UNUSABLE,
+        )
+
+
 @contextmanager
 def database(settings: Settings) -> Iterator[Session]:
-    """A session on a reachable database whose schema is current; anything else is a one-line error."""
+    """A session on an existing, reachable database whose schema is current; anything else is a one-line error."""
+    require_database(settings)
     engine = make_engine(settings.database_url)
     try:
         try:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from app.auth.signing import sign_token
-from app.cli.common import UNUSABLE, fail, load_settings
+from app.cli.common import UNUSABLE, data_dir_option, fail, load_settings
 from app.cli.server import run_server
+from app.config.instance import InstanceError
 from app.config.settings import ConfigurationError
-from app.demo import seed as demo_module
 
 
 def demo(
@@ -18,10 +18,13 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
     serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server after seeding.")] = True,
 ) -> None:
-    """Seed a local instance in ./data/demo/ (keys, partners, sample objects), print tokens, serve it."""
+    """Seed a local instance in ./data/demo/ (or --data-dir), print a token per role, serve it."""
+    from app.demo import handout
+    from app.demo import seed as demo_module
     from app.main import create_app
 
-    settings = load_settings(lambda: demo_module.demo_settings(port=port, host=host))
+    base_dir = data_dir_option() or demo_module.DEMO_DIR
+    settings = load_settings(lambda: demo_module.demo_settings(base_dir, port=port, host=host))
     result = demo_module.seed(settings)
     if result.failures:
         fail("sample objects refused: " + "; ".join(result.failures), UNUSABLE)
@@ -30,27 +33,13 @@ def demo(
         f"{result.succeeded}/{result.submitted} sample objects accepted, "
         f"{result.stored} stored in the default collection.\n"
     )
-    partner_nation = demo_module.demo_partner(settings)
-    lifetime = demo_module.DEMO_TOKEN_LIFETIME_S
-    partner_token = sign_token(
-        settings,
-        subject=f"{partner_nation.lower()}-demo-feed",
-        nation=partner_nation,
-        roles=["partner"],
-        lifetime_s=lifetime,
-    )
-    analyst_token = sign_token(
-        settings,
-        subject=demo_module.ANALYST_SUBJECT,
-        nation=settings.home_nation,
-        roles=["analyst"],
-        lifetime_s=lifetime,
-    )
-    typer.echo(
-        demo_module.instructions(
-            settings, partner_nation=partner_nation, partner_token=partner_token, analyst_token=analyst_token
-        )
-    )
+    cwd = Path.cwd()
+    try:
+        not_written = handout.write_pointer(settings, cwd)
+        tokens = handout.issue_tokens(settings)
+    except (ConfigurationError, InstanceError) as exc:
+        fail(str(exc), UNUSABLE)
+    typer.echo(handout.instructions(settings, tokens, cwd=cwd, not_written=not_written))
     if serve_it:
         try:
             application = create_app(settings)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from app.cli.audit import audit_app
+from app.cli.common import DATA_DIR_OPTION
 from app.cli.config import config_app
 from app.cli.demo import demo
 from app.cli.feeds import feed_app
@@ -14,12 +18,33 @@ from app.cli.server import db_app, keys_app, serve
 
 app = typer.Typer(
     name="tearline",
-    help="Tearline intelligence-sharing exchange: STIX 2.1 store and TAXII 2.1 server.",
     no_args_is_help=True,
     add_completion=False,
     # Locals in a traceback could show keys and tokens.
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def root(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            file_okay=False,
+            help="Act on the development instance in this directory: its tearline.env, keys/ and "
+            "tearline.sqlite (default: TEARLINE_DATA_DIR, else ./data).",
+        ),
+    ] = None,
+) -> None:
+    """Tearline intelligence-sharing exchange: STIX 2.1 store and TAXII 2.1 server.
+
+    Each command acts on one instance, found without exported variables: the settings file tearline.env of the data directory (--data-dir, else TEARLINE_DATA_DIR, else ./data) is read, and TEARLINE_* environment variables win over it. `tearline demo` writes ./data/tearline.env, so commands run from the directory it was started in use the demo instance. With TEARLINE_ENV=production only the environment counts.
+    """
+    # Set on every run, None included, so a run in the same process never sees an earlier one's value.
+    DATA_DIR_OPTION.set(data_dir)
+
+
 app.command()(serve)
 app.command()(demo)
 app.add_typer(db_app, name="db")

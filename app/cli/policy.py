@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.common import database, fail, load_cli_mappings, load_settings
-from app.config.settings import Settings
-from app.markings.mappings import Mappings
+from app.cli.common import database, fail, load_cli_mappings, load_settings, require_database
 from app.markings.tokens import UnknownToken
+
+if TYPE_CHECKING:
+    from app.config.settings import Settings
+    from app.markings.mappings import Mappings
 
 label_app = typer.Typer(help="Labels: canonical banners and who may see them.", no_args_is_help=True)
 policy_app = typer.Typer(help="Releasability decisions, explained.", no_args_is_help=True)
@@ -18,6 +20,7 @@ group_app = typer.Typer(help="Group codes (FVEY, NATO, ...) and their members.",
 
 def _context() -> tuple[Settings, Mappings]:
     settings = load_settings()
+    require_database(settings)  # a missing instance is reported before the tables take seconds to load
     return settings, load_cli_mappings(settings)
 
 

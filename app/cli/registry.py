@@ -17,6 +17,7 @@ from app.cli.common import (
     load_settings,
     parse_rank,
     parse_roles,
+    require_database,
     split_codes,
     table,
 )
@@ -39,6 +40,7 @@ def partner_add(
     from app.partners.service import InvalidPartner, save_partner
 
     settings = load_settings()
+    require_database(settings)  # before the tables, which take seconds to load
     mappings = load_cli_mappings(settings)
     rank = parse_rank(mappings, clearance)
     with database(settings) as session:
@@ -67,6 +69,7 @@ def partner_list() -> None:
     from app.partners.service import list_partners
 
     settings = load_settings()
+    require_database(settings)
     rank_names = load_cli_mappings(settings).rank_names
     with database(settings) as session:
         partners = list_partners(session)

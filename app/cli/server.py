@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
 from app.auth.keys import generate_key_pair
-from app.cli.common import UNUSABLE, database, display_url, fail, load_settings
+from app.cli.common import UNUSABLE, database, display_url, fail, load_settings, require_database
 from app.config.settings import ConfigurationError
-from app.db import migrations
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 keys_app = typer.Typer(help="Development key pairs for signing and verifying tokens.", no_args_is_help=True)
@@ -62,6 +63,8 @@ def serve(
         fail("--ssl-keyfile and --ssl-certfile go together")
     settings = load_settings()
     try:
+        settings.check_startup()  # a refused configuration is named before anything else is looked at
+        require_database(settings)  # before the app opens it: a missing SQLite file is not created
         application = create_app(settings)
     except (ConfigurationError, FileNotFoundError) as exc:
         fail(f"cannot start: {exc}", UNUSABLE)
@@ -76,6 +79,8 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target Alembic revision.")] = "head",
 ) -> None:
     """Create or migrate the schema (TEARLINE_DATABASE_URL)."""
+    from app.db import migrations
+
     settings = load_settings()
     try:
         migrations.upgrade(settings.database_url, revision)

@@ -18,7 +18,10 @@ from app.http.errors import not_found
 STATIC_DIR = Path(__file__).parent / "static"
 ASSETS = {
     "console.js": "text/javascript; charset=utf-8",
+    "timeline.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    # The browser asks for an icon anyway; without one it would ask /favicon.ico and get a 404.
+    "favicon.svg": "image/svg+xml",
 }
 # No inline script or style, nothing from another origin, no plugins, no framing, and no
 # form submission at all: the login form is handled by script, so a form that were somehow

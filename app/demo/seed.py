@@ -1,6 +1,7 @@
 """A seeded local instance for trying Tearline: keys, schema, partners, sample intelligence, tokens.
 
-``tearline demo`` calls these functions in order; tests call them directly.
+``tearline demo`` calls these functions in order; tests call them directly. What the demo
+then hands out (tokens, the settings file, the printed text) is :mod:`app.demo.handout`.
 Everything is idempotent: the sample objects have fixed ids and timestamps, so
 seeding again submits exact duplicates, which the store accepts without
 adding rows.
@@ -13,7 +14,6 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -301,74 +301,3 @@ def seed(settings: Settings) -> SeedResult:
     finally:
         engine.dispose()
     return SeedResult(partners, submitted, succeeded, failures, stored)
-
-
-def demo_partner(settings: Settings) -> str:
-    """The partner whose token the demo prints: USA, unless the home nation is USA."""
-    return next(nation for nation, *_ in DEMO_PARTNERS if nation != settings.home_nation)
-
-
-def public_url(settings: Settings) -> str:
-    """Base URL a local client uses; a wildcard listen address is reached through loopback."""
-    host = "127.0.0.1" if settings.host in {"0.0.0.0", "::", ""} else settings.host
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
-
-
-def _sample_post(settings: Settings) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    indicator = stix2.v21.Indicator(
-        name="Phishing sender observed by the demo analyst",
-        description="Sender address of invoice-themed spearphishing emails.",
-        pattern="[email-addr:value = 'procurement-office@lantern-mirror.example']",
-        pattern_type="stix",
-        valid_from=now,
-        indicator_types=["malicious-activity"],
-        created_by_ref=home_identity_id(settings.home_nation),
-    )
-    return {"objects": [json.loads(indicator.serialize())]}
-
-
-def instructions(settings: Settings, *, partner_nation: str, partner_token: str, analyst_token: str) -> str:
-    """What the demo prints: the URL, both tokens, a taxii2-client pull and a curl post."""
-    base = public_url(settings)
-    collection_url = f"{base}/taxii2/{settings.api_root}/collections/{DEFAULT_COLLECTION_ID}/"
-    envelope = json.dumps(_sample_post(settings), indent=2)
-    hours = DEMO_TOKEN_LIFETIME_S // 3600
-    return f"""\
-Tearline demo ({settings.home_nation} is the home nation)
-  TAXII discovery: {base}/taxii2/
-  Health:          {base}/healthz
-  API docs:        {base}/docs
-  Data:            {settings.data_dir}
-
-Partner token ({partner_nation}, role partner, valid {hours} h):
-{partner_token}
-
-Analyst token ({settings.home_nation}, role analyst, valid {hours} h):
-{analyst_token}
-
-Pull as {partner_nation} with taxii2-client (Python):
-
-from taxii2client.common import TokenAuth
-from taxii2client.v21 import Collection, Server, as_pages
-
-auth = TokenAuth("{partner_token}")
-server = Server("{base}/taxii2/", auth=auth)
-print(server.title, [root.url for root in server.api_roots])
-collection = Collection("{collection_url}", auth=auth)
-for envelope in as_pages(collection.get_objects, per_request=5):
-    for obj in envelope.get("objects", []):
-        print(obj["type"], obj["id"], obj.get("name", ""))
-
-Post an envelope as the analyst (shell):
-
-curl -sS -X POST "{collection_url}objects/" \\
-  -H "Authorization: Bearer {analyst_token}" \\
-  -H "Accept: application/taxii+json;version=2.1" \\
-  -H "Content-Type: application/taxii+json;version=2.1" \\
-  --data-binary @- <<'EOF'
-{envelope}
-EOF
-"""

@@ -18,6 +18,7 @@ from app.feeds import service
 from app.feeds.context import FeedContext
 from app.feeds.models import Feed
 from app.feeds.sync import run_feed
+from app.http.body import body_docs, json_body
 from app.http.dependencies import (
     get_mappings,
     get_principal,
@@ -80,9 +81,9 @@ def list_feeds(
     }
 
 
-@router.post("", summary="Add a feed", status_code=201, response_model=None)
+@router.post("", summary="Add a feed", status_code=201, response_model=None, openapi_extra=body_docs(FeedIn))
 def add_feed(
-    body: FeedIn,
+    body: FeedIn = Depends(json_body(FeedIn, _admin)),
     session: Session = Depends(get_session),
     settings: Settings = Depends(get_settings),
     mappings: Mappings = Depends(get_mappings),

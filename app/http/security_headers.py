@@ -4,6 +4,11 @@ API responses hold releasable intelligence meant for one principal: ``Cache-Cont
 keeps them out of shared and browser caches. Cross-origin requests are not enabled at all (no
 CORS middleware is installed), so a browser preflight never receives an
 ``Access-Control-Allow-Origin`` header. A pure ASGI middleware, so streamed bodies pass untouched.
+
+Every response also carries a Content-Security-Policy: the pages (the console, ``/docs``) set
+their own, and everything else gets :data:`DEFAULT_POLICY`, which lets a browser load nothing at
+all. An answer that a browser renders by mistake (an error page, a JSON body shown as a document)
+can then neither run script nor fetch anything, from this instance or any other.
 """
 
 from __future__ import annotations
@@ -17,10 +22,13 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 )
+CSP = b"content-security-policy"
+DEFAULT_POLICY = b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 
 class SecurityHeadersMiddleware:
-    """Add :data:`SECURITY_HEADERS` to every HTTP response, replacing any value a route set."""
+    """Add :data:`SECURITY_HEADERS` to every HTTP response, replacing any value a route set, and
+    :data:`DEFAULT_POLICY` to those that set no Content-Security-Policy of their own."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -35,6 +43,8 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 names = {name for name, _ in SECURITY_HEADERS}
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                if not any(k.lower() == CSP for k, _ in headers):
+                    headers.append((CSP, DEFAULT_POLICY))
                 message = {**message, "headers": headers + list(SECURITY_HEADERS)}
             await send(message)
 

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, insert, or_, select, update
 from sqlmodel import Session, col
 
 from app.db.timestamps import format_us, now_us, parse_us
 from app.db.written import note_written
 from app.items import patterns, provenance, stix_validation
+from app.items.admission import DUPLICATE, Admission
+from app.items.attribution import registered_identities
 from app.items.labeling import LabeledObject, Labeler, LabelRefused, marking_refs
 from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
+from app.items.store import MARKING_DEFINITION
 from app.markings.labels import LabelSpec
 from app.markings.mappings import Mappings
 from app.markings.service import intern_labels
@@ -210,73 +213,88 @@ def store(
     )
     contents = [o.content for o in objects]
     labeler.prepare(contents)
-    # Definitions loaded from the store were validated when they were stored: only their columns are
-    # needed (re-parsing 200 definitions per envelope cost more than labelling its objects). TLP
-    # definitions come from the shipped tables and are validated like a submission.
-    referenced = [
-        _columns(d) if d["id"] in labeler.stored_definitions else validate(d)
-        for d in labeler.referenced_definitions(contents)
-    ]
+    referenced_ids = {ref for content in contents for ref in marking_refs(content)}
     reported = {id(o) for o in objects}
     # New versions of tearlines stay inside what the partners whose content they carry released.
     partner_bounds = provenance.derived_bounds(session, (o.object_id for o in objects), home_nation)
 
     hwm = _lock_collection(session, collection_id)
     next_date_added = max(now_us(), hwm + 1)
-    candidates = referenced + objects
-    # One probe of the object-id index per id, for two things: the versions already in this
-    # collection (duplicates and conflicts) and, from every collection, whose objects these are.
+    # One probe of the object-id index per id, for three things: the versions already in this
+    # collection (duplicates and conflicts), whose objects these are (every collection), and the
+    # marking definitions stored under these ids anywhere (they are immutable).
     # The collection is tested in the select list, not the WHERE clause: given both, PostgreSQL came
     # to scan the collection's date_added index instead of probing the object_id index, a scan that
     # grows with the collection (2 s per envelope at 200,000 objects, so a bulk load went quadratic).
     in_collection = col(StixObject.collection_id) == collection_id
+    is_definition = col(StixObject.type) == MARKING_DEFINITION
     held = session.execute(
         select(
             col(StixObject.object_id),
             col(StixObject.version_us),
             col(StixObject.originator),
-            col(StixObject.label_id),
-            case((in_collection, StixObject.body), else_=None).label("body"),
+            case((or_(in_collection, is_definition), StixObject.body), else_=None).label("body"),
             in_collection.label("here"),
+            is_definition.label("definition"),
         )
-        .where(col(StixObject.object_id).in_({o.object_id for o in candidates}))
+        .where(col(StixObject.object_id).in_({o.object_id for o in objects} | referenced_ids))
         .order_by(col(StixObject.pk))
     ).all()
     submitted = {o.object_id for o in objects}
-    labeler.learn_originators(
-        (row.object_id, row.originator, row.label_id) for row in held if row.object_id in submitted
+    labeler.learn_originators((row.object_id, row.originator) for row in held if row.object_id in submitted)
+    # Definitions taken from the store were validated when they were stored: only their columns are
+    # needed (re-parsing 200 definitions per envelope cost more than labelling its objects). TLP
+    # definitions come from the shipped tables and are validated like a submission.
+    referenced = [
+        _columns(d) if d["id"] in labeler.stored_definitions else validate(d)
+        for d in labeler.referenced_definitions(contents)
+    ]
+    admission = Admission(
+        submitter=submitter,
+        home_nation=home_nation,
+        mappings=mappings,
+        owners=dict(labeler.originators),
+        identities=registered_identities(session, {submitter, home_nation, *labeler.originators.values()}, home_nation),
     )
-    stored: dict[tuple[str, int], dict[str, Any]] = {
-        (row.object_id, row.version_us): orjson.loads(row.body) for row in held if row.here
-    }
+    for row in held:
+        if row.here:
+            admission.here[(row.object_id, row.version_us)] = orjson.loads(row.body)
+        if row.definition:
+            admission.definitions.setdefault(row.object_id, []).append(orjson.loads(row.body))
 
     outcomes: list[Outcome] = []
     rows: list[dict[str, Any]] = []
     withhold: dict[int, set[int]] = {}
     references: dict[int, list[str]] = {}
     labeled_rows: list[tuple[ValidObject, LabeledObject, int, int]] = []  # (object, label, version, date_added)
-    for obj in candidates:
+    for obj in referenced + objects:
         report = outcomes.append if id(obj) in reported else (lambda _outcome: None)
         version_us = obj.version_us
         if version_us is None:
             # Without created/modified (most SCOs) the version is date_added, so an identical
             # resubmission is recognised by content rather than by version.
             version_us = next(
-                (v for (i, v), content in stored.items() if i == obj.object_id and content == obj.content),
+                (v for (i, v), content in admission.here.items() if i == obj.object_id and content == obj.content),
                 next_date_added,
             )
         version = format_us(version_us)
-        existing = stored.get((obj.object_id, version_us))
-        if existing is not None:
-            if existing == obj.content:
-                report(Outcome(obj.object_id, version, True, "duplicate of a stored version"))
-            else:
-                report(Outcome(obj.object_id, version, False, "conflicts with a stored version of this object"))
+        screened = admission.screen(obj.object_id, obj.type, obj.content, version_us)
+        if screened.duplicate or screened.refusal is not None:
+            report(
+                Outcome(
+                    obj.object_id, version, screened.duplicate, DUPLICATE if screened.duplicate else screened.refusal
+                )
+            )
             continue
+        obj = replace(obj, content=screened.content)
         try:
             labeled = labeler.label(obj.content)
         except LabelRefused as exc:
             report(Outcome(obj.object_id, version, False, str(exc)))
+            continue
+        placed = admission.place(obj.object_id, obj.content, version_us)
+        if placed.duplicate or placed.refusal is not None:
+            report(Outcome(obj.object_id, version, placed.duplicate, DUPLICATE if placed.duplicate else placed.refusal))
             continue
         widened = provenance.widened_bound(
             labeled.label, partner_bounds.get(obj.object_id, ()), home_nation=home_nation, mappings=mappings
@@ -288,7 +306,7 @@ def store(
                 )
             )
             continue
-        stored[(obj.object_id, version_us)] = obj.content
+        admission.stored(obj.object_id, version_us, obj.content)
         labeled_rows.append((obj, labeled, version_us, next_date_added))
         report(Outcome(obj.object_id, version, True))
         next_date_added += 1  # before the next object: an SCO's version is its date_added

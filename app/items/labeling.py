@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from app.items.definitions import DefinitionStore
 from app.items.models import StixObject
 from app.markings.granular import redact
 from app.markings.labels import ALL, LabelSpec, UnknownToken
@@ -79,53 +79,65 @@ class Labeler:
         self.session, self.mappings = session, mappings
         self.home_nation, self.submitter = home_nation, submitter
         self.visible_label_ids = visible_label_ids
-        self.definitions: dict[str, dict[str, Any]] = {}
+        self.carried: dict[str, dict[str, Any]] = {}
+        """The marking definitions the submission itself carries."""
+        self.stored = DefinitionStore(
+            session, home_nation=home_nation, submitter=submitter, visible_label_ids=visible_label_ids
+        )
         self.originators: dict[str, str] = {}
         # Labels already derived in this submission. A label depends only on the marking refs, the
         # originator and the definitions (fixed once prepared), and deriving one validates the
         # definition against a JSON Schema, so each (refs, originator) is derived once, not per object.
         self._labels: dict[tuple[tuple[str, ...], str], LabelSpec] = {}
+        self._definitions: dict[str, dict[str, dict[str, Any]]] = {}
         self.stored_definitions: set[str] = set()
-        """Ids of the definitions :meth:`prepare` loaded from the store (validated when they were stored)."""
+        """Ids of the definitions taken from the store (validated when they were stored)."""
 
     def prepare(self, objects: list[dict[str, Any]]) -> None:
         """Load, in one batch, the stored marking definitions the objects reference but do not carry."""
-        self.definitions = {o["id"]: o for o in objects if o["type"] == MARKING_DEFINITION}
-        wanted = {ref for o in objects for ref in marking_refs(o)} - self.definitions.keys() - self.mappings.tlp.keys()
-        if wanted:
-            rows = self.session.execute(
-                select(col(StixObject.object_id), col(StixObject.body))
-                .where(col(StixObject.object_id).in_(wanted), col(StixObject.type) == MARKING_DEFINITION)
-                .order_by(col(StixObject.version_us))
-            )
-            for object_id, body in rows:
-                if object_id not in self.definitions:
-                    self.definitions[object_id] = orjson.loads(body)
-                    self.stored_definitions.add(object_id)
+        self.carried = {o["id"]: o for o in objects if o["type"] == MARKING_DEFINITION}
+        wanted = {ref for o in objects for ref in marking_refs(o)} - self.carried.keys() - self.mappings.tlp.keys()
+        self.stored.load(wanted)
 
-    def learn_originators(self, stored: Iterable[tuple[str, str, int]]) -> None:
+    def learn_originators(self, stored: Iterable[tuple[str, str]]) -> None:
         """Note whose objects the submission's ids name, from their stored versions (object id,
-        originator, label id) in storage order: the first version's originator owns the object.
+        originator) in storage order: the first version's originator owns the object.
 
-        Only versions the submitter may see say whose object it is: a partner learns nothing (not
-        even an originator in a refusal) about versions hidden from it.
+        Every stored version counts, whether or not the submitter may see it: an object hidden from
+        a partner is still not the partner's to take over.
         """
-        visible = None if self.visible_label_ids is None else set(self.visible_label_ids)
-        for object_id, originator, label_id in stored:
-            if visible is None or label_id in visible:
-                self.originators.setdefault(object_id, originator)
+        for object_id, originator in stored:
+            self.originators.setdefault(object_id, originator)
+
+    def owner(self, object_id: str) -> str | None:
+        """The nation whose object ``object_id`` is, if it is stored here at all."""
+        return self.originators.get(object_id)
+
+    def definitions_for(self, originator: str) -> dict[str, dict[str, Any]]:
+        """The definitions a label of ``originator``'s object may be read from: carried, then stored."""
+        found = self._definitions.get(originator)
+        if found is None:
+            found = dict(self.carried)
+            for ref in self.stored.loaded_ids():
+                if ref not in found and (body := self.stored.usable(ref, originator)) is not None:
+                    found[ref] = body
+            self._definitions[originator] = found
+        return found
 
     def referenced_definitions(self, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Definitions the objects reference but the submission does not carry (TLP or stored)."""
-        carried = {o["id"] for o in objects}
-        needed = dict.fromkeys(ref for o in objects for ref in marking_refs(o) if ref not in carried)
-        found = []
-        for ref in needed:
-            if ref in self.mappings.tlp:
-                found.append(self.mappings.tlp[ref][1])
-            elif ref in self.definitions:
-                found.append(self.definitions[ref])
-        return found
+        found: dict[str, dict[str, Any]] = {}
+        for obj in objects:
+            usable = self.definitions_for(self.originators.get(obj["id"], self.submitter))
+            for ref in marking_refs(obj):
+                if ref in self.carried or ref in found:
+                    continue
+                if ref in self.mappings.tlp:
+                    found[ref] = self.mappings.tlp[ref][1]
+                elif ref in usable:
+                    found[ref] = usable[ref]
+                    self.stored_definitions.add(ref)
+        return list(found.values())
 
     def _refs_label(self, refs: object, originator: str) -> LabelSpec:
         """``object_label`` of an object whose ``object_marking_refs`` are ``refs``, derived once per submission."""
@@ -137,7 +149,7 @@ class Labeler:
         spec = object_label(
             {"object_marking_refs": refs},
             originator=originator,
-            definitions=self.definitions,
+            definitions=self.definitions_for(originator),
             mappings=self.mappings,
             home_nation=self.home_nation,
         )
@@ -169,6 +181,10 @@ class Labeler:
     def label(self, obj: dict[str, Any]) -> LabeledObject:
         """Label one object; raise LabelRefused naming what is wrong."""
         originator = self.originators.get(obj["id"], self.submitter)
+        if obj["type"] == MARKING_DEFINITION and self.submitter != self.home_nation:
+            # A partner's definition is its own, whoever stored one with that id first: its label,
+            # and so any refusal, must not depend on what is stored (label ids are computable).
+            originator = self.submitter
         try:
             spec = self._own_label(obj, originator)
             granular = {

@@ -10,6 +10,7 @@ from sqlmodel import Session
 from app.audit.context import note_collection, note_served
 from app.auth.principal import Principal
 from app.config.settings import Settings
+from app.http.body import body_docs, json_body
 from app.http.dependencies import (
     get_mappings,
     get_principal,
@@ -102,8 +103,16 @@ class Ctx:
 reader, writer = Env("read"), Env("write")
 
 
-@router.post("", status_code=201, response_model=PostResult, summary="Post an item in the simple form")
-def post_simple(form: simple_form.SimpleItem, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
+@router.post(
+    "",
+    status_code=201,
+    response_model=PostResult,
+    summary="Post an item in the simple form",
+    openapi_extra=body_docs(simple_form.SimpleItem),
+)
+def post_simple(
+    form: simple_form.SimpleItem = Depends(json_body(simple_form.SimpleItem, writer)), ctx: Ctx = Depends(writer)
+) -> dict[str, Any]:
     """Build valid STIX 2.1 from a few fields and a banner, and store it with its markings."""
     collection_id = form.collection or DEFAULT_COLLECTION_ID
     note_collection(ctx.request, collection_id)
@@ -138,8 +147,16 @@ def _submitted_objects(stix: dict[str, Any], settings: Settings) -> list[tuple[s
     return located
 
 
-@router.post("/stix", status_code=201, response_model=PostResult, summary="Post full STIX 2.1 (object or bundle)")
-def post_stix(submission: StixSubmission, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
+@router.post(
+    "/stix",
+    status_code=201,
+    response_model=PostResult,
+    summary="Post full STIX 2.1 (object or bundle)",
+    openapi_extra=body_docs(StixSubmission),
+)
+def post_stix(
+    submission: StixSubmission = Depends(json_body(StixSubmission, writer)), ctx: Ctx = Depends(writer)
+) -> dict[str, Any]:
     """Store STIX 2.1 objects as given; their markings decide their labels (docs/design.md section 3)."""
     collection_id = submission.collection or DEFAULT_COLLECTION_ID
     note_collection(ctx.request, collection_id)
@@ -183,9 +200,15 @@ def get_history(object_id: str, ctx: Ctx = Depends(reader), collection: str | No
 
 
 @router.post(
-    "/{object_id}/versions", status_code=201, response_model=ItemVersionOut, summary="Store a new version of an item"
+    "/{object_id}/versions",
+    status_code=201,
+    response_model=ItemVersionOut,
+    summary="Store a new version of an item",
+    openapi_extra=body_docs(UpdateRequest),
 )
-def update_item(object_id: str, update: UpdateRequest, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
+def update_item(
+    object_id: str, update: UpdateRequest = Depends(json_body(UpdateRequest, writer)), ctx: Ctx = Depends(writer)
+) -> dict[str, Any]:
     """Store a new version built from the newest one you may see: changed and removed properties, new labels."""
     _within_limits([("changes", update.changes)], ctx.settings)
     stored = service.update_item(
@@ -201,8 +224,18 @@ def update_item(object_id: str, update: UpdateRequest, ctx: Ctx = Depends(writer
     return ctx.served(stored)[0]
 
 
-@router.post("/{object_id}/revoke", status_code=201, response_model=ItemVersionOut, summary="Revoke an item")
-def revoke_item(object_id: str, body: RevokeRequest | None = None, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
+@router.post(
+    "/{object_id}/revoke",
+    status_code=201,
+    response_model=ItemVersionOut,
+    summary="Revoke an item",
+    openapi_extra=body_docs(RevokeRequest, required=False),
+)
+def revoke_item(
+    object_id: str,
+    body: RevokeRequest | None = Depends(json_body(RevokeRequest, writer, optional=True)),
+    ctx: Ctx = Depends(writer),
+) -> dict[str, Any]:
     """Store a `revoked: true` version of the newest one you may see, with the same markings."""
     version = service.revoke_item(ctx.session, ctx.env, object_id, body.collection if body else None)
     return ctx.served([version])[0]
@@ -213,8 +246,11 @@ def revoke_item(object_id: str, body: RevokeRequest | None = None, ctx: Ctx = De
     status_code=201,
     response_model=TearlineResult,
     summary="Produce a releasable version (tearline) of an item",
+    openapi_extra=body_docs(TearlineRequest),
 )
-def make_tearline(object_id: str, body: TearlineRequest, ctx: Ctx = Depends(writer)) -> dict[str, Any]:
+def make_tearline(
+    object_id: str, body: TearlineRequest = Depends(json_body(TearlineRequest, writer)), ctx: Ctx = Depends(writer)
+) -> dict[str, Any]:
     """Store a copy at the target label, without properties marked above it, and a `derived-from` relationship."""
     result = tearline.produce(
         ctx.session, ctx.env, object_id, target_banner=body.banner, collection_id=body.collection, version=body.version

@@ -36,33 +36,48 @@ those first), a confidence of 101 or ``modified`` earlier than ``created``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections.abc import Callable
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
 import jsonschema_rs
 import stix2
-import stix2validator
 from stix2.markings.utils import validate as validate_selectors
 from stix2.properties import ListProperty, ReferenceProperty
 from stix2.registry import class_for_type
 from stix2.v21.common import GranularMarking
-from stix2validator import ValidationOptions
-from stix2validator.v21 import enums, musts
 
 from app.db.timestamps import parse_us
 from app.items import patterns
 
-SCHEMA_ROOT = Path(stix2validator.__file__).parent / "schemas-2.1" / "schemas"
+_VALIDATOR_SPEC = importlib.util.find_spec("stix2validator")  # found without importing it (see _library)
+if _VALIDATOR_SPEC is None or _VALIDATOR_SPEC.origin is None:
+    raise ImportError("stix2-validator is not installed: it ships the STIX 2.1 schemas every object is checked with")
+SCHEMA_ROOT = Path(_VALIDATOR_SPEC.origin).parent / "schemas-2.1" / "schemas"
 # Top-level objects whose schema lives beside the shared definitions.
 _COMMON_OBJECT_TYPES = ("marking-definition", "language-content", "extension-definition")
 _REPLACED_MUSTS = {"timestamp", "timestamp_compare", "patterns"}
-_MUSTS = tuple(
-    check for check in musts.list_musts(ValidationOptions(version="2.1")) if check.__name__ not in _REPLACED_MUSTS
-)
 _COMPARISONS = {"ge": lambda first, second: first >= second, "gt": lambda first, second: first > second}
 _MAX_REPORTED = 3
+
+
+@cache
+def _library() -> tuple[Any, tuple[Callable[..., Any], ...]]:
+    """stix2-validator's tables (``enums``) and MUST checks, imported on first validation.
+
+    Importing stix2-validator imports the jsonschema package, whose format checkers build grammars
+    at import: seconds that every command and server start would pay, validating or not.
+    """
+    from stix2validator import ValidationOptions
+    from stix2validator.v21 import enums, musts
+
+    checks = tuple(
+        check for check in musts.list_musts(ValidationOptions(version="2.1")) if check.__name__ not in _REPLACED_MUSTS
+    )
+    return enums, checks
 
 
 class StixInvalid(ValueError):
@@ -121,6 +136,7 @@ def _schema_errors(obj: dict[str, Any]) -> list[str]:
 
 def _timestamp_errors(obj: dict[str, Any]) -> list[str]:
     """The validator's ``timestamp`` and ``timestamp_compare`` rules, read from its own tables."""
+    enums = _library()[0]
     names = ["created", "modified", *enums.TIMESTAMP_PROPERTIES.get(obj["type"], ())]
     instants = {}
     for name in names:
@@ -202,7 +218,7 @@ def _marking_errors(obj: dict[str, Any]) -> list[str]:
 
 def _must_errors(obj: dict[str, Any]) -> list[str]:
     errors: list[str] = []
-    for check in _MUSTS:
+    for check in _library()[1]:
         try:
             errors.extend(error.message for error in check(obj) or ())  # stix2-validator's JSONErrors
         except Exception as exc:  # noqa: BLE001 - a check that cannot read the object refuses it

@@ -141,9 +141,11 @@ def _refs(value: object) -> Iterable[str]:
 
 def _from_label_extension(ext: object, marking_id: str, originator: str, mappings: Mappings) -> LabelSpec:
     """Tearline's own extension, validated with its JSON Schema, then its codes against the tables."""
-    errors = sorted(mappings.label_extension_validator.iter_errors(ext), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        mappings.label_extension_validator.iter_errors(ext), key=lambda e: [str(part) for part in e.instance_path]
+    )
     if errors:
-        where = "/".join(str(part) for part in errors[0].absolute_path) or "(extension)"
+        where = "/".join(str(part) for part in errors[0].instance_path) or "(extension)"
         problem = f"invalid Tearline label extension at {where}: {errors[0].message}"
         raise UnknownToken("marking definition", marking_id, problem)
     assert isinstance(ext, dict)  # the schema requires an object

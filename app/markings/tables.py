@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+import jsonschema_rs
 
 from app.markings.tokens import ALL, normalise_name
 
@@ -268,7 +267,7 @@ def load_tlp(directory: Path) -> tuple[dict[str, tuple[str, dict[str, Any]]], di
 
 def load_label_extension(
     directory: Path,
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], Draft202012Validator]:
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], jsonschema_rs.Draft202012Validator]:
     """Tearline's label extension: its identity, extension definition, JSON Schema and a validator for it."""
     path = directory / "tearline-label-extension-definition.json"
     data = _read(path)
@@ -286,11 +285,13 @@ def load_label_extension(
 
     schema_path = directory / "tearline-label-extension.schema.json"
     schema = _read(schema_path)
+    # jsonschema-rs, not the jsonschema package: importing the latter costs seconds (its format
+    # checkers build grammars at import), which every CLI command and server start would pay.
     try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
+        jsonschema_rs.meta.validate(schema)
+    except jsonschema_rs.ValidationError as exc:
         raise _fail(schema_path, f"not a valid JSON Schema: {exc.message}") from None
-    return identity, definition, schema, Draft202012Validator(schema)
+    return identity, definition, schema, jsonschema_rs.Draft202012Validator(schema)
 
 
 def load_acs(

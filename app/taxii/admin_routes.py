@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from app.audit.context import note_collection
 from app.auth.principal import Principal
+from app.http.body import body_docs, json_body
 from app.http.dependencies import get_principal, get_role_rights, get_session
 from app.http.errors import ApiError
 from app.items.problems import problem_responses
@@ -42,8 +43,18 @@ def list_collections(session: Session = Depends(get_session)) -> list[dict[str, 
     return [admin.collection_out(c) for c in admin.listing(session)]
 
 
-@router.post("", status_code=201, response_model=CollectionOut, summary="Create a collection")
-def create_collection(request: Request, body: CollectionIn, session: Session = Depends(get_session)) -> dict[str, Any]:
+@router.post(
+    "",
+    status_code=201,
+    response_model=CollectionOut,
+    summary="Create a collection",
+    openapi_extra=body_docs(CollectionIn),
+)
+def create_collection(
+    request: Request,
+    body: CollectionIn = Depends(json_body(CollectionIn, _admin)),
+    session: Session = Depends(get_session),
+) -> dict[str, Any]:
     """Create a collection; unknown roles, unregistered partners or a taken alias are refused field by field."""
     collection = admin.create(session, body)
     note_collection(request, collection.id)
@@ -57,9 +68,17 @@ def get_collection(request: Request, collection_id: str, session: Session = Depe
     return admin.collection_out(admin.get(session, collection_id))
 
 
-@router.patch("/{collection_id}", response_model=CollectionOut, summary="Update a collection")
+@router.patch(
+    "/{collection_id}",
+    response_model=CollectionOut,
+    summary="Update a collection",
+    openapi_extra=body_docs(CollectionPatch),
+)
 def update_collection(
-    request: Request, collection_id: str, body: CollectionPatch, session: Session = Depends(get_session)
+    request: Request,
+    collection_id: str,
+    body: CollectionPatch = Depends(json_body(CollectionPatch, _admin)),
+    session: Session = Depends(get_session),
 ) -> dict[str, Any]:
     """Change the fields given and keep the others; an alias of "" removes the alias."""
     note_collection(request, collection_id)

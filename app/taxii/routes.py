@@ -15,6 +15,7 @@ from app.audit.context import note_collection, note_served
 from app.auth.principal import Principal
 from app.config.settings import Settings
 from app.db.timestamps import format_us
+from app.http.body import read_body
 from app.http.dependencies import (
     get_mappings,
     get_principal,
@@ -298,21 +299,6 @@ def delete_object(request: Request, collection_id: str, object_id: str, ctx: Ctx
     return TaxiiResponse(b"", status_code=200)
 
 
-async def _read_body(request: Request, max_length: int) -> bytes:
-    """The request body, refused with 413 as soon as it exceeds ``max_length`` bytes."""
-    too_large = ApiError(413, f"The request body exceeds max_content_length ({max_length} bytes).")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_length:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_length:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _envelope_objects(body: bytes) -> list[Any]:
     try:
         document = orjson.loads(body)
@@ -335,7 +321,7 @@ def _envelope_objects(body: bytes) -> list[Any]:
 async def add_objects(request: Request, collection_id: str, ctx: Ctx = Depends(_ctx)) -> TaxiiResponse:
     """Validate, label and store the objects of a TAXII envelope; answers with the completed status resource."""
     await run_in_threadpool(service.open_collection, ctx.session, ctx.rights, ctx.principal, collection_id, "write")
-    objects = _envelope_objects(await _read_body(request, ctx.settings.max_content_length))
+    objects = _envelope_objects(await read_body(request, ctx.settings.max_content_length))
     check_envelope(objects, ctx.settings)
     visible = await run_in_threadpool(ctx.visible)
 

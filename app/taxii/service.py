@@ -242,9 +242,9 @@ def delete_object(session: Session, collection_id: str, visible: list[int], obje
     return len(pks)
 
 
-def _status_entry(outcome: ingest.Outcome) -> dict[str, str]:
+def _status_entry(outcome: ingest.Outcome, *, remark: bool = True) -> dict[str, str]:
     entry = {"id": outcome.object_id, "version": outcome.version or ""}
-    if outcome.message:
+    if outcome.message and remark:
         entry["message"] = outcome.message
     return entry
 
@@ -294,7 +294,9 @@ def add_objects(
         )
         + failures
     )
-    successes = [_status_entry(o) for o in outcomes if o.ok]
+    # A partner is not told that a success was a duplicate: of a version hidden from it, that
+    # would say the version exists (label definitions have computable content).
+    successes = [_status_entry(o, remark=principal.is_home) for o in outcomes if o.ok]
     failed = [_status_entry(o) for o in outcomes if not o.ok]
     status = StatusResource(
         id=str(uuid.uuid4()),

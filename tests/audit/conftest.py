@@ -117,6 +117,7 @@ AUDIT_RESET = (
     "DELETE FROM audit_dissemination",
     "DELETE FROM audit_object",
     "DELETE FROM audit_served",
+    "DELETE FROM audit_written",
     "UPDATE audit_index_head SET seq = 0",
     "DELETE FROM audit_checkpoint",
     "DELETE FROM audit_record",

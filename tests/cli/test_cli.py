@@ -7,6 +7,7 @@ variables, as an operator would, and do not use the shared database fixtures.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -289,9 +290,10 @@ def test_demo_tokens_are_accepted_by_the_demo_server(env, tmp_path: Path):
 
     from app.main import create_app
 
-    output = ok("demo", "--no-serve").stdout.splitlines()
-    partner_token = output[output.index(next(line for line in output if line.startswith("Partner token (USA"))) + 1]
-    analyst_token = output[output.index(next(line for line in output if line.startswith("Analyst token (NLD"))) + 1]
+    output = ok("demo", "--no-serve").stdout
+    exports = dict(re.findall(r"^export (\w+)=(\S+)$", output, re.MULTILINE))
+    assert "# partner USA (United States; cleared SECRET; FVEY, NATO)" in output
+    partner_token, analyst_token = exports["PARTNER_TOKEN"], exports["ANALYST_TOKEN"]
     settings = demo.demo_settings(tmp_path / "data" / "demo")
     taxii = "application/taxii+json;version=2.1"
     with TestClient(create_app(settings)) as client:
@@ -311,7 +313,7 @@ def test_demo_skips_a_home_nation_among_its_partners(env, tmp_path: Path):
     result = ok("demo", "--no-serve", env={"TEARLINE_HOME_NATION": "USA"})
     database = tmp_path / "data" / "demo" / "tearline.sqlite"
     assert [n for (n,) in rows(database, "SELECT nation FROM partner ORDER BY nation")] == ["CAN", "DEU", "FRA", "GBR"]
-    assert "Partner token (GBR" in result.stdout
+    assert "# partner GBR (United Kingdom" in result.stdout and "# partner USA" not in result.stdout
 
 
 def test_sample_objects_are_valid_stix_and_stable():

@@ -9,6 +9,7 @@ SQLite only (see conftest).
 from __future__ import annotations
 
 import pytest
+import requests
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as visible
@@ -16,6 +17,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import text
 
 from app.db.engine import make_engine
+from tests.conftest import TAXII
 from tests.console.conftest import POLLS, WAIT_S, Seeded
 
 pytestmark = pytest.mark.e2e
@@ -131,21 +133,34 @@ def test_auditor_logs_in_searches_and_pages(browser, console_server: Seeded):
     assert "error" in status.get_attribute("class").split()
     _set_times(browser, since="2000-01-01T00:00", until="2100-01-01T00:00")
 
-    # Keyset paging: the poller's requests fill one page of 50, "More" brings the rest, then hides.
+    # Keyset paging, newest first by default: the poller's requests fill one page of 50, "More"
+    # brings the rest, then hides.
+    assert Select(browser.find_element(By.ID, "f-order")).first_selected_option.get_attribute("value") == "desc"
     _search(browser, subject=console_server.poller)
     more = browser.find_element(By.ID, "more")
     assert len(_rows(browser)) == 50 and more.is_displayed()
     more.click()
     _wait(browser).until(lambda b: len(_rows(b)) == POLLS)
     seqs = [int(r["seq"]) for r in _rows(browser)]
-    assert seqs == sorted(set(seqs)) and not more.is_displayed()
+    assert seqs == sorted(set(seqs), reverse=True) and not more.is_displayed()
     assert {r["subject"] for r in _rows(browser)} == {console_server.poller}
+
+    # Switching the order lists the same filter again at once, oldest first, paged the same way.
+    status = browser.find_element(By.ID, "search-status")
+    browser.execute_script("arguments[0].textContent = '';", status)
+    Select(browser.find_element(By.ID, "f-order")).select_by_value("asc")
+    _wait(browser).until(lambda b: "shown" in status.text)
+    oldest = [int(r["seq"]) for r in _rows(browser)]
+    assert oldest == sorted(seqs)[:50] and more.is_displayed()
+    more.click()
+    _wait(browser).until(lambda b: len(_rows(b)) == POLLS)
+    assert [int(r["seq"]) for r in _rows(browser)] == sorted(seqs)
 
     # The page's own API calls are audited under the auditor's name; the page and its assets are not.
     calls = console_server.audit_rows("subject = :s AND route LIKE '/api/v1/audit/records%'", s="auditor-console")
     assert len(calls) >= 6 and sorted({c["status"] for c in calls}) == [200, 400]
     assert [c["route"] for c in calls if c["status"] == 400] == [
-        "/api/v1/audit/records?since=2030-01-01T00%3A00%3A00Z&until=2020-01-01T00%3A00%3A00Z&limit=50"
+        "/api/v1/audit/records?since=2030-01-01T00%3A00%3A00Z&until=2020-01-01T00%3A00%3A00Z&order=desc&limit=50"
     ]
     assert console_server.audit_rows("route LIKE '/console%'") == []
     assert _csp_violations(browser) == []
@@ -187,6 +202,37 @@ def test_record_detail_leads_to_the_dissemination_timeline(browser, console_serv
     status = browser.find_element(By.ID, "dissemination-status")
     _wait(browser).until(lambda b: "No nation has received" in status.text)
     assert not result.is_displayed()
+
+
+def test_long_routes_are_shortened_and_shown_whole_on_demand(browser, console_server: Seeded):
+    # A paging cursor makes a route hundreds of characters long; this one is refused (bad cursor).
+    cursor = "eyJ" + "x" * 400
+    subject = f"cursor-{console_server.tag}"
+    headers = {
+        "Authorization": f"Bearer {console_server.token(subject=subject, nation='USA', roles=('partner',))}",
+        "Accept": TAXII,
+    }
+    url = f"{console_server.base_url}/taxii2/api1/collections/{console_server.collection_id}/objects/"
+    assert requests.get(url, params={"next": cursor}, headers=headers, timeout=30).status_code == 400
+    (recorded,) = console_server.audit_rows("subject = :s", s=subject)
+    full = recorded["route"]
+    assert cursor in full
+
+    _log_in_as_auditor(browser, console_server)
+    _search(browser, subject=subject)
+    (cell,) = browser.find_elements(By.CSS_SELECTOR, "#records tbody td.route")
+    toggle = cell.find_element(By.CSS_SELECTOR, "button.route-toggle")
+    short = toggle.text
+    assert len(short) <= 72 and "next=eyJ" + "x" * 9 + "…" in short and short.startswith("/taxii2/api1/collections/")
+    assert toggle.get_attribute("title") == full and toggle.get_attribute("aria-expanded") == "false"
+    toggle.click()
+    assert toggle.text == full and toggle.get_attribute("aria-expanded") == "true"
+    toggle.click()
+    assert toggle.text == short
+    # Short routes stay as they are, with nothing to click.
+    _search(browser, subject=console_server.poller)
+    assert browser.find_elements(By.CSS_SELECTOR, "#records tbody td.route button") == []
+    assert {r["route"] for r in _rows(browser)} == {"/taxii2/"}
 
 
 def test_verify_shows_a_valid_chain(browser, console_server: Seeded):

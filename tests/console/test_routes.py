@@ -11,7 +11,12 @@ from sqlalchemy import func, select
 from app.audit.models import AuditRecord
 from app.console.routes import STATIC_DIR
 
-ASSETS = {"/console/console.js": "text/javascript", "/console/console.css": "text/css"}
+ASSETS = {
+    "/console/console.js": "text/javascript",
+    "/console/timeline.js": "text/javascript",
+    "/console/console.css": "text/css",
+    "/console/favicon.svg": "image/svg+xml",
+}
 
 
 class _Tags(HTMLParser):
@@ -55,7 +60,7 @@ def test_page_has_no_inline_script_style_or_handlers_and_no_named_token_field(cl
     parser = _Tags()
     parser.feed(client.get("/console/").text)
     scripts = [attrs for tag, attrs in parser.tags if tag == "script"]
-    assert scripts == [{"src": "console.js", "defer": None}]
+    assert scripts == [{"src": "timeline.js", "defer": None}, {"src": "console.js", "defer": None}]
     assert parser.script_text == ""  # no inline <script> or <style> body
     assert not [tag for tag, attrs in parser.tags if "style" in attrs or any(a.startswith("on") for a in attrs)]
     # Without a name the token can never be part of a submitted form; the form has no action.
@@ -98,7 +103,7 @@ def test_bare_console_path_redirects_to_the_page(client):
 
 def test_console_files_are_not_audited_but_its_api_calls_are(app, client, auth):
     before = _record_count(app)
-    for path in ("/console/", "/console/console.js", "/console/console.css", "/console", "/console/nope"):
+    for path in ("/console/", *ASSETS, "/console", "/console/nope"):
         client.get(path)
     assert _record_count(app) == before
     client.get(
@@ -108,7 +113,7 @@ def test_console_files_are_not_audited_but_its_api_calls_are(app, client, auth):
 
 
 def test_script_keeps_the_token_out_of_cookies_urls_and_markup():
-    script = (STATIC_DIR / "console.js").read_text()
+    script = (STATIC_DIR / "console.js").read_text() + (STATIC_DIR / "timeline.js").read_text()
     assert "sessionStorage" in script and "localStorage" not in script
     assert "document.cookie" not in script
     # API answers are written with textContent only: no HTML parsing of data anywhere.

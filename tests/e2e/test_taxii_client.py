@@ -29,6 +29,7 @@ from app.db.timestamps import parse_us
 # The analyst authenticates with Bearer, the partner with taxii2-client's own TokenAuth ("Token"),
 # so both schemes are covered.
 from app.feeds.client import BearerAuth
+from app.items.identity import home_identity_id
 from app.taxii import service as taxii_service
 
 pytestmark = pytest.mark.e2e
@@ -49,7 +50,9 @@ class Pushed:
 def _corpus() -> tuple[list[dict], dict[str, dict], str]:
     """~250 TLP:GREEN objects from one identity: indicators, malware, relationships, new versions."""
     green = [stix2.TLP_GREEN]
+    # The analyst authors as the home nation's identity (attribution: created_by_ref names the originator).
     identity = stix2.Identity(
+        id=home_identity_id("NLD"),
         name="NLD national CERT",
         identity_class="organization",
         created=CREATED,

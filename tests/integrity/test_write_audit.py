@@ -216,3 +216,51 @@ def test_after_a_mixed_load_the_stored_versions_are_the_versions_the_write_recor
     stored_named = {(object_id, format_us(version_us)) for object_id, version_us in stored}
     assert stored_named == named["POST"] - named["DELETE"]
     assert len(named["DELETE"]) == 1 and named["DELETE"] <= named["POST"]
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete", "beyond head"])
+def test_verify_covers_the_written_lists(app, client, headers_for, writable, tamper):
+    response = client.post(
+        f"{API}/collections/{writable.id}/objects/",
+        headers=headers_for() | {"Accept": TAXII, "Content-Type": TAXII},
+        content=orjson.dumps({"objects": [indicator("verified")]}),
+    )
+    assert response.status_code == 202, response.text
+    engine = app.state.engine
+    with engine.connect() as connection:
+        seq, pairs = connection.execute(
+            text("SELECT record_seq, pairs FROM audit_written ORDER BY record_seq DESC")
+        ).first()
+        head = connection.execute(text("SELECT seq FROM audit_head")).scalar_one()
+    statements = {
+        "edit": (
+            "UPDATE audit_written SET pairs = :p WHERE record_seq = :s",
+            {"p": pairs.replace("Z", "Y"), "s": seq},
+            "UPDATE audit_written SET pairs = :p WHERE record_seq = :s",
+            {"p": pairs, "s": seq},
+        ),
+        "delete": (
+            "DELETE FROM audit_written WHERE record_seq = :s",
+            {"s": seq},
+            "INSERT INTO audit_written (record_seq, pairs) VALUES (:s, :p)",
+            {"s": seq, "p": pairs},
+        ),
+        "beyond head": (
+            "INSERT INTO audit_written (record_seq, pairs) VALUES (:s, :p)",
+            {"s": head + 1000, "p": pairs},
+            "DELETE FROM audit_written WHERE record_seq = :s",
+            {"s": head + 1000},
+        ),
+    }
+    do, do_args, undo, undo_args = statements[tamper]
+    auditor = headers_for(subject="auditor-1", roles=("auditor",))
+    with engine.begin() as connection:
+        connection.execute(text(do), do_args)
+    try:
+        report = client.get("/api/v1/audit/verify", headers=auditor).json()
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(undo), undo_args)
+    assert report["ok"] is False, report
+    assert "written list" in report["problem"]
+    assert client.get("/api/v1/audit/verify", headers=auditor).json()["ok"] is True

@@ -110,6 +110,9 @@ def _command_lines(text: str) -> list[list[str]]:
                     words = shlex.split(match.group(1) or match.group(2) or "")
                 except ValueError:
                     continue
+                # The root command's own option comes before the command: `tearline --data-dir DIR partner list`.
+                while words and words[0].startswith("--data-dir"):
+                    words = words[1:] if "=" in words[0] else words[2:]
                 if words and re.fullmatch(r"[a-z][a-z-]*", words[0]):
                     commands.append(words)
     return commands

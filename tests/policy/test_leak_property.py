@@ -45,6 +45,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.config.settings import REPO_ROOT
+from app.items.identity import home_identity_id
 from app.markings.labels import LabelSpec, label_marking_definition
 from app.markings.mappings import load_mappings
 from app.taxii import service as taxii_service
@@ -295,6 +296,8 @@ class Harness:
             for md in built.definitions:
                 example.md_posters.setdefault(md["id"], set()).add(spec.poster)
             refs = set(built.object_marking_refs) | ({built.granular_ref} if built.granular_ref else set())
+            if spec.poster != HOME and "created_by_ref" not in body:
+                body = body | {"created_by_ref": home_identity_id(spec.poster)}  # a partner's object is attributed
             example.versions.append(
                 PostedVersion(
                     object_id, taxii_time(body["modified"]), spec.poster, vspec, body, frozenset(refs), built.markings

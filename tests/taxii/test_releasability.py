@@ -12,6 +12,7 @@ from app.items.models import StixObject
 from app.taxii import service as taxii_service
 from tests.taxii.helpers import (
     assert_valid_stix,
+    check_status_document,
     get_ok,
     ids,
     indicator,
@@ -264,17 +265,27 @@ def test_partner_change_applies_at_once(client, api, collection, who, session):
     assert obj["id"] not in _types(client, api, collection.id, who["can"])
 
 
-def test_a_partner_learns_nothing_from_pushing_the_id_of_a_hidden_object(client, api, shared, who):
-    """Pushing a new version of an object whose versions are all hidden from you is treated as a
-    new object of yours: no refusal names the real originator or reveals that the id exists."""
+def test_a_partner_cannot_take_over_an_object_hidden_from_it(client, api, shared, who):
+    """Pushing a new version of an object whose versions are all hidden from you is refused exactly
+    as pushing over another nation's visible object is: the refusal names no originator and does
+    not say whether you may see the object; nothing is stored (issue 18: takeover)."""
     usa_only = banner("SECRET//REL TO USA")
     secret = marked(indicator(), usa_only)
     post_ok(client, api, shared.id, who["usa"], [usa_only, secret])
     gbr_label = banner("UNCLASSIFIED//REL TO GBR, FRA")
     probe = marked(new_version(secret, 1, description="probe"), gbr_label)
-    status = post_ok(client, api, shared.id, who["gbr"], [gbr_label, probe])
-    assert "USA" not in str(status)
-    # The probe is GBR's own object version: FRA sees it, the USA-only version stays hidden from FRA.
+    hidden = check_status_document(post_envelope(client, api, shared.id, who["gbr"], [gbr_label, probe]))
+    assert "USA" not in str(hidden)
+    # The same push over a USA object GBR may see.
+    everyone = banner("UNCLASSIFIED//REL TO GBR, FRA")
+    open_usa = marked(indicator(), everyone)
+    post_ok(client, api, shared.id, who["usa"], [everyone, open_usa])
+    visible = check_status_document(
+        post_envelope(client, api, shared.id, who["gbr"], [gbr_label, marked(new_version(open_usa, 1), gbr_label)])
+    )
+    refusal = [f["message"] for f in hidden["failures"]]
+    assert refusal and refusal == [f["message"] for f in visible["failures"]]
+    # Nothing of the probe was stored: FRA sees neither it nor the USA-only version.
     url = objects_url(api, shared.id, secret["id"])
-    assert [o["modified"] for o in get_ok(client, url, who["fra"])["objects"]] == [probe["modified"]]
-    assert len(get_ok(client, versions_url(api, shared.id, secret["id"]), who["fra"])["versions"]) == 1
+    assert client.get(url, headers=who["fra"]).status_code == 404
+    assert [o["modified"] for o in get_ok(client, url, who["usa"])["objects"]] == [secret["modified"]]

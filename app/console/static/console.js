@@ -10,8 +10,10 @@
   const TOKEN_KEY = "tearline.console.token";
   const API = "/api/v1/audit";
   const PAGE_SIZE = 50;
-  const SVG_NS = "http://www.w3.org/2000/svg";
-  const PALETTE = ["#1f5fa8", "#c05a00", "#2e7d32", "#7b3fa0", "#b3261e", "#00796b"];
+  // Routes longer than this are shortened in the table (paging cursors make them hundreds of
+  // characters long); the full text is one click away, and in the record's detail.
+  const ROUTE_MAX = 72;
+  const VALUE_MAX = 16;
 
   const $ = (id) => document.getElementById(id);
   let nextCursor = null;
@@ -27,13 +29,6 @@
     return node;
   }
 
-  function svg(tag, attributes, text) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-
   function say(id, text, isError) {
     const node = $(id);
     node.textContent = text || "";
@@ -41,20 +36,50 @@
     node.hidden = !text;
   }
 
-  /** Milliseconds since the epoch of a record time such as 2026-11-25T17:19:59.482113Z. */
-  function parseTime(text) {
-    return Date.parse(String(text).replace(/(\.\d{3})\d+/, "$1"));
-  }
-
-  function shortTime(ms, precise) {
-    const text = new Date(ms).toISOString().replace("T", " ");
-    return precise ? text : text.replace(/\.\d+Z$/, "Z");
-  }
-
   /** A datetime-local value (no zone) read as UTC, in the ISO form the API accepts. */
   function utcParam(value) {
     if (!value) return "";
     return (value.length === 16 ? value + ":00" : value) + "Z";
+  }
+
+  /** A route short enough for the table: long query values (cursors) cut, then the middle of what is left. */
+  function shortRoute(route) {
+    const text = String(route ?? "");
+    if (text.length <= ROUTE_MAX) return text;
+    const mark = text.indexOf("?");
+    let short = text;
+    if (mark >= 0) {
+      const params = text.slice(mark + 1).split("&").map((pair) => {
+        const equals = pair.indexOf("=");
+        const value = equals >= 0 ? pair.slice(equals + 1) : "";
+        return value.length > VALUE_MAX ? pair.slice(0, equals + 1) + value.slice(0, VALUE_MAX - 4) + "…" : pair;
+      });
+      short = text.slice(0, mark + 1) + params.join("&");
+    }
+    if (short.length > ROUTE_MAX) short = short.slice(0, ROUTE_MAX - 25) + "…" + short.slice(-24);
+    return short;
+  }
+
+  /** The route cell: the whole route, or a shortened one that shows the whole on click (and on hover). */
+  function routeCell(route) {
+    const cell = el("td", null, "route");
+    const full = String(route ?? "");
+    const short = shortRoute(full);
+    if (short === full) {
+      cell.textContent = full;
+      return cell;
+    }
+    const toggle = el("button", short, "link route-toggle");
+    toggle.type = "button";
+    toggle.title = full;
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.addEventListener("click", () => {
+      const expand = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.textContent = expand ? full : short;
+      toggle.setAttribute("aria-expanded", String(expand));
+    });
+    cell.append(toggle);
+    return cell;
   }
 
   class ApiFailure extends Error {
@@ -136,7 +161,7 @@
       return;
     }
     showWorkspace(token);
-    await search({});
+    await search(readFilters());
   }
 
   $("login-form").addEventListener("submit", async (event) => {
@@ -172,6 +197,7 @@
       route: $("f-route").value.trim(),
       collection_id: $("f-collection").value.trim(),
       object_id: $("f-object").value.trim(),
+      order: $("f-order").value,
     };
   }
 
@@ -185,7 +211,7 @@
     open.addEventListener("click", () => showRecord(record.seq));
     seqCell.append(open);
     row.append(seqCell, el("td", record.at), el("td", record.subject), el("td", record.nation),
-               el("td", record.method), el("td", record.route, "route"), el("td", record.status));
+               el("td", record.method), routeCell(record.route), el("td", record.status));
     const decision = el("td");
     decision.append(el("span", record.decision, `badge ${record.decision === "allow" ? "allow" : "deny"}`));
     row.append(decision, el("td", record.reason || "", "reason"), el("td", record.served_count));
@@ -222,8 +248,13 @@
     search(readFilters());
   });
   $("search-form").addEventListener("reset", () => {
-    // After the fields are cleared: list everything again.
-    setTimeout(() => search({}), 0);
+    // After the fields are cleared (the order back to newest first): list everything again.
+    setTimeout(() => search(readFilters()), 0);
+  });
+  // Switching the order lists the same filters again from the other end.
+  $("f-order").addEventListener("change", () => {
+    $("record-detail").hidden = true;
+    search(readFilters());
   });
   $("more").addEventListener("click", () => search(lastFilters, nextCursor));
 
@@ -264,48 +295,6 @@
 
   // ---- dissemination ---------------------------------------------------------------------
 
-  /** One lane per (nation, version): a bar from first to last receipt, dots at both ends. */
-  function drawTimeline(recipients) {
-    const times = recipients.flatMap((r) => [parseTime(r.first_received), parseTime(r.last_received)]);
-    let start = Math.min(...times);
-    let end = Math.max(...times);
-    // A margin of 5% each side so no dot sits on the frame; a single instant gets one second.
-    const margin = Math.max((end - start) * 0.05, start === end ? 500 : 0);
-    start -= margin;
-    end += margin;
-    const precise = end - start < 120000; // under two minutes: the ticks show milliseconds
-    const versions = [...new Set(recipients.map((r) => r.version))];
-    const label = 230, plot = 560, lane = 24, top = 10;
-    const width = label + plot + 30, height = top + recipients.length * lane + 40;
-    const x = (ms) => label + ((ms - start) / (end - start)) * plot;
-    const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
-                               "aria-label": "Dissemination timeline" });
-    recipients.forEach((r, index) => {
-      const y = top + index * lane + lane / 2;
-      const color = PALETTE[versions.indexOf(r.version) % PALETTE.length];
-      const x1 = x(parseTime(r.first_received)), x2 = x(parseTime(r.last_received));
-      const group = svg("g", { class: "lane", "data-nation": r.nation, "data-version": r.version });
-      group.append(svg("title", {}, `${r.nation} received version ${r.version}: first ${r.first_received}, ` +
-                                    `last ${r.last_received}, ${r.times} time(s)`));
-      group.append(svg("text", { x: 4, y: y + 4 }, `${r.nation}  v ${r.version.replace(/\.\d+Z$/, "Z")}`));
-      group.append(svg("line", { x1: label, x2: label + plot, y1: y, y2: y, stroke: "#eef0f4" }));
-      group.append(svg("line", { x1, x2, y1: y, y2: y, stroke: color, "stroke-width": 6,
-                                 "stroke-linecap": "round" }));
-      group.append(svg("circle", { cx: x1, cy: y, r: 5, fill: color }));
-      group.append(svg("circle", { cx: x2, cy: y, r: 5, fill: color }));
-      group.append(svg("text", { x: Math.min(x2 + 9, width - 28), y: y + 4 }, `×${r.times}`));
-      chart.append(group);
-    });
-    const axisY = top + recipients.length * lane + 8;
-    chart.append(svg("line", { x1: label, x2: label + plot, y1: axisY, y2: axisY, class: "axis" }));
-    for (const [ms, anchor] of [[start, "start"], [(start + end) / 2, "middle"], [end, "end"]]) {
-      chart.append(svg("line", { x1: x(ms), x2: x(ms), y1: axisY, y2: axisY + 4, class: "axis" }));
-      chart.append(svg("text", { x: x(ms), y: axisY + 18, "text-anchor": anchor, class: "tick" },
-                           shortTime(ms, precise)));
-    }
-    return chart;
-  }
-
   async function showDissemination(objectId) {
     const result = $("dissemination-result");
     result.hidden = true;
@@ -330,7 +319,7 @@
     const versions = new Set(recipients.map((r) => r.version));
     say("dissemination-status", `${objectId}: ${versions.size} version(s) served.`);
     $("nations").textContent = `Received by ${nations.length} nation(s): ${nations.join(", ")}`;
-    $("timeline").replaceChildren(drawTimeline(recipients));
+    $("timeline").replaceChildren(window.TearlineTimeline.draw(recipients));
     const body = $("recipients").tBodies[0];
     body.replaceChildren(...recipients.map((r) => {
       const row = el("tr");
