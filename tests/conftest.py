@@ -105,6 +105,7 @@ def settings(database_url: str, key_dir: Path, tmp_path_factory) -> Settings:
         default_page_size=50,
         max_page_size=200,
         feed_scheduler=False,  # feed tests run feeds themselves
+        metrics_public=True,  # the operator's opt-out; tests/observability checks the closed default
     )
 
 

@@ -10,6 +10,7 @@ record is written before the first byte of the response (:mod:`app.audit.middlew
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +18,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from app.audit.service import AuditUnavailable, append_record, signer_for
+from app.audit.service import AuditSigner, AuditUnavailable, append_record, bind_signer, signer_for
+from app.config.settings import Settings
 from app.db.written import forget_written, take_written
 
 
@@ -83,3 +85,27 @@ def audit_writes(
 def _engine(session: Session) -> Engine:
     bind = session.get_bind()
     return bind if isinstance(bind, Engine) else bind.engine
+
+
+def audit_operator_writes(session: Session, settings: Settings, *, operator: str, command: str) -> None:
+    """Every commit of ``session`` made by an operator's command appends its record, in the same transaction.
+
+    The record's subject is ``operator:<name>``, its nation the home nation, its method ``CLI`` and
+    its route the command (secrets masked by the caller). The signer is bound at the first commit,
+    so a command that changes nothing creates no key file.
+    """
+    engine = _engine(session)
+
+    def describe() -> WriteFacts:
+        bind_signer(engine, AuditSigner.from_settings(settings))
+        return WriteFacts(
+            request_id=uuid.uuid4().hex,
+            subject=f"operator:{operator}",
+            nation=settings.home_nation,
+            roles=frozenset({"operator"}),
+            method="CLI",
+            route=command,
+            status=0,
+        )
+
+    audit_writes(session, describe)

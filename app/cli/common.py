@@ -10,6 +10,7 @@ status 1; both print one line on stderr and no traceback.
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,6 +24,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from app.audit.service import AuditUnavailable
+from app.audit.transaction import audit_operator_writes
 from app.auth.principal import ROLES
 from app.config.instance import InstanceError, locate
 from app.config.settings import Settings
@@ -44,6 +47,15 @@ def fail(message: str, code: int = REFUSED) -> NoReturn:
     """Print ``error: <message>`` on stderr and exit with ``code`` (2 refused input, 1 unusable setup)."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+# The root command's --as: who runs the command, for the audit records of what it changes.
+OPERATOR_OPTION: ContextVar[str | None] = ContextVar("tearline_operator_option", default=None)
+
+
+def operator_name() -> str:
+    """Who runs this command: the root ``--as`` option, else the operating-system user."""
+    return OPERATOR_OPTION.get() or getpass.getuser()
 
 
 # The root command's --data-dir, set by its callback on every run (app.cli.main.root).
@@ -156,8 +168,13 @@ def require_database(settings: Settings) -> None:
 
 
 @contextmanager
-def database(settings: Settings) -> Iterator[Session]:
-    """A session on an existing, reachable database whose schema is current; anything else is a one-line error."""
+def database(settings: Settings, change: str | None = None) -> Iterator[Session]:
+    """A session on an existing, reachable database whose schema is current; anything else is a one-line error.
+
+    ``change`` describes what a state-changing command does (``tearline partner add USA ...``, no
+    secret in it): every commit of the session appends an audit record naming it and the operator,
+    in the same transaction. Read-only commands pass nothing and commit nothing.
+    """
     require_database(settings)
     engine = make_engine(settings.database_url)
     try:
@@ -172,7 +189,12 @@ def database(settings: Settings) -> Iterator[Session]:
         if problem:
             fail(problem, UNUSABLE)
         with Session(engine) as session:
-            yield session
+            # Whatever the command changes commits with its audit record, or not at all.
+            audit_operator_writes(session, settings, operator=operator_name(), command=change or "tearline")
+            try:
+                yield session
+            except AuditUnavailable as exc:
+                fail(f"the audit log cannot be written ({exc}); nothing was changed", UNUSABLE)
     finally:
         engine.dispose()
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import UNUSABLE, data_dir_option, fail, load_settings
+from app.cli.common import UNUSABLE, data_dir_option, fail, load_settings, operator_name
 from app.cli.server import run_server
 from app.config.instance import InstanceError
 from app.config.settings import ConfigurationError
@@ -25,7 +25,7 @@ def demo(
 
     base_dir = data_dir_option() or demo_module.DEMO_DIR
     settings = load_settings(lambda: demo_module.demo_settings(base_dir, port=port, host=host))
-    result = demo_module.seed(settings)
+    result = demo_module.seed(settings, operator=operator_name())
     if result.failures:
         fail("sample objects refused: " + "; ".join(result.failures), UNUSABLE)
     typer.echo(

@@ -86,7 +86,14 @@ def feed_add(
         credential = typer.prompt("credential (password or token, or env:NAME)", hide_input=True)
     settings = load_settings()
     mappings = load_cli_mappings(settings)
-    with database(settings) as session:
+    # The credential itself never reaches the record: only how it is kept.
+    kept = "none" if not credential else ("env" if credential.startswith("env:") else "stored encrypted")
+    change = (
+        f"tearline feed add {name} --partner {partner} --direction {direction} --url {url} --collection {collection} "
+        f"--local-collection {local_collection} --auth {auth} --username {username or '-'} --credential <{kept}> "
+        f"--poll-interval {poll_interval} --default-label {default_label or '-'}"
+    )
+    with database(settings, change) as session:
         try:
             feed = add_feed(
                 session,
@@ -150,7 +157,7 @@ def feed_remove(name: Annotated[str, typer.Argument(help="Feed name.")]) -> None
     from app.feeds.service import NoSuchFeed, remove_feed
 
     settings = load_settings()
-    with database(settings) as session:
+    with database(settings, f"tearline feed remove {name}") as session:
         try:
             remove_feed(session, name)
         except NoSuchFeed:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from app.cli.audit import audit_app
-from app.cli.common import DATA_DIR_OPTION
+from app.cli.common import DATA_DIR_OPTION, OPERATOR_OPTION
 from app.cli.config import config_app
 from app.cli.demo import demo
 from app.cli.feeds import feed_app
@@ -36,6 +36,14 @@ def root(
             "tearline.sqlite (default: TEARLINE_DATA_DIR, else ./data).",
         ),
     ] = None,
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Who runs the command, named in the audit record of every change it makes "
+            "(default: the operating-system user).",
+        ),
+    ] = None,
 ) -> None:
     """Tearline intelligence-sharing exchange: STIX 2.1 store and TAXII 2.1 server.
 
@@ -43,6 +51,7 @@ def root(
     """
     # Set on every run, None included, so a run in the same process never sees an earlier one's value.
     DATA_DIR_OPTION.set(data_dir)
+    OPERATOR_OPTION.set(operator.strip() if operator and operator.strip() else None)
 
 
 app.command()(serve)

@@ -93,7 +93,7 @@ def group_set(
     from app.partners.service import InvalidPartner, set_group
 
     settings, mappings = _context()
-    with database(settings) as session:
+    with database(settings, f"tearline group set {code} --members {members}") as session:
         try:
             group = set_group(session, code, members.split(","), mappings)
         except InvalidPartner as exc:

@@ -21,7 +21,7 @@ from app.cli.common import (
     split_codes,
     table,
 )
-from app.config.settings import ConfigurationError
+from app.config.settings import ConfigurationError, Settings
 
 partner_app = typer.Typer(help="Partner nations and their clearance.", no_args_is_help=True)
 collection_app = typer.Typer(help="TAXII collections and the roles that may read and write them.", no_args_is_help=True)
@@ -35,6 +35,13 @@ def partner_add(
     groups: Annotated[str, typer.Option(help="Comma-separated group codes, e.g. FVEY,NATO.")] = "",
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     inactive: Annotated[bool, typer.Option("--inactive", help="Register without access for now.")] = False,
+    identities: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated STIX identity ids the partner's objects may name in created_by_ref "
+            "[default: the identity the partner's own Tearline writes].",
+        ),
+    ] = "",
 ) -> None:
     """Register a partner nation, or update one."""
     from app.partners.service import InvalidPartner, save_partner
@@ -43,7 +50,11 @@ def partner_add(
     require_database(settings)  # before the tables, which take seconds to load
     mappings = load_cli_mappings(settings)
     rank = parse_rank(mappings, clearance)
-    with database(settings) as session:
+    change = (
+        f"tearline partner add {nation} --clearance {clearance} --groups {groups or '-'} --name {name or '-'}"
+        f"{' --inactive' if inactive else ''} --identities {identities or '-'}"
+    )
+    with database(settings, change) as session:
         try:
             partner = save_partner(
                 session,
@@ -54,6 +65,7 @@ def partner_add(
                 active=not inactive,
                 home_nation=settings.home_nation,
                 mappings=mappings,
+                identities=split_codes(identities) or None,  # not given: keep the registered ones
             )
         except InvalidPartner as exc:
             fail(str(exc))
@@ -96,7 +108,8 @@ def collection_add(
 
     readers, writers = parse_roles(read_roles, "--read-roles"), parse_roles(write_roles, "--write-roles")
     settings = load_settings()
-    with database(settings) as session:
+    change = f"tearline collection add --title {title!r} --alias {alias or '-'} --read-roles {read_roles} --write-roles {write_roles}"
+    with database(settings, change) as session:
         try:
             collection = create_collection(
                 session,
@@ -150,7 +163,9 @@ def token_issue(
     if nation != settings.home_nation and set(role_list) != {"partner"}:
         fail(f"{nation} is not the home nation ({settings.home_nation}): its tokens carry only the partner role")
     if clearance is not None:
-        parse_rank(load_cli_mappings(settings), clearance)
+        rank = parse_rank(load_cli_mappings(settings), clearance)
+        if nation != settings.home_nation:
+            _within_agreement(settings, nation, rank, clearance)
     try:
         token = sign_token(
             settings, subject=subject, nation=nation, roles=role_list, lifetime_s=lifetime, clearance=clearance
@@ -158,3 +173,17 @@ def token_issue(
     except ConfigurationError as exc:
         fail(str(exc), UNUSABLE)
     typer.echo(token)
+
+
+def _within_agreement(settings: Settings, nation: str, rank: int, clearance: str) -> None:
+    """Refuse a partner token whose clearance the partner agreement does not cover (the server would)."""
+    from app.partners.models import Partner
+
+    with database(settings) as session:
+        partner = session.get(Partner, nation)
+        if partner is None or not partner.active:
+            fail(f"{nation} is not an active partner: `tearline partner add {nation} ...` first")
+        if rank > partner.clearance:
+            fail(
+                f"--clearance {clearance} is above {nation}'s agreement (rank {partner.clearance}); the server refuses such a token"
+            )

@@ -127,8 +127,13 @@ class Settings(BaseSettings):
     )
     metrics_token: str | None = Field(
         None,
-        description="If set, `/metrics` requires `Authorization: Bearer <this value>`; unset, `/metrics` is "
-        "open and must be kept off public networks (see docs/operators/observability.md).",
+        description="`/metrics` requires `Authorization: Bearer <this value>`; unset, `/metrics` answers 401 "
+        "unless TEARLINE_METRICS_PUBLIC opens it (see docs/operators/observability.md).",
+    )
+    metrics_public: bool = Field(
+        False,
+        description="Serve `/metrics` without a token (only where nothing but the scraper can reach the port); "
+        "ignored when TEARLINE_METRICS_TOKEN is set.",
     )
 
     @field_validator("home_nation")

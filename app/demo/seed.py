@@ -21,6 +21,7 @@ import stix2
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from app.audit.transaction import audit_operator_writes
 from app.auth.keys import generate_key_pair
 from app.auth.principal import Principal
 from app.config.settings import Settings
@@ -288,13 +289,15 @@ def seed_objects(session: Session, settings: Settings) -> tuple[int, int, list[s
     return status.total_count, status.success_count, failures
 
 
-def seed(settings: Settings) -> SeedResult:
+def seed(settings: Settings, operator: str = "demo") -> SeedResult:
     """Make the demo instance ready: key pair, migrated schema, partners, sample objects."""
     ensure_keys(settings)
     migrations.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         with Session(engine) as session:
+            # Seeding changes who may see what like any operator's command: it is audited the same way.
+            audit_operator_writes(session, settings, operator=operator, command="tearline demo (seeding)")
             partners = seed_partners(session, settings)
             submitted, succeeded, failures = seed_objects(session, settings)
             stored = stored_count(session)

@@ -1,8 +1,9 @@
 """``GET /metrics``: this instance's metrics in the Prometheus text format.
 
-Open by default, as Prometheus scrapes expect: keep it off public networks (the proxy does
-not forward ``/metrics``). With ``TEARLINE_METRICS_TOKEN`` set it needs
-``Authorization: Bearer <token>`` (Prometheus ``authorization: credentials_file``).
+Closed by default, like every other route: it needs ``Authorization: Bearer <token>`` with
+``TEARLINE_METRICS_TOKEN`` (Prometheus ``authorization: credentials_file``). An operator whose
+scraper alone reaches the port may open it with ``TEARLINE_METRICS_PUBLIC=true``. Request counts
+and latencies per route say what partners do, so they are not for everyone.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ def _check_token(request: Request, expected: str) -> None:
 @router.get("/metrics", summary="Prometheus metrics of this instance", response_class=Response)
 def metrics(request: Request) -> Response:
     """Requests, served and stored object versions, policy cache, audit writes and feed lag."""
-    token = request.app.state.settings.metrics_token
-    if token:
-        _check_token(request, token)
+    settings = request.app.state.settings
+    if settings.metrics_token:
+        _check_token(request, settings.metrics_token)
+    elif not settings.metrics_public:
+        raise ApiError(
+            401,
+            "The metrics token is required (TEARLINE_METRICS_TOKEN), or an operator opens /metrics with "
+            "TEARLINE_METRICS_PUBLIC.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

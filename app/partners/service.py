@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -27,6 +28,7 @@ def save_partner(
     active: bool = True,
     home_nation: str | None = None,
     mappings: Mappings | None = None,
+    identities: list[str] | tuple[str, ...] | None = None,
 ) -> Partner:
     """Add or update a partner nation; every instance's decision cache is invalidated. Commits.
 
@@ -51,6 +53,8 @@ def save_partner(
     partner.clearance = clearance
     partner.groups = ",".join(group_codes)
     partner.active = active
+    if identities is not None:
+        partner.identities = ",".join(_identity_ids(identities))
     session.add(partner)
     bump_epoch(session)
     session.commit()
@@ -88,3 +92,15 @@ def effective_groups(session: Session, mappings: Mappings) -> dict[str, frozense
     """Group members as decisions use them: ``stix_mappings`` with operators' edits on top."""
     edits = {g.code: split_codes(g.members) for g in session.execute(select(PartnerGroup)).scalars()}
     return dict(mappings.groups) | edits
+
+
+_IDENTITY_ID = re.compile(r"^identity--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _identity_ids(identities: list[str] | tuple[str, ...]) -> list[str]:
+    """Distinct STIX identity ids, in the order given; anything else is refused."""
+    cleaned = list(dict.fromkeys(i.strip() for i in identities if i.strip()))
+    bad = [i for i in cleaned if not _IDENTITY_ID.fullmatch(i)]
+    if bad:
+        raise InvalidPartner(f"not a STIX identity id: {', '.join(bad)}")
+    return cleaned

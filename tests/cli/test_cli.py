@@ -24,22 +24,6 @@ from app.taxii.models import DEFAULT_COLLECTION_ID
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch) -> dict[str, str]:
-    """A clean Tearline environment in ``tmp_path``; the working directory is ``tmp_path`` too."""
-    for name in list(os.environ):
-        if name.startswith("TEARLINE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    values = {
-        "TEARLINE_DATA_DIR": str(tmp_path / "data"),
-        "TEARLINE_DATABASE_URL": f"sqlite:///{tmp_path / 'tearline.sqlite'}",
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
-
-
 def run(*args: str, env: dict | None = None):
     return runner.invoke(cli.app, list(args), env=env)
 
@@ -119,6 +103,15 @@ def test_partner_add_and_list(migrated: Path):
     assert lines[3].split() == ["USA", "United", "States", "SECRET", "FVEY,NATO", "yes"]
 
 
+def test_partner_add_registers_identities_and_keeps_them_on_update(migrated: Path):
+    cert = "identity--0b9a2c4e-7d1f-4a55-9e6b-3c2d1f0e9a87"
+    ok("partner", "add", "USA", "--clearance", "SECRET", "--identities", cert)
+    ok("partner", "add", "USA", "--clearance", "CONFIDENTIAL")  # an update without --identities keeps them
+    assert rows(migrated, "SELECT identities, clearance FROM partner WHERE nation = 'USA'") == [(cert, 2)]
+    bad = refused("partner", "add", "USA", "--clearance", "SECRET", "--identities", "not-an-identity")
+    assert "not a STIX identity id" in bad.stderr
+
+
 def test_partner_add_refuses_unknown_clearance_and_stores_nothing(migrated: Path):
     result = refused("partner", "add", "DEU", "--clearance", "ULTRA")
     assert "unknown classification 'ULTRA'" in result.stderr
@@ -172,7 +165,8 @@ def _verifier(public_key: Path) -> TokenVerifier:
     )
 
 
-def test_token_issue_prints_only_a_token_the_server_verifies(keys):
+def test_token_issue_prints_only_a_token_the_server_verifies(keys, migrated):
+    ok("partner", "add", "USA", "--clearance", "SECRET")  # a clearance is checked against the agreement
     result = ok(
         "token",
         "issue",
@@ -224,6 +218,17 @@ def test_token_issue_without_a_key_says_how_to_get_one(env):
 def test_token_issue_refuses_tokens_the_server_would_refuse(keys, args):
     result = refused("token", "issue", "--subject", "s", *args)
     assert result.stdout == ""
+
+
+def test_token_issue_refuses_a_clearance_above_the_partner_agreement(keys, migrated):
+    ok("partner", "add", "FRA", "--clearance", "CONFIDENTIAL")
+    above = refused(
+        "token", "issue", "--subject", "s", "--nation", "FRA", "--roles", "partner", "--clearance", "SECRET"
+    )
+    assert "agreement" in above.stderr and above.stdout == ""
+    unknown = refused("token", "issue", "--subject", "s", "--nation", "DEU", "--roles", "partner", "--clearance", "U")
+    assert "not an active partner" in unknown.stderr
+    ok("token", "issue", "--subject", "s", "--nation", "FRA", "--roles", "partner", "--clearance", "RESTRICTED")
 
 
 def test_serve_refuses_production_without_secrets(env, monkeypatch):

@@ -169,6 +169,25 @@ def test_metrics_token_when_configured(settings):
         guarded.state.engine.dispose()
 
 
+def test_metrics_are_closed_unless_a_token_is_set_or_the_operator_opens_them(settings):
+    closed = create_app(settings.model_copy(update={"metrics_public": False, "metrics_token": None}))
+    try:
+        with TestClient(closed) as closed_client:
+            refused = closed_client.get("/metrics")
+            assert refused.status_code == 401 and "TEARLINE_METRICS_TOKEN" in refused.text
+            assert "tearline_" not in refused.text
+            assert closed_client.get("/metrics", headers={"Authorization": "Bearer anything"}).status_code == 401
+    finally:
+        closed.state.engine.dispose()
+    # A token set wins over the opt-out: the open setting does not bypass it.
+    both = create_app(settings.model_copy(update={"metrics_public": True, "metrics_token": "scrape-secret-456"}))
+    try:
+        with TestClient(both) as both_client:
+            assert both_client.get("/metrics").status_code == 401
+    finally:
+        both.state.engine.dispose()
+
+
 def test_a_route_noting_served_versions_is_counted_under_the_principal_s_nation(settings):
     """The middleware reads the audit context at response start; any route that notes versions counts."""
     probe = create_app(settings)

@@ -123,6 +123,7 @@ def _environment(tmp_path: Path, database_url: str, port: int) -> dict[str, str]
             "TEARLINE_HOST": "127.0.0.1",
             "TEARLINE_PORT": str(port),
             "TEARLINE_LOG_FORMAT": "json",
+            "TEARLINE_METRICS_TOKEN": "ops-metrics-token",
         }
     )
     return env
@@ -207,7 +208,9 @@ def test_entrypoint_migrates_then_serves_a_fresh_postgresql_database(tmp_path):
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/taxii+json;version=2.1"}
             answers = [requests.get(f"{url}/taxii2/", headers=headers, timeout=10) for url in (base, second_base)]
             assert [a.status_code for a in answers] == [200, 200]
-            metrics = requests.get(f"{second_base}/metrics", timeout=10)
+            metrics = requests.get(
+                f"{second_base}/metrics", headers={"Authorization": "Bearer ops-metrics-token"}, timeout=10
+            )
             assert metrics.status_code == 200 and 'route="/taxii2/"' in metrics.text
         finally:
             codes = [_stop(first)] + ([_stop(second)] if second else [])
