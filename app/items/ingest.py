@@ -25,9 +25,9 @@ from app.items import patterns, provenance, stix_validation
 from app.items.admission import DUPLICATE, Admission
 from app.items.attribution import registered_identities
 from app.items.labeling import LabeledObject, Labeler, LabelRefused, marking_refs
-from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
+from app.items.models import StixObject
+from app.items.side_tables import new_row, object_references, store_side_tables
 from app.items.store import MARKING_DEFINITION
-from app.markings.labels import LabelSpec
 from app.markings.mappings import Mappings
 from app.markings.service import intern_labels
 from app.taxii.models import Collection
@@ -161,34 +161,6 @@ def _lock_collection(session: Session, collection_id: str) -> int:
     )
 
 
-def _new_row(
-    labeled: LabeledObject,
-    obj: ValidObject,
-    *,
-    collection_id: str,
-    submitter: str,
-    version_us: int,
-    date_added_us: int,
-    label_ids: dict[LabelSpec, int],
-) -> dict[str, Any]:
-    granular = {ref: label_ids[spec] for ref, spec in labeled.granular.items()}
-    return {
-        "collection_id": collection_id,
-        "object_id": obj.object_id,
-        "type": obj.type,
-        "spec_version": obj.spec_version,
-        "version_us": version_us,
-        "created_us": obj.created_us,
-        "date_added_us": date_added_us,
-        "label_id": label_ids[labeled.label],
-        "originator": labeled.originator,
-        "submitter": submitter,
-        "has_granular": bool(granular),
-        "granular": orjson.dumps(granular).decode() if granular else None,
-        "body": orjson.dumps(obj.content).decode(),
-    }
-
-
 def store(
     session: Session,
     collection_id: str,
@@ -263,9 +235,6 @@ def store(
             admission.definitions.setdefault(row.object_id, []).append(orjson.loads(row.body))
 
     outcomes: list[Outcome] = []
-    rows: list[dict[str, Any]] = []
-    withhold: dict[int, set[int]] = {}
-    references: dict[int, list[str]] = {}
     labeled_rows: list[tuple[ValidObject, LabeledObject, int, int]] = []  # (object, label, version, date_added)
     for obj in referenced + objects:
         report = outcomes.append if id(obj) in reported else (lambda _outcome: None)
@@ -317,21 +286,23 @@ def store(
         (spec for _, labeled, _, _ in labeled_rows for spec in [labeled.label, *labeled.granular.values()]),
         mappings,
     )
-    for obj, labeled, version_us, date_added_us in labeled_rows:
-        rows.append(
-            _new_row(
-                labeled,
-                obj,
-                collection_id=collection_id,
-                submitter=submitter,
-                version_us=version_us,
-                date_added_us=date_added_us,
-                label_ids=label_ids,
-            )
+    entries = [object_references(obj.content) for obj, _, _, _ in labeled_rows]
+    rows = [
+        new_row(
+            labeled,
+            obj.object_id,
+            obj.type,
+            obj.spec_version,
+            obj.created_us,
+            collection_id=collection_id,
+            submitter=submitter,
+            version_us=version_us,
+            date_added_us=date_added_us,
+            label_ids=label_ids,
+            has_refs=bool(named),
         )
-        references[date_added_us] = marking_refs(obj.content)
-        if labeled.withhold_refs:
-            withhold[date_added_us] = {label_ids[labeled.granular[ref]] for ref in labeled.withhold_refs}
+        for (obj, labeled, version_us, date_added_us), named in zip(labeled_rows, entries, strict=True)
+    ]
 
     if rows:
         # Core inserts on the session's connection (same transaction): one executemany, without the
@@ -341,45 +312,7 @@ def store(
         session.execute(
             update(Collection).where(col(Collection.id) == collection_id).values(date_added_hwm=next_date_added - 1)
         )
-        _store_side_tables(session, collection_id, rows, references, withhold)
-    return outcomes
-
-
-def _store_side_tables(
-    session: Session,
-    collection_id: str,
-    rows: list[dict[str, Any]],
-    references: dict[int, list[str]],
-    withhold: dict[int, set[int]],
-) -> None:
-    """Record each new version's marking references and withholding labels (both keyed by date_added)."""
-    pks = dict(
-        session.execute(
-            select(col(StixObject.date_added_us), col(StixObject.pk)).where(
-                col(StixObject.collection_id) == collection_id,
-                col(StixObject.date_added_us).between(rows[0]["date_added_us"], rows[-1]["date_added_us"]),
-            )
-        ).all()
-    )
-    labels = {row["date_added_us"]: row["label_id"] for row in rows}
-    reference_rows = [
-        {
-            "object_pk": pks[date_added],
-            "marking_id": ref,
-            "collection_id": collection_id,
-            "label_id": labels[date_added],
-        }
-        for date_added, refs in references.items()
-        for ref in refs
-    ]
-    if reference_rows:
-        session.connection().execute(insert(ObjectMarkingRef.__table__), reference_rows)
-    if withhold:
-        session.connection().execute(
-            insert(ObjectWithhold.__table__),
-            [
-                {"object_pk": pks[date_added], "label_id": label_id}
-                for date_added, label_ids in withhold.items()
-                for label_id in sorted(label_ids)
-            ],
+        store_side_tables(
+            session, collection_id, rows, [labeled for _, labeled, _, _ in labeled_rows], label_ids, entries
         )
+    return outcomes

@@ -9,9 +9,10 @@ rules themselves live in :mod:`app.markings`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from itertools import combinations
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -37,8 +38,9 @@ class LabeledObject:
     label: LabelSpec
     granular: dict[str, LabelSpec] = field(default_factory=dict)
     """marking_ref -> label of each granular marking."""
-    withhold_refs: frozenset[str] = frozenset()
-    """Granular markings that, when hidden, withhold the whole version (a required property)."""
+    withhold_sets: tuple[frozenset[LabelSpec], ...] = ()
+    """Minimal sets of granular labels that, all hidden, withhold the whole version: removing what
+    they mark would leave invalid STIX (a required property, or one of a required pair)."""
 
 
 class LabelRefused(ValueError):
@@ -209,5 +211,33 @@ class Labeler:
                     f"third-party rule: a new version of an object from {originator} may not widen its "
                     "releasability, drop its caveats or lower its classification"
                 )
-        withhold = frozenset(ref for ref in granular if redact(obj, {ref}) is None)
-        return LabeledObject(obj, originator, spec, granular, withhold)
+        return LabeledObject(obj, originator, spec, granular, withholding_sets(obj, granular))
+
+
+AnyLabel = TypeVar("AnyLabel", bound=Hashable)  # a LabelSpec at ingest, a label id in migration 0009
+MAX_WITHHOLD_SEARCH = 6
+"""Distinct granular labels beyond this count each withhold on their own (over-withholding, never a leak)."""
+
+
+def withholding_sets(obj: dict[str, Any], granular: Mapping[str, AnyLabel]) -> tuple[frozenset[AnyLabel], ...]:
+    """The minimal sets of granular labels whose hiding together leaves ``obj`` invalid.
+
+    Hidden is decided per label, and one label may mark several properties, so the sets are of
+    labels. Each set is stored (``object_withhold``) and the version is withheld in SQL when all
+    the labels of one set are hidden from the requester: pages, counts and cursors never meet it.
+    """
+    labels = list(dict.fromkeys(granular.values()))
+    if not labels:
+        return ()
+    if len(labels) > MAX_WITHHOLD_SEARCH:
+        return tuple(frozenset({label}) for label in labels)
+    found: list[frozenset[AnyLabel]] = []
+    for size in range(1, len(labels) + 1):
+        for subset in combinations(labels, size):
+            chosen = frozenset(subset)
+            if any(known <= chosen for known in found):
+                continue
+            refs = {ref for ref, label in granular.items() if label in chosen}
+            if redact(obj, refs) is None:
+                found.append(chosen)
+    return tuple(found)

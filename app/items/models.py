@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlmodel import Field, SQLModel
 
@@ -63,17 +64,20 @@ class StixObject(SQLModel, table=True):
     submitter: str = Field(sa_column=Column(String(3), nullable=False))
     """The nation that submitted this version (the originator, or another under the third-party rule)."""
     has_granular: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    has_refs: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    """The version names other objects (``object_reference``): reference closure applies to it."""
     granular: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     """JSON {label id: [selectors]} of the granular markings, for redaction at serve time."""
     body: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class ObjectWithhold(SQLModel, table=True):
-    """A label that withholds a whole version when hidden: removing its granular marking's
-    properties would leave invalid STIX. Queries exclude such versions in SQL."""
+    """A label of a withholding set: when every label of one set (``set_no``) is hidden, removing
+    what their granular markings mark would leave invalid STIX, so the whole version is withheld.
+    Queries exclude such versions in SQL."""
 
     __tablename__ = "object_withhold"
-    __table_args__ = (PrimaryKeyConstraint("object_pk", "label_id", name="pk_object_withhold"),)
+    __table_args__ = (PrimaryKeyConstraint("object_pk", "set_no", "label_id", name="pk_object_withhold"),)
 
     if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
         __table__: ClassVar[Table]
@@ -83,9 +87,40 @@ class ObjectWithhold(SQLModel, table=True):
             _BIG_PK, ForeignKey("stix_object.pk", name="fk_object_withhold_object", ondelete="CASCADE"), nullable=False
         )
     )
+    set_no: int = Field(sa_column=Column(Integer, nullable=False))
     label_id: int = Field(
         sa_column=Column(Integer, ForeignKey("label.id", name="fk_object_withhold_label"), nullable=False)
     )
+
+
+class ObjectReference(SQLModel, table=True):
+    """One reference entry of a stored version, once per required group it belongs to.
+
+    ``group_no`` numbers the version's minimal sets of reference properties that cannot all be
+    removed (app/items/references.py); -1 (``app.items.references.NO_GROUP``) for an entry in none. A version is
+    withheld from a requester when every entry of one group names a stored object hidden from it.
+    """
+
+    __tablename__ = "object_reference"
+    __table_args__ = (
+        PrimaryKeyConstraint("object_pk", "prop", "position", "group_no", name="pk_object_reference"),
+        Index("ix_object_reference_ref", "ref_id"),
+    )
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
+
+    object_pk: int = Field(
+        sa_column=Column(
+            _BIG_PK,
+            ForeignKey("stix_object.pk", name="fk_object_reference_object", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    prop: str = Field(sa_column=Column(String(250), nullable=False))
+    position: int = Field(sa_column=Column(Integer, nullable=False))
+    group_no: int = Field(sa_column=Column(Integer, nullable=False))
+    ref_id: str = Field(sa_column=Column(String(STIX_ID_LENGTH), nullable=False))
 
 
 class ObjectMarkingRef(SQLModel, table=True):

@@ -14,13 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from app.auth.principal import Principal
 from app.db.timestamps import format_us
 from app.http.errors import not_found
-from app.items.models import StixObject
+from app.items.models import ObjectReference, StixObject
+from app.items.predicates import Labels, hidden_reference
 from app.items.service import ItemEnv
 from app.items.store import VersionFilter
 from app.items.versions import latest_version
@@ -47,13 +48,18 @@ def partner_principal(partner: Partner) -> Principal:
 
 
 def _served_versions(
-    session: Session, collection_id: str, visible: list[int], object_id: str, versions: tuple[str, ...]
+    session: Session,
+    collection_id: str,
+    visible: list[int],
+    object_id: str,
+    versions: tuple[str, ...],
+    readable: tuple[str, ...],
 ) -> list[taxii_service.ServedVersion]:
     flt = VersionFilter(ids=(object_id,), versions=versions)
     served, after = [], None
     while True:
         page = taxii_service.versions_page(
-            session, collection_id, visible, flt, after_us=after, limit=_PAGE, with_body=False
+            session, collection_id, visible, flt, after_us=after, limit=_PAGE, with_body=False, readable=readable
         )
         served += page.rows
         if not page.more:
@@ -83,6 +89,31 @@ def _redacted(
     return sorted({s for m in markings if m.get("marking_ref") in hidden for s in m.get("selectors", [])})
 
 
+def limiting_references(
+    session: Session, pk: int, visible: list[int], readable: tuple[str, ...], analyst_visible: list[int]
+) -> list[dict[str, Any]]:
+    """The references of a version that name objects a partner may not see (and the analyst may).
+
+    ``required``: the version cannot be served to the partner while they are hidden (reference
+    closure withholds it); otherwise the partner gets a copy without them. Fix the label of the
+    referenced object, or of this one, to change that.
+    """
+    dialect = session.get_bind().dialect.name
+    partner_labels, analyst_labels = Labels(visible, dialect=dialect), Labels(analyst_visible, dialect=dialect)
+    entry = ObjectReference
+    rows = session.execute(
+        select(col(entry.prop), col(entry.ref_id), func.max(col(entry.group_no)))
+        .where(
+            col(entry.object_pk) == pk,
+            hidden_reference(col(entry.ref_id), partner_labels, readable),
+            ~hidden_reference(col(entry.ref_id), analyst_labels, None),
+        )
+        .group_by(col(entry.prop), col(entry.ref_id))
+        .order_by(col(entry.prop), col(entry.ref_id))
+    ).all()
+    return [{"property": prop, "id": ref_id, "required": group >= 0} for prop, ref_id, group in rows]
+
+
 def preview(
     session: Session, env: ItemEnv, visibility: VisibilityCache, object_id: str, collection_id: str | None
 ) -> dict[str, Any]:
@@ -104,13 +135,16 @@ def preview(
             "served_version": None,
             "visible_versions": [],
             "redacted": [],
+            "limiting_references": [],
         }
         if partner.active and access.can_read:
             # Within the analyst's own visibility: a lowered clearance previews only what it may see.
             visible = sorted(set(visibility.visible_label_ids(session, principal)) & analyst_visible)
-            every = _served_versions(session, collection.id, visible, object_id, ("all",))
+            readable = taxii_service.readable_collections(session, env.rights, principal)
+            view["limiting_references"] = limiting_references(session, newest.pk, visible, readable, env.visible)
+            every = _served_versions(session, collection.id, visible, object_id, ("all",), readable)
             view["visible_versions"] = [format_us(v.version_us) for v in sorted(every, key=lambda v: v.version_us)]
-            last = _served_versions(session, collection.id, visible, object_id, ("last",))
+            last = _served_versions(session, collection.id, visible, object_id, ("last",), readable)
             if last:
                 view["served_version"] = format_us(last[0].version_us)
                 view["redacted"] = _redacted(

@@ -32,6 +32,7 @@ from app.markings.tokens import UnknownToken
 from app.partners.models import Partner
 from app.policy.visibility import VisibilityCache
 from app.taxii.paging import make_cursor, read_cursor
+from app.taxii.service import readable_collections
 
 _ENDPOINT = "api/v1/items"
 _TEXT_PROPERTIES = ("name", "description")
@@ -177,7 +178,9 @@ def _conditions(
         if partner is None:
             errors.append(FieldError("releasable_to", f"{query.releasable_to!r} is not an active partner"))
         else:
-            where.append(visible_clause(visibility.visible_label_ids(session, partner)))
+            # What TAXII would serve the partner: its labels, and references judged in what it may read.
+            readable = readable_collections(session, env.rights, partner)
+            where.append(visible_clause(visibility.visible_label_ids(session, partner), readable=readable))
     if query.text:
         pattern = _like_pattern(query.text)
         where.append(
@@ -241,7 +244,7 @@ def find(
         where.append(col(StixObject.pk) < after)
     rows = list(
         session.execute(
-            select(col(StixObject.pk), *ROW_COLUMNS)
+            select(*ROW_COLUMNS)
             .join(Label, col(Label.id) == StixObject.label_id)
             .where(and_(*where))
             .order_by(col(StixObject.pk).desc())
@@ -250,6 +253,6 @@ def find(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    versions = [v for v in to_versions(rows, env.visible) if _text_still_matches(v, query.text)]
+    versions = [v for v in to_versions(session, rows, env.visible) if _text_still_matches(v, query.text)]
     token = make_cursor(secret, after_us=rows[-1].pk, **binding) if more else None
     return SearchPage(versions, more, token)

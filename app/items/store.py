@@ -12,32 +12,32 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any
 
-import orjson
 from sqlalchemy import (
-    ARRAY,
     BindParameter,
     ColumnElement,
-    Integer,
     Row,
     Select,
-    all_,
     and_,
-    any_,
     bindparam,
     exists,
     false,
-    func,
     or_,
     select,
 )
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
-from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlmodel import Session, col
 
-from app.items.models import ObjectMarkingRef, ObjectWithhold, StixObject
+from app.items.models import ObjectMarkingRef, StixObject
+from app.items.predicates import (
+    CLOSURE_DEPTH,
+    Labels,
+    label_visible,
+    withheld_by_granular,
+    withheld_by_refs,
+)
 
 MARKING_DEFINITION = "marking-definition"
 VERSION_KEYWORDS = frozenset({"first", "last", "all"})
@@ -72,52 +72,19 @@ class Page:
     more: bool = False
 
 
-class Labels:
-    """A principal's visible label ids as a query uses them: an ``IN`` list (any database), or one
-    parameter for the database named: an integer array on PostgreSQL, a JSON array read with
-    ``json_each`` on SQLite.
+def _visible(
+    row: type[StixObject] | AliasedClass[StixObject],
+    labels: Labels,
+    readable: tuple[str, ...] | None = None,
+    *,
+    closure: bool = True,
+) -> ColumnElement[bool]:
+    """A version is visible when its label is and no required reference names a stored object the
+    requester may not see; a marking definition also needs a visible version in the collection that
+    references it, so it never tells of the hidden versions it marks.
 
-    The one parameter is for pages: the ids appear in eight places of the page query, and as ``IN``
-    lists SQLAlchemy expanded them into some 800 placeholders on every execution (which psycopg then
-    parsed again: a statement that long is past its cache). A page of 1,000 at 10,000 objects took
-    27.5 ms against 16.7 ms on PostgreSQL, and 8.2 ms against 7.0 ms on SQLite.
-    """
-
-    def __init__(self, ids: list[int], *, dialect: str | None = None) -> None:
-        self.as_array = dialect == "postgresql"
-        self.members: BindParameter[Sequence[int]] | Select[Any] | list[int]
-        if self.as_array:
-            self.members = bindparam("visible_labels", list(ids), type_=ARRAY(Integer))
-        elif dialect == "sqlite":
-            self.members = select(
-                func.json_each(bindparam("visible_labels", orjson.dumps(list(ids)).decode()))
-                .table_valued("value")
-                .c.value
-            )
-        else:
-            self.members = list(ids)
-
-    def has(self, column: SQLCoreOperations[Any]) -> ColumnElement[bool]:
-        """``column`` is one of the ids."""
-        # as_array: members is the integer-array parameter.
-        return column == any_(cast("BindParameter[Any]", self.members)) if self.as_array else column.in_(self.members)
-
-    def lacks(self, column: SQLCoreOperations[Any]) -> ColumnElement[bool]:
-        """``column`` is none of the ids."""
-        return (
-            column != all_(cast("BindParameter[Any]", self.members)) if self.as_array else column.not_in(self.members)
-        )
-
-
-def _label_visible(row: type[StixObject] | AliasedClass[StixObject], labels: Labels) -> ColumnElement[bool]:
-    """The version's label is visible and no hidden granular marking withholds it."""
-    withheld = exists().where(col(ObjectWithhold.object_pk) == row.pk, labels.lacks(col(ObjectWithhold.label_id)))
-    return and_(labels.has(col(row.label_id)), or_(col(row.has_granular).is_(False), ~withheld))
-
-
-def _visible(row: type[StixObject] | AliasedClass[StixObject], labels: Labels) -> ColumnElement[bool]:
-    """A version is visible when its label is; a marking definition also needs a visible version in
-    the collection that references it, so it never tells of the hidden versions it marks."""
+    ``closure`` False leaves reference closure out: for choosing ``first``/``last`` among an object's
+    versions (see :func:`_selected_version`)."""
     ref = ObjectMarkingRef
     # OFFSET 0 keeps PostgreSQL from turning this EXISTS into a hashed subplan: that hashes every
     # reference in the table (O(stored objects)) for the few definition rows of a page. Without
@@ -129,16 +96,21 @@ def _visible(row: type[StixObject] | AliasedClass[StixObject], labels: Labels) -
             col(ref.collection_id) == row.collection_id,
             col(ref.marking_id) == row.object_id,
             labels.has(col(ref.label_id)),
-            ~exists().where(col(ObjectWithhold.object_pk) == ref.object_pk, labels.lacks(col(ObjectWithhold.label_id))),
+            ~withheld_by_granular(ref.object_pk, labels),
         )
         .limit(1)
         .offset(0)
         .exists()
     )
-    return and_(_label_visible(row, labels), or_(col(row.type) != MARKING_DEFINITION, referenced))
+    clauses = [label_visible(row, labels), or_(col(row.type) != MARKING_DEFINITION, referenced)]
+    if closure:
+        clauses.append(or_(col(row.has_refs).is_(False), ~withheld_by_refs(row, labels, readable, CLOSURE_DEPTH)))
+    return and_(*clauses)
 
 
-def _selected_version(row: type[StixObject], labels: Labels, flt: VersionFilter) -> ColumnElement[bool] | None:
+def _selected_version(
+    row: type[StixObject], labels: Labels, flt: VersionFilter, readable: tuple[str, ...] | None
+) -> ColumnElement[bool] | None:
     """The match[version] condition on ``row``, comparing only with visible versions of the same object."""
     if "all" in flt.versions:
         return None
@@ -156,7 +128,11 @@ def _selected_version(row: type[StixObject], labels: Labels, flt: VersionFilter)
             clauses = [
                 col(other.collection_id) == row.collection_id,
                 col(other.object_id) == row.object_id,
-                _visible(other, labels),
+                # Reference closure is left out here: with it the statement nests beyond SQLite's parser
+                # stack. So `last` is the newest version of visible label; in the rare case that closure
+                # withholds it (a newer report naming only hidden objects), no version is served for
+                # `last`, while `all` still lists the older one: under-serving, never a leak.
+                _visible(other, labels, readable, closure=False),
                 newer_or_older(other),
             ]
             if flt.spec_versions:
@@ -172,6 +148,7 @@ def version_query(
     columns: tuple[Any, ...] = (),
     *,
     labels_for: str | None = None,
+    readable: tuple[str, ...] | None = None,
 ) -> Select[*tuple[Any, ...]]:
     """SELECT the visible versions of ``collection_id`` that match ``flt``, ordered by date_added.
 
@@ -180,7 +157,7 @@ def version_query(
     """
     row = StixObject
     labels = Labels(visible_label_ids, dialect=labels_for)
-    where = [col(row.collection_id) == collection_id, _visible(row, labels)]
+    where = [col(row.collection_id) == collection_id, _visible(row, labels, readable)]
     if flt.ids:
         where.append(col(row.object_id).in_(flt.ids))
     if flt.types:
@@ -191,7 +168,7 @@ def version_query(
         where.append(col(row.spec_version).in_(flt.spec_versions))
     if flt.added_after_us is not None:
         where.append(col(row.date_added_us) > flt.added_after_us)
-    version_condition = _selected_version(row, labels, flt)
+    version_condition = _selected_version(row, labels, flt, readable)
     if version_condition is not None:
         where.append(version_condition)
     return select(*(columns or (row,))).where(and_(*where)).order_by(col(row.date_added_us))
@@ -204,6 +181,7 @@ def _page_queries(
     flt: VersionFilter,
     columns: tuple[Any, ...],
     labels_for: str,
+    readable: tuple[str, ...] | None,
 ) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
     """:func:`version_query` for a first page and for the pages after a cursor, built once per
     (collection, visible labels, filter, columns).
@@ -214,7 +192,9 @@ def _page_queries(
     hit (see ``app.taxii.service``); other callers simply miss. Visibility is part of the key, so a
     principal never gets another's statement.
     """
-    query = version_query(collection_id, list(visible_label_ids), flt, columns, labels_for=labels_for)
+    query = version_query(
+        collection_id, list(visible_label_ids), flt, columns, labels_for=labels_for, readable=readable
+    )
     limit: BindParameter[Any] = bindparam("page_limit")
     return (query.limit(limit), query.where(col(StixObject.date_added_us) > bindparam("after_us")).limit(limit))
 
@@ -228,12 +208,19 @@ def read_page(
     after_us: int | None,
     limit: int,
     columns: tuple[Any, ...],
+    readable: tuple[str, ...] | None = None,
 ) -> Page:
-    """One keyset page: rows with date_added after ``after_us``, at most ``limit``, and whether more follow."""
+    """One keyset page: rows with date_added after ``after_us``, at most ``limit``, and whether more follow.
+
+    ``readable`` are the collections the requester may read (None: every one), where a referenced
+    object must be visible for a version naming it to be served (reference closure).
+    """
     if not visible_label_ids:
         return Page()
     connection = session.connection()
-    first, after = _page_queries(collection_id, tuple(visible_label_ids), flt, columns, connection.dialect.name)
+    first, after = _page_queries(
+        collection_id, tuple(visible_label_ids), flt, columns, connection.dialect.name, readable
+    )
     # Core execution on the session's connection (same transaction): the rows are plain columns,
     # and the ORM's result processing cost a third of the query's time. fetchall, not iteration:
     # one driver call instead of one per row.
@@ -244,11 +231,21 @@ def read_page(
     return Page(rows=rows[:limit], more=len(rows) > limit)
 
 
-def has_visible_version(session: Session, collection_id: str, visible_label_ids: list[int], object_id: str) -> bool:
+def has_visible_version(
+    session: Session,
+    collection_id: str,
+    visible_label_ids: list[int],
+    object_id: str,
+    readable: tuple[str, ...] | None = None,
+) -> bool:
     """Whether any version of ``object_id`` in the collection is visible; hidden and absent look alike."""
     if not visible_label_ids:
         return False
     query = version_query(
-        collection_id, visible_label_ids, VersionFilter(ids=(object_id,), versions=("all",)), (StixObject.pk,)
+        collection_id,
+        visible_label_ids,
+        VersionFilter(ids=(object_id,), versions=("all",)),
+        (StixObject.pk,),
+        readable=readable,
     )
     return session.execute(query.limit(1)).first() is not None

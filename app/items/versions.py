@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Row, select
+from sqlalchemy.orm.util import AliasedClass
 from sqlmodel import Session, col
 
 from app.db.timestamps import format_us
 from app.http.errors import not_found
-from app.items.models import ObjectWithhold, StixObject
+from app.items.models import StixObject
+from app.items.predicates import reference_verdicts, served_condition
+from app.items.references import remove_hidden
 from app.markings.granular import redact
 from app.markings.models import Label
 
@@ -34,6 +37,8 @@ class ItemVersion:
     originator: str
     submitter: str
     content: dict[str, Any]
+    pk: int = 0
+    """The stored row (not part of the API form)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The API representation."""
@@ -56,13 +61,14 @@ class ItemVersion:
         return self.object_id, format_us(self.version_us)
 
 
-def visible_clause(visible: list[int], row: type[StixObject] = StixObject) -> ColumnElement[bool]:
-    """SQL: the version's label is visible and no hidden granular marking withholds the whole version.
-
-    The same rule as the TAXII reads in :mod:`app.items.store`; ``row`` may be an alias.
-    """
-    withheld = exists().where(col(ObjectWithhold.object_pk) == row.pk, col(ObjectWithhold.label_id).not_in(visible))
-    return and_(col(row.label_id).in_(visible), or_(col(row.has_granular).is_(False), ~withheld))
+def visible_clause(
+    visible: list[int],
+    row: type[StixObject] | AliasedClass[StixObject] = StixObject,
+    readable: tuple[str, ...] | None = None,
+) -> ColumnElement[bool]:
+    """SQL: the version's label is visible, and neither hidden granular markings nor reference
+    closure withhold it: the rule of the TAXII reads (:func:`app.items.store.served_condition`)."""
+    return served_condition(row, visible, readable)
 
 
 def served_content(body: str, granular: str | None, visible: set[int]) -> dict[str, Any] | None:
@@ -86,15 +92,27 @@ ROW_COLUMNS = (
     col(StixObject.submitter),
     col(StixObject.body),
     col(StixObject.granular),
+    col(StixObject.pk),
+    col(StixObject.has_refs),
 )
 
 
-def to_versions(rows: Iterable[Row[*tuple[Any, ...]]], visible: list[int]) -> list[ItemVersion]:
-    """Rows selected with :data:`ROW_COLUMNS` as served versions (withheld ones dropped)."""
+def to_versions(
+    session: Session, rows: Iterable[Row[*tuple[Any, ...]]], visible: list[int], readable: tuple[str, ...] | None = None
+) -> list[ItemVersion]:
+    """Rows selected with :data:`ROW_COLUMNS` as served versions: withheld ones dropped, references to
+    objects the requester may not see removed."""
+    rows = list(rows)
+    verdicts = reference_verdicts(session, [row.pk for row in rows if row.has_refs], visible, readable)
     visible_set = set(visible)
     versions = []
     for row in rows:
+        verdict = verdicts.get(row.pk)
+        if verdict is not None and verdict.withheld:
+            continue
         content = served_content(row.body, row.granular, visible_set)
+        if content is not None and verdict is not None and verdict.hidden:
+            content = remove_hidden(content, verdict.hidden)
         if content is not None:
             versions.append(
                 ItemVersion(
@@ -107,6 +125,7 @@ def to_versions(rows: Iterable[Row[*tuple[Any, ...]]], visible: list[int]) -> li
                     row.originator,
                     row.submitter,
                     content,
+                    row.pk,
                 )
             )
     return versions
@@ -126,7 +145,7 @@ def item_versions(
     if collection_id is not None:
         query = query.where(col(StixObject.collection_id) == collection_id)
     return to_versions(
-        session.execute(query.order_by(col(StixObject.version_us), col(StixObject.date_added_us))), visible
+        session, session.execute(query.order_by(col(StixObject.version_us), col(StixObject.date_added_us))), visible
     )
 
 

@@ -159,6 +159,10 @@ class Ctx:
         """The label ids the principal may see."""
         return self.visibility.visible_label_ids(self.session, self.principal)
 
+    def readable(self) -> tuple[str, ...]:
+        """The collections the principal may read, where what a served object names must be visible."""
+        return service.readable_collections(self.session, self.rights, self.principal)
+
 
 async def _ctx(
     api_root: str = Depends(_api_root),
@@ -185,11 +189,11 @@ def _paged(
     """Shared flow of the four paged endpoints: access, filters, cursor, page, headers."""
     note_collection(request, collection_id)
     service.open_collection(ctx.session, ctx.rights, ctx.principal, collection_id, need="read")
-    visible = ctx.visible()
+    visible, readable = ctx.visible(), ctx.readable()
     page_request = parse_page_request(request, endpoint, ctx.settings)
     flt = page_request.flt
     if object_id is not None:
-        service.require_visible_object(ctx.session, collection_id, visible, object_id)
+        service.require_visible_object(ctx.session, collection_id, visible, object_id, readable)
         flt = replace(flt, ids=(object_id,))
     binding: CursorBinding = {
         "collection_id": collection_id,
@@ -201,7 +205,14 @@ def _paged(
     if page_request.next_token is not None:
         after_us = read_cursor(ctx.settings.cursor_secret, page_request.next_token, **binding)
     page = service.versions_page(
-        ctx.session, collection_id, visible, flt, after_us=after_us, limit=page_request.limit, with_body=with_body
+        ctx.session,
+        collection_id,
+        visible,
+        flt,
+        after_us=after_us,
+        limit=page_request.limit,
+        with_body=with_body,
+        readable=readable,
     )
     next_token = None
     if page.more:

@@ -21,6 +21,8 @@ from app.db.written import note_written
 from app.http.errors import ApiError, not_found
 from app.items import ingest
 from app.items.models import StixObject
+from app.items.predicates import ReferenceVerdict, reference_verdicts
+from app.items.references import remove_hidden
 from app.items.store import (
     VersionFilter,
     has_visible_version,
@@ -100,6 +102,11 @@ def all_collections(session: Session) -> list[Collection]:
     return list(session.execute(select(Collection).order_by(Collection.title, Collection.id)).scalars())
 
 
+def readable_collections(session: Session, rights: RoleRights, principal: Principal) -> tuple[str, ...]:
+    """Ids of the collections the principal may read: where a referenced object must be visible to it."""
+    return tuple(c.id for c in all_collections(session) if collection_access(rights, principal, c).can_read)
+
+
 def list_collections(session: Session, rights: RoleRights, principal: Principal) -> list[dict[str, Any]]:
     """Collections the principal may read or write; the others are not mentioned."""
     resources = []
@@ -151,21 +158,35 @@ class ServedPage:
     last_read_us: int | None
 
 
-def _served(row: Row[int, str, int, str, str | None, str | None], visible: set[int]) -> ServedVersion | None:
+def _served(
+    row: Row[int, str, int, str, str | None, str | None, int, bool],
+    visible: set[int],
+    verdicts: dict[int, ReferenceVerdict],
+) -> ServedVersion | None:
     # Unpacked by position: a thousand rows a page, and Row's attribute lookup by name cost more
     # than everything else done here.
-    date_added_us, object_id, version_us, spec_version, granular, body = row
-    if not granular:
+    date_added_us, object_id, version_us, spec_version, granular, body, pk, _has_refs = row
+    verdict = verdicts.get(pk)
+    if verdict is not None and verdict.withheld:
+        return None  # a required entry names an object withheld from the requester itself
+    hidden_entries = verdict.hidden if verdict is not None else None
+    if not granular and not hidden_entries:
         return ServedVersion(date_added_us, object_id, version_us, spec_version, body)
-    hidden = {ref for ref, label_id in orjson.loads(granular).items() if label_id not in visible}
+    content: dict[str, Any] | None = None
+    hidden = {ref for ref, label_id in orjson.loads(granular).items() if label_id not in visible} if granular else set()
     if hidden:
-        # One hidden marking: its redaction was checked at ingest (a version it would leave
-        # invalid is withheld in SQL and never reaches here), so stix2 need not re-parse it.
+        # Hidden markings whose removal would leave invalid STIX withhold the version in SQL (the
+        # sets of object_withhold), so this redaction is valid; stix2 need not re-parse one marking.
         # A row with granular markings has has_granular set, so its body was selected (not NULL).
-        redacted = redact(orjson.loads(cast(str, body)), hidden, parsed_valid=len(hidden) == 1)
-        if redacted is None:
-            return None  # the combination of hidden markings would leave invalid STIX: withhold
-        body = orjson.dumps(redacted).decode()
+        content = redact(orjson.loads(cast(str, body)), hidden, parsed_valid=len(hidden) == 1)
+        if content is None:
+            return None  # a combination of markings whose sets were not all recorded (older data)
+    if hidden_entries and body is not None:
+        # Reference closure: entries naming objects hidden from the requester are removed; a
+        # version whose required entries are all hidden was withheld in SQL.
+        content = remove_hidden(content if content is not None else orjson.loads(body), hidden_entries)
+    if content is not None:
+        body = orjson.dumps(content).decode()
     return ServedVersion(date_added_us, object_id, version_us, spec_version, body)
 
 
@@ -183,6 +204,8 @@ _PAGE_COLUMNS = {
             if with_body
             else case((col(StixObject.has_granular), col(StixObject.body)), else_=None)
         ).label("body"),
+        StixObject.pk,
+        StixObject.has_refs,
     )
     for with_body in (True, False)
 }
@@ -197,15 +220,32 @@ def versions_page(
     after_us: int | None,
     limit: int,
     with_body: bool,
+    readable: tuple[str, ...] | None = None,
 ) -> ServedPage:
-    """One page of visible versions, granular markings applied. Without ``with_body`` only versions
-    carrying granular markings load their JSON (to check they can be served at all)."""
-    page = read_page(
-        session, collection_id, visible, flt, after_us=after_us, limit=limit, columns=_PAGE_COLUMNS[with_body]
-    )
+    """One page of visible versions, granular markings and reference closure applied. Without
+    ``with_body`` only versions carrying granular markings load their JSON (to check they can be
+    served at all). ``readable``: the collections the requester may read (None: every one)."""
     visible_set = set(visible)
-    served = [version for row in page.rows if (version := _served(row, visible_set)) is not None]
-    return ServedPage(served, page.more, page.rows[-1].date_added_us if page.rows else None)
+    while True:
+        page = read_page(
+            session,
+            collection_id,
+            visible,
+            flt,
+            after_us=after_us,
+            limit=limit,
+            columns=_PAGE_COLUMNS[with_body],
+            readable=readable,
+        )
+        referencing = [row[6] for row in page.rows if row[7]]
+        verdicts = reference_verdicts(session, referencing, visible, readable)
+        served = [version for row in page.rows if (version := _served(row, visible_set, verdicts)) is not None]
+        last_read = page.rows[-1].date_added_us if page.rows else None
+        if served or not page.more:
+            return ServedPage(served, page.more, last_read)
+        # Every row of the page was withheld after the query (rare: reference chains deeper than the
+        # query follows): read on, so that no page that says "more" is empty.
+        after_us = last_read
 
 
 def manifest_record(row: ServedVersion) -> dict[str, str]:
@@ -218,9 +258,24 @@ def manifest_record(row: ServedVersion) -> dict[str, str]:
     }
 
 
-def require_visible_object(session: Session, collection_id: str, visible: list[int], object_id: str) -> None:
-    """404 unless some version of the object is visible: hidden and absent answer alike."""
-    if not has_visible_version(session, collection_id, visible, object_id):
+def require_visible_object(
+    session: Session,
+    collection_id: str,
+    visible: list[int],
+    object_id: str,
+    readable: tuple[str, ...] | None = None,
+) -> None:
+    """404 unless some version of the object is served: hidden, withheld and absent answer alike.
+
+    Asked of the page function itself, so that whatever it withholds after the query (reference
+    chains deeper than the query follows) is absent here too.
+    """
+    if not has_visible_version(session, collection_id, visible, object_id, readable):
+        raise not_found("No such object.")
+    every = VersionFilter(ids=(object_id,), versions=("all",))
+    if not versions_page(
+        session, collection_id, visible, every, after_us=None, limit=1, with_body=False, readable=readable
+    ).rows:
         raise not_found("No such object.")
 
 

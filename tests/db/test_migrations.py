@@ -30,6 +30,7 @@ import app.partners.models
 import app.policy.models
 import app.taxii.models  # noqa: F401
 from alembic import command
+from app.config.settings import REPO_ROOT
 from app.db import migrations
 from app.db.engine import make_engine
 from app.markings.models import UNRESTRICTED_LABEL_ID, UNRESTRICTED_LABEL_KEY, Label
@@ -46,6 +47,7 @@ APP_TABLES = {
     "partner_group",
     "object_withhold",
     "object_marking_ref",
+    "object_reference",
     "audit_head",
     "audit_record",
     "audit_served",
@@ -243,3 +245,75 @@ def test_served_lists_survive_0007_down_and_up(empty_database_url, engine_for):
     assert verify_chain(engine, signer).ok
     assert list(iter_records(engine, RecordFilter())) == before
     assert {(r["version"], r["times"]) for r in recipients(engine, "indicator--a")} == {("2025-01-02T00:00:00.000Z", 2)}
+
+
+def test_0009_fills_references_and_withholding_sets_of_stored_versions(empty_database_url, engine_for):
+    """Versions stored before 0009 get their references and withholding sets on the way up, exactly
+    as ingest records them now."""
+    from sqlmodel import Session
+
+    from app.items import ingest
+    from app.markings.mappings import load_mappings
+
+    migrations.upgrade(empty_database_url)
+    engine = engine_for()
+    mappings = load_mappings(REPO_ROOT / "stix_mappings")
+    created = "2026-11-01T00:00:00.000Z"
+    secret, confidential = (
+        {
+            "type": "marking-definition",
+            "spec_version": "2.1",
+            "id": f"marking-definition--{uuid}",
+            "created": created,
+            "definition_type": "statement",
+            "definition": {"statement": text_},
+        }
+        for uuid, text_ in (
+            ("5b2d3b0a-8d6a-4d86-9b5f-1d2c3e4f5a61", "SECRET//REL TO USA"),
+            ("5b2d3b0a-8d6a-4d86-9b5f-1d2c3e4f5a62", "CONFIDENTIAL//REL TO USA"),
+        )
+    )
+    place = {
+        "type": "location",
+        "spec_version": "2.1",
+        "id": "location--1b9d7c3e-2f4a-4b5c-8d6e-7f8a9b0c1d2e",
+        "created": created,
+        "modified": created,
+        "region": "western-europe",
+        "country": "NL",
+        "granular_markings": [
+            {"marking_ref": secret["id"], "selectors": ["region"]},
+            {"marking_ref": confidential["id"], "selectors": ["country"]},
+        ],
+    }
+    link = {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": "relationship--2c8e6d4f-3a5b-4c6d-9e7f-8a9b0c1d2e3f",
+        "created": created,
+        "modified": created,
+        "relationship_type": "related-to",
+        "source_ref": place["id"],
+        "target_ref": "malware--3d9f7e5a-4b6c-4d7e-8f9a-0b1c2d3e4f5a",
+    }
+    with Session(engine) as session:
+        valid, failures = ingest.validate_all([secret, confidential, place, link])
+        assert not failures
+        ingest.store(session, DEFAULT_COLLECTION_ID, valid, submitter="NLD", mappings=mappings, home_nation="NLD")
+        session.commit()
+
+    def side_tables() -> tuple[list, list]:
+        with engine.connect() as connection:
+            return (
+                sorted(connection.execute(text("SELECT prop, position, group_no, ref_id FROM object_reference")).all()),
+                sorted(connection.execute(text("SELECT set_no, label_id FROM object_withhold")).all()),
+            )
+
+    recorded = side_tables()
+    assert [row[0] for row in recorded[0]] == ["source_ref", "target_ref"]
+    assert len(recorded[1]) == 2 and len({set_no for set_no, _ in recorded[1]}) == 1  # one set of both labels
+    migrations.downgrade(empty_database_url, "0008")
+    engine.dispose()
+    migrations.upgrade(empty_database_url)
+    engine.dispose()
+    assert side_tables() == recorded
