@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from app.audit.index import install_indexer
+from app.audit.live import router as audit_live_router
 from app.audit.middleware import AuditMiddleware
 from app.audit.routes import router as audit_router
 from app.audit.service import AuditSigner, bind_signer
@@ -19,7 +20,10 @@ from app.http.errors import install_error_handlers
 from app.http.health import router as health_router
 from app.http.request_id import RequestIdMiddleware
 from app.http.security_headers import install_security_headers
+from app.items.changes import watch_commits
 from app.items.routes import router as items_router
+from app.live.routes import router as live_router
+from app.live.setup import install_live
 from app.markings.mappings import load_mappings
 from app.observability.setup import install_observability
 from app.policy.enforcer import RoleRights
@@ -71,13 +75,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(taxii_router)
+    app.include_router(live_router)  # the TAXII collections' event streams
     app.include_router(items_router)
     app.include_router(collections_router)
     app.include_router(audit_router)
+    app.include_router(audit_live_router)  # /api/v1/audit/live: records as they are written (SSE)
     app.include_router(feeds_router)
     app.include_router(console_router)  # the auditor web page; static, not audited
     app.include_router(apidocs_router)  # /docs: Swagger UI from an installed package; static, not audited
     install_indexer(app)  # the recipients index follows the audit's served lists in the background
+    # Commits that stored versions: wake event streams and push feeds (app/items/changes.py).
+    app.state.stored_signal = watch_commits(app.state.engine)
+    install_live(app)  # event streams wake when versions commit, on every instance
     install_scheduler(app)  # due partner feeds run in the background (TEARLINE_FEED_SCHEDULER)
     install_security_headers(app)
     # Inside the request-id layer: one audit record per request, written before any byte is sent.

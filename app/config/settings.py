@@ -91,6 +91,27 @@ class Settings(BaseSettings):
     default_page_size: int = Field(100, gt=0, description="Objects per page when `limit` is absent.")
     max_page_size: int = Field(1000, gt=0, description="Largest page; larger `limit` values are lowered.")
 
+    live_keepalive_seconds: float = Field(
+        15, gt=0, description="Seconds between keep-alive comments on an idle event stream (proxies cut silent ones)."
+    )
+    live_recheck_seconds: float = Field(
+        5,
+        gt=0,
+        description="Seconds between re-checks of a streaming principal (token expiry, partner deactivated or "
+        "its agreement changed: the stream closes); also the longest wait for versions stored by another process "
+        "when no notification arrives.",
+    )
+    live_send_timeout_seconds: float = Field(
+        30,
+        gt=0,
+        description="A subscriber that reads nothing for this long while an event waits is disconnected; it "
+        "resumes with Last-Event-ID.",
+    )
+    live_max_streams: int = Field(256, gt=0, description="Open event streams per app instance; more are refused.")
+    live_max_streams_per_principal: int = Field(
+        4, gt=0, description="Open event streams per principal (subject and nation); more are refused."
+    )
+
     audit_key: str | None = Field(
         None,
         description="HMAC key for audit checkpoints and the chain head. Required in production; "
@@ -116,6 +137,36 @@ class Settings(BaseSettings):
     )
     feed_retry_max_s: float = Field(60.0, ge=0, description="Longest back-off wait between feed tries.")
     feed_timeout_s: float = Field(30.0, gt=0, description="HTTP timeout of one feed request.")
+    feed_push_on_post: bool = Field(
+        True,
+        description="Push feeds send newly stored versions at once, from the outbox written with them, "
+        "not on their next scheduled run (runs with TEARLINE_FEED_SCHEDULER).",
+    )
+    feed_outbox_sweep_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often the push outbox is swept without a wake-up (versions stored by another "
+        "instance, retries); each commit on this instance wakes it at once.",
+    )
+    feed_push_concurrency: int = Field(
+        4, gt=0, description="Push feeds the outbox delivers at the same time (one slow partner delays no other)."
+    )
+    feed_live_pull: bool = Field(
+        True,
+        description="Pull feeds from another Tearline follow its event stream and pull as soon as it announces "
+        "objects; other servers are polled on schedule (runs with TEARLINE_FEED_SCHEDULER).",
+    )
+    feed_live_check_s: float = Field(
+        30.0, gt=0, description="How often new, changed or removed pull feeds are looked for to follow live."
+    )
+    feed_live_reprobe_s: float = Field(
+        900.0, gt=0, description="How long a pull feed whose server has no event stream is polled before asking again."
+    )
+    feed_live_idle_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="A followed event stream silent this long (no event, no keep-alive) is reconnected.",
+    )
     host: str = Field("127.0.0.1", description="Address `tearline serve` listens on.")
     port: int = Field(8000, description="Port `tearline serve` listens on.")
 

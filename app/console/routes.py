@@ -19,6 +19,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 ASSETS = {
     "console.js": "text/javascript; charset=utf-8",
     "timeline.js": "text/javascript; charset=utf-8",
+    "live.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
     # The browser asks for an icon anyway; without one it would ask /favicon.ico and get a 404.
     "favicon.svg": "image/svg+xml",

@@ -3,7 +3,8 @@
 One background thread per app instance; on PostgreSQL the per-feed advisory
 lock keeps two instances from running the same feed at once, and the shared
 ``last_attempt_us`` keeps them from running it twice per interval. Enabled by
-``TEARLINE_FEED_SCHEDULER`` (on by default, off in the test suite).
+``TEARLINE_FEED_SCHEDULER`` (on by default, off in the test suite), which also
+brings push on post (app/feeds/outbox.py) and live pull (app/feeds/follow.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from sqlmodel import Session, col
 
 from app.db.timestamps import now_us
 from app.feeds.context import FeedContext
+from app.feeds.follow import install_live_pull
 from app.feeds.models import Feed
+from app.feeds.outbox import install_outbox
 from app.feeds.sync import run_feed
 from app.http.background import BackgroundWorker, run_with_app
 
@@ -54,22 +57,24 @@ class FeedScheduler(BackgroundWorker):
         return names
 
 
+def feed_context(application: FastAPI) -> FeedContext:
+    """What a background feed run needs, from the app's state."""
+    state = application.state
+    return FeedContext(
+        state.settings,
+        state.engine,
+        state.mappings,
+        state.visibility,
+        state.role_rights,
+        getattr(state, "metrics", None),
+    )
+
+
 def install_scheduler(app: FastAPI) -> None:
-    """Run the scheduler for the app's lifetime when ``settings.feed_scheduler`` is on."""
+    """Run the scheduler, push on post and live pull for the app's lifetime when ``settings.feed_scheduler``
+    is on (the last two each have a switch of their own as well)."""
     if not app.state.settings.feed_scheduler:
         return
-
-    def build(application: FastAPI) -> FeedScheduler:
-        state = application.state
-        return FeedScheduler(
-            FeedContext(
-                state.settings,
-                state.engine,
-                state.mappings,
-                state.visibility,
-                state.role_rights,
-                getattr(state, "metrics", None),
-            )
-        )
-
-    run_with_app(app, "feed_scheduler", build)
+    run_with_app(app, "feed_scheduler", lambda application: FeedScheduler(feed_context(application)))
+    install_outbox(app, feed_context)
+    install_live_pull(app, feed_context)

@@ -24,6 +24,7 @@ from app.db.written import note_written
 from app.items import patterns, provenance, stix_validation
 from app.items.admission import DUPLICATE, Admission
 from app.items.attribution import registered_identities
+from app.items.changes import announce_stored
 from app.items.labeling import LabeledObject, Labeler, LabelRefused, marking_refs
 from app.items.models import StixObject
 from app.items.side_tables import new_row, object_references, store_side_tables
@@ -315,4 +316,5 @@ def store(
         store_side_tables(
             session, collection_id, rows, [labeled for _, labeled, _, _ in labeled_rows], label_ids, entries
         )
+        announce_stored(session, collection_id, next_date_added - 1)
     return outcomes

@@ -164,3 +164,33 @@ class ItemDerivation(SQLModel, table=True):
 
     derived_id: str = Field(sa_column=Column(String(STIX_ID_LENGTH), nullable=False))
     source_id: str = Field(sa_column=Column(String(STIX_ID_LENGTH), nullable=False))
+
+
+class StoredChange(SQLModel, table=True):
+    """One transaction's new versions in a collection: the outbox push feeds deliver from.
+
+    Written in the same transaction as the versions (:func:`app.items.changes.announce_stored`), so
+    a version is never stored without its row, nor the row without the versions. ``date_added_us``
+    is the last ``date_added`` the transaction gave; a push feed whose cursor has passed it is done
+    with the row (app/feeds/outbox.py).
+    """
+
+    __tablename__ = "stored_change"
+    __table_args__ = (
+        PrimaryKeyConstraint("id", name="pk_stored_change"),
+        Index("ix_stored_change_collection", "collection_id", "date_added_us"),
+    )
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
+
+    id: int | None = Field(default=None, sa_column=Column(_BIG_PK, autoincrement=True))
+    collection_id: str = Field(
+        sa_column=Column(
+            String(36),
+            ForeignKey("collection.id", name="fk_stored_change_collection", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    date_added_us: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_us: int = Field(sa_column=Column(BigInteger, nullable=False))

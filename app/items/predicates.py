@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 import orjson
@@ -34,6 +35,9 @@ from sqlalchemy.sql.elements import SQLCoreOperations
 from sqlmodel import Session, col
 
 from app.items.models import ObjectReference, ObjectWithhold, StixObject
+
+READABLE = "readable_collections"
+"""Name of the parameter holding the collections a requester may read."""
 
 
 class Labels:
@@ -61,6 +65,14 @@ class Labels:
             )
         else:
             self.members = list(ids)
+
+    @classmethod
+    def parameter(cls) -> Labels:
+        """The ids as one expanding ``IN`` parameter named ``labels``, for a statement built once and
+        executed with the ids given at each execution."""
+        labels = cls([])
+        labels.members = bindparam("labels", expanding=True)
+        return labels
 
     def flat(self) -> Labels:
         """These ids as a plain ``IN`` list where the one parameter would be a subquery (SQLite's
@@ -112,7 +124,8 @@ def seen_flag(object_id: Any, labels: Labels, readable: tuple[str, ...] | None, 
     labels = labels.flat()
     seen = [label_visible(target, labels)]
     if readable is not None:
-        seen.append(col(target.collection_id).in_(readable))
+        # A bound parameter with its value: a statement cached by its shape rebinds it (app/items/store.py).
+        seen.append(col(target.collection_id).in_(bindparam(READABLE, list(readable), expanding=True)))
     if depth > 0:
         seen.append(or_(col(target.has_refs).is_(False), ~withheld_by_refs(target, labels, readable, depth - 1)))
     flag = func.max(case((and_(*seen), 1), else_=0))
@@ -175,47 +188,54 @@ def reference_verdicts(
 ) -> dict[int, ReferenceVerdict]:
     """For versions ``pks`` that name other objects: which entries name objects the requester may not
     see, and whether that withholds the version, following chains of references
-    :data:`VERDICT_DEPTH` hops deep (a few queries per level, only for pages that name objects).
+    :data:`VERDICT_DEPTH` hops deep (two queries per level, only for pages that name objects).
 
     An object is seen when one of its versions has a visible label, lies in a readable collection
     and is not withheld itself; a cycle of references withholds (never a leak).
     """
     if not pks:
         return {}
-    labels = Labels(visible_label_ids).flat()
+    entries_query, versions_query = _verdict_queries(readable is not None)
+    connection = session.connection()
     entries: dict[int, list[tuple[str, str, int]]] = {}
     versions_of: dict[str, list[tuple[int, bool, bool]]] = {}
     frontier, depth = set(pks), 0
     while frontier and depth <= VERDICT_DEPTH:
-        entry = ObjectReference
-        for pk, prop, ref_id, group_no in session.execute(
-            select(col(entry.object_pk), col(entry.prop), col(entry.ref_id), col(entry.group_no)).where(
-                col(entry.object_pk).in_(frontier)
-            )
-        ):
+        for pk, prop, ref_id, group_no in connection.execute(entries_query, {"pks": list(frontier)}):
             entries.setdefault(pk, []).append((prop, ref_id, group_no))
         entries.update({pk: [] for pk in frontier if pk not in entries})
         named = {ref_id for pk in frontier for _, ref_id, _ in entries[pk]} - versions_of.keys()
-        target = aliased(StixObject)
-        seen = [label_visible(target, labels)]
-        if readable is not None:
-            seen.append(col(target.collection_id).in_(readable))
-        found = (
-            session.execute(
-                select(
-                    col(target.pk), col(target.object_id), col(target.has_refs), case((and_(*seen), 1), else_=0)
-                ).where(col(target.object_id).in_(named))
-            ).all()
-            if named
-            else []
-        )
-        for version_pk, object_id, has_refs, ok in found:
-            versions_of.setdefault(object_id, []).append((version_pk, bool(ok), bool(has_refs)))
+        if named:
+            parameters: dict[str, Any] = {"ids": list(named), "labels": visible_label_ids}
+            if readable is not None:
+                parameters["readable"] = list(readable)
+            for version_pk, object_id, has_refs, ok in connection.execute(versions_query, parameters):
+                versions_of.setdefault(object_id, []).append((version_pk, bool(ok), bool(has_refs)))
         frontier = {
             pk for versions in versions_of.values() for pk, ok, has_refs in versions if ok and has_refs
         } - entries.keys()
         depth += 1
     return _judge(pks, entries, versions_of)
+
+
+@lru_cache(maxsize=2)
+def _verdict_queries(by_collection: bool) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """The two statements of :func:`reference_verdicts`, built once: the entries of some versions, and
+    the versions of some objects with whether each is seen. Building them per page cost more than
+    running them (SQLAlchemy's construction of aliased, correlated clauses)."""
+    entry = ObjectReference
+    entries = select(col(entry.object_pk), col(entry.prop), col(entry.ref_id), col(entry.group_no)).where(
+        col(entry.object_pk).in_(bindparam("pks", expanding=True))
+    )
+    target = aliased(StixObject)
+    labels = Labels.parameter()
+    seen = [label_visible(target, labels)]
+    if by_collection:
+        seen.append(col(target.collection_id).in_(bindparam("readable", expanding=True)))
+    versions = select(
+        col(target.pk), col(target.object_id), col(target.has_refs), case((and_(*seen), 1), else_=0)
+    ).where(col(target.object_id).in_(bindparam("ids", expanding=True)))
+    return entries, versions
 
 
 VERDICT_DEPTH = 4

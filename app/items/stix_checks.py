@@ -18,12 +18,10 @@ from typing import Any, cast
 
 import stix2
 from stix2 import exceptions as stix_exc
-from stix2validator import ValidationOptions, validate_instance
 
 from app.items import ingest
 from app.items.problems import FieldError, join_path
 
-_VALIDATOR_OPTIONS = ValidationOptions(version="2.1")
 _LEADING_NAME = re.compile(r"^([a-z0-9_]+(?:\.[a-z0-9_\[\]]+)*): (.*)$", re.DOTALL)
 
 
@@ -71,7 +69,11 @@ def parse_errors(obj: object, base: str, *, allow_custom: bool) -> list[FieldErr
 
 def validator_errors(obj: dict[str, Any], base: str) -> list[FieldError]:
     """stix2-validator's errors (not its warnings) for one object that already parses."""
-    results = validate_instance(obj, _VALIDATOR_OPTIONS)
+    # Imported here: importing stix2-validator builds jsonschema's format grammars (about 1.5 s),
+    # which every server and command start would pay, whether it validates or not.
+    from stix2validator import ValidationOptions, validate_instance
+
+    results = validate_instance(obj, ValidationOptions(version="2.1"))
     errors = []
     for error in results.errors:
         message = str(getattr(error, "message", error))

@@ -10,11 +10,12 @@ cursor. ``first``/``last`` are chosen among visible versions only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     ColumnElement,
     Row,
@@ -33,6 +34,7 @@ from sqlmodel import Session, col
 from app.items.models import ObjectMarkingRef, StixObject
 from app.items.predicates import (
     CLOSURE_DEPTH,
+    READABLE,
     Labels,
     label_visible,
     withheld_by_granular,
@@ -157,9 +159,11 @@ def version_query(
     """
     row = StixObject
     labels = Labels(visible_label_ids, dialect=labels_for)
-    where = [col(row.collection_id) == collection_id, _visible(row, labels, readable)]
+    # Collection, ids and added_after are bound parameters carrying their values, so that
+    # _page_queries can build the statement once and rebind them for every collection and object.
+    where = [col(row.collection_id) == bindparam("collection_id", collection_id), _visible(row, labels, readable)]
     if flt.ids:
-        where.append(col(row.object_id).in_(flt.ids))
+        where.append(col(row.object_id).in_(bindparam("object_ids", list(flt.ids), expanding=True)))
     if flt.types:
         where.append(col(row.type).in_(flt.types))
     if flt.spec_versions:
@@ -167,24 +171,41 @@ def version_query(
         # is every version; an explicit filter still narrows.
         where.append(col(row.spec_version).in_(flt.spec_versions))
     if flt.added_after_us is not None:
-        where.append(col(row.date_added_us) > flt.added_after_us)
+        where.append(col(row.date_added_us) > bindparam("added_after_us", flt.added_after_us, type_=BigInteger))
     version_condition = _selected_version(row, labels, flt, readable)
     if version_condition is not None:
         where.append(version_condition)
     return select(*(columns or (row,))).where(and_(*where)).order_by(col(row.date_added_us))
 
 
+def _statement_shape(flt: VersionFilter) -> VersionFilter:
+    """``flt`` with the values :func:`version_query` binds as parameters blanked: the cache key of
+    :func:`_page_queries`, so one statement serves every object id and ``added_after``."""
+    return replace(flt, ids=("",) if flt.ids else (), added_after_us=0 if flt.added_after_us is not None else None)
+
+
+def _statement_parameters(collection_id: str, flt: VersionFilter, readable: tuple[str, ...] | None) -> dict[str, Any]:
+    """The values of the parameters :func:`_statement_shape` blanked, and the readable collections."""
+    parameters: dict[str, Any] = {"collection_id": collection_id}
+    if readable is not None:
+        parameters[READABLE] = list(readable)
+    if flt.ids:
+        parameters["object_ids"] = list(flt.ids)
+    if flt.added_after_us is not None:
+        parameters["added_after_us"] = flt.added_after_us
+    return parameters
+
+
 @lru_cache(maxsize=512)
 def _page_queries(
-    collection_id: str,
     visible_label_ids: tuple[int, ...],
-    flt: VersionFilter,
+    shape: VersionFilter,
     columns: tuple[Any, ...],
     labels_for: str,
-    readable: tuple[str, ...] | None,
+    by_collection: bool,
 ) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
     """:func:`version_query` for a first page and for the pages after a cursor, built once per
-    (collection, visible labels, filter, columns).
+    (visible labels, filter shape, columns, whether readable collections bind).
 
     Building the statement (nested EXISTS clauses over ~100 label ids) cost more per page than
     running it; a Select is immutable, so a principal's successive pages share these two, whose
@@ -192,9 +213,8 @@ def _page_queries(
     hit (see ``app.taxii.service``); other callers simply miss. Visibility is part of the key, so a
     principal never gets another's statement.
     """
-    query = version_query(
-        collection_id, list(visible_label_ids), flt, columns, labels_for=labels_for, readable=readable
-    )
+    readable: tuple[str, ...] | None = () if by_collection else None  # bound at execution
+    query = version_query("", list(visible_label_ids), shape, columns, labels_for=labels_for, readable=readable)
     limit: BindParameter[Any] = bindparam("page_limit")
     return (query.limit(limit), query.where(col(StixObject.date_added_us) > bindparam("after_us")).limit(limit))
 
@@ -219,33 +239,14 @@ def read_page(
         return Page()
     connection = session.connection()
     first, after = _page_queries(
-        collection_id, tuple(visible_label_ids), flt, columns, connection.dialect.name, readable
+        tuple(visible_label_ids), _statement_shape(flt), columns, connection.dialect.name, readable is not None
     )
+    parameters = _statement_parameters(collection_id, flt, readable)
     # Core execution on the session's connection (same transaction): the rows are plain columns,
     # and the ORM's result processing cost a third of the query's time. fetchall, not iteration:
     # one driver call instead of one per row.
     if after_us is None:
-        rows = connection.execute(first, {"page_limit": limit + 1}).fetchall()
+        rows = connection.execute(first, parameters | {"page_limit": limit + 1}).fetchall()
     else:
-        rows = connection.execute(after, {"page_limit": limit + 1, "after_us": after_us}).fetchall()
+        rows = connection.execute(after, parameters | {"page_limit": limit + 1, "after_us": after_us}).fetchall()
     return Page(rows=rows[:limit], more=len(rows) > limit)
-
-
-def has_visible_version(
-    session: Session,
-    collection_id: str,
-    visible_label_ids: list[int],
-    object_id: str,
-    readable: tuple[str, ...] | None = None,
-) -> bool:
-    """Whether any version of ``object_id`` in the collection is visible; hidden and absent look alike."""
-    if not visible_label_ids:
-        return False
-    query = version_query(
-        collection_id,
-        visible_label_ids,
-        VersionFilter(ids=(object_id,), versions=("all",)),
-        (StixObject.pk,),
-        readable=readable,
-    )
-    return session.execute(query.limit(1)).first() is not None

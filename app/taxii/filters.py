@@ -17,6 +17,7 @@ ENDPOINT_FILTERS = {
     "manifest": {"added_after", "limit", "next", "match[id]", "match[type]", "match[version]", "match[spec_version]"},
     "object": {"added_after", "limit", "next", "match[version]", "match[spec_version]"},
     "versions": {"added_after", "limit", "next", "match[spec_version]"},
+    "events": {"added_after"},  # the live stream (app/live): where to start
     "delete": {"match[version]", "match[spec_version]"},
 }
 

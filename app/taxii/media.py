@@ -13,7 +13,8 @@ _ACCEPTABLE = {"application/taxii+json", "application/json", "application/*", "*
 _SENDABLE = {"application/taxii+json", "application/json"}
 
 
-def _media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
+def media_ranges(header: str) -> list[tuple[str, dict[str, str]]]:
+    """The media ranges of an Accept or Content-Type header: (type, parameters) each, lower-cased."""
     ranges = []
     for part in header.split(","):
         kind, *params = [p.strip() for p in part.split(";")]
@@ -35,14 +36,14 @@ def _taxii_21(kind: str, params: dict[str, str], allowed: set[str]) -> bool:
 async def require_taxii_accept(request: Request) -> None:
     """406 unless the Accept header admits TAXII 2.1 JSON (a missing header does)."""
     header = request.headers.get("accept")
-    if header and not any(_taxii_21(k, p, _ACCEPTABLE) for k, p in _media_ranges(header)):
+    if header and not any(_taxii_21(k, p, _ACCEPTABLE) for k, p in media_ranges(header)):
         raise ApiError(406, f"This server answers only with {TAXII_MEDIA_TYPE}.")
 
 
 async def require_taxii_content_type(request: Request) -> None:
     """415 unless the body is declared as TAXII 2.1 JSON (or plain JSON)."""
     header = request.headers.get("content-type")
-    ranges = _media_ranges(header) if header else []
+    ranges = media_ranges(header) if header else []
     if len(ranges) != 1 or not _taxii_21(*ranges[0], _SENDABLE):
         raise ApiError(415, f"Send the request body as {TAXII_MEDIA_TYPE}.")
 

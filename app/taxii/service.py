@@ -25,7 +25,6 @@ from app.items.predicates import ReferenceVerdict, reference_verdicts
 from app.items.references import remove_hidden
 from app.items.store import (
     VersionFilter,
-    has_visible_version,
     read_page,
     version_query,
 )
@@ -267,11 +266,9 @@ def require_visible_object(
 ) -> None:
     """404 unless some version of the object is served: hidden, withheld and absent answer alike.
 
-    Asked of the page function itself, so that whatever it withholds after the query (reference
-    chains deeper than the query follows) is absent here too.
+    Asked of the page function itself (a page of one over every version), so that whatever it
+    withholds after the query (reference chains deeper than the query follows) is absent here too.
     """
-    if not has_visible_version(session, collection_id, visible, object_id, readable):
-        raise not_found("No such object.")
     every = VersionFilter(ids=(object_id,), versions=("all",))
     if not versions_page(
         session, collection_id, visible, every, after_us=None, limit=1, with_body=False, readable=readable

@@ -14,6 +14,7 @@ from app.console.routes import STATIC_DIR
 ASSETS = {
     "/console/console.js": "text/javascript",
     "/console/timeline.js": "text/javascript",
+    "/console/live.js": "text/javascript",
     "/console/console.css": "text/css",
     "/console/favicon.svg": "image/svg+xml",
 }
@@ -60,7 +61,11 @@ def test_page_has_no_inline_script_style_or_handlers_and_no_named_token_field(cl
     parser = _Tags()
     parser.feed(client.get("/console/").text)
     scripts = [attrs for tag, attrs in parser.tags if tag == "script"]
-    assert scripts == [{"src": "timeline.js", "defer": None}, {"src": "console.js", "defer": None}]
+    assert scripts == [
+        {"src": "timeline.js", "defer": None},
+        {"src": "console.js", "defer": None},
+        {"src": "live.js", "defer": None},
+    ]
     assert parser.script_text == ""  # no inline <script> or <style> body
     assert not [tag for tag, attrs in parser.tags if "style" in attrs or any(a.startswith("on") for a in attrs)]
     # Without a name the token can never be part of a submitted form; the form has no action.

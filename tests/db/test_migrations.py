@@ -48,6 +48,7 @@ APP_TABLES = {
     "object_withhold",
     "object_marking_ref",
     "object_reference",
+    "stored_change",
     "audit_head",
     "audit_record",
     "audit_served",

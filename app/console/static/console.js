@@ -361,6 +361,13 @@
     box.hidden = false;
   });
 
+  // ---- shared with live.js (the live view) -----------------------------------------------
+
+  window.TearlineConsole = Object.freeze({
+    API, el, say, explain, routeCell, ApiFailure,
+    token: () => sessionStorage.getItem(TOKEN_KEY),
+  });
+
   // ---- start -----------------------------------------------------------------------------
 
   const saved = sessionStorage.getItem(TOKEN_KEY);

@@ -1,0 +1,88 @@
+"""Announcing stored versions: the push outbox row, and the wake-up of live streams after commit.
+
+:func:`announce_stored` runs inside the storing transaction. It writes the outbox row
+(:class:`~app.items.models.StoredChange`) and, on PostgreSQL, a ``NOTIFY`` on :data:`CHANNEL`,
+which the server delivers only when (and if) the transaction commits, to every app instance
+listening (app/live/listener.py). It also marks the connection, so that the signal of
+:func:`watch_commits` (``app.state.stored_signal``) wakes this instance's streams and push feeds once the commit is done: never before, or a stream woken early
+would read before the versions are visible and then sleep past them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, event, func, insert, select
+from sqlmodel import Session
+
+from app.items.models import StoredChange
+
+log = logging.getLogger(__name__)
+CHANNEL = "tearline_stored"
+"""PostgreSQL notification channel; the payload is the collection id."""
+
+_PENDING = "tearline.stored.pending"  # on the connection: collections stored in the open transaction
+_COMMITTED = "tearline.stored.committed"  # ... and in a committed one, until the connection is returned
+
+
+def announce_stored(session: Session, collection_id: str, last_date_added_us: int) -> None:
+    """Record, in the storing transaction, that versions up to ``last_date_added_us`` were stored."""
+    connection = session.connection()
+    connection.info.setdefault(_PENDING, set()).add(collection_id)
+    connection.execute(
+        insert(StoredChange.__table__).values(
+            collection_id=collection_id, date_added_us=last_date_added_us, created_us=time.time_ns() // 1000
+        )
+    )
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_notify(CHANNEL, collection_id)))
+
+
+class StoredSignal:
+    """Calls its subscribers with the collection ids of each commit on one engine that stored versions."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[set[str]], None]] = []
+
+    def subscribe(self, on_committed: Callable[[set[str]], None]) -> None:
+        """Call ``on_committed(collection ids)`` after each such commit (on the committing thread: be quick)."""
+        self._subscribers.append(on_committed)
+
+    def emit(self, collection_ids: set[str]) -> None:
+        """Tell every subscriber; one failing does not keep the others from hearing."""
+        for on_committed in self._subscribers:
+            try:
+                on_committed(set(collection_ids))
+            except Exception:
+                log.exception("a subscriber to stored versions failed")
+
+
+def watch_commits(engine: Engine) -> StoredSignal:
+    """The signal of commits on ``engine`` that stored versions (install once per engine).
+
+    SQLAlchemy's ``commit`` event fires just before the database commits; the collections move
+    from pending to committed there, and are handed on when the connection returns to the pool,
+    which is after the commit. A rollback drops them.
+    """
+    signal = StoredSignal()
+
+    def committing(connection: Any) -> None:
+        pending = connection.info.pop(_PENDING, None)
+        if pending:
+            connection.info.setdefault(_COMMITTED, set()).update(pending)
+
+    def rolled_back(connection: Any) -> None:
+        connection.info.pop(_PENDING, None)
+
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        committed = record.info.pop(_COMMITTED, None) if record is not None else None
+        if committed:
+            signal.emit(committed)
+
+    event.listen(engine, "commit", committing)
+    event.listen(engine, "rollback", rolled_back)
+    event.listen(engine.pool, "checkin", returned)
+    return signal

@@ -1,0 +1,174 @@
+"""``GET /taxii2/{api_root}/collections/{id}/events/``: a collection's new objects as Server-Sent Events.
+
+Each event is ``event: objects``, ``id:`` an opaque cursor, ``data:`` a TAXII envelope holding
+exactly what ``GET .../objects/?added_after=<cursor>`` would serve the principal
+(:mod:`app.live.service`). Opening the stream is an audited TAXII read (refusals in TAXII's error
+format, hidden and absent collections alike); each event is recorded with what it served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from sqlmodel import Session
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from app.audit.context import note_collection
+from app.audit.service import AuditUnavailable
+from app.auth.principal import Principal
+from app.config.settings import Settings
+from app.http.dependencies import get_principal, get_role_rights, get_session, get_settings
+from app.http.errors import ApiError, not_found
+from app.live import service
+from app.live.hub import LiveHub, Subscription, TooManyStreams
+from app.live.service import Reader
+from app.policy.enforcer import RoleRights
+from app.taxii import service as taxii_service
+from app.taxii.filters import parse_page_request
+from app.taxii.media import media_ranges
+
+log = logging.getLogger(__name__)
+EVENT_STREAM = "text/event-stream"
+_ACCEPTABLE = {EVENT_STREAM, "text/*", "*/*"}
+
+
+async def _require_event_stream_accept(request: Request) -> None:
+    header = request.headers.get("accept")
+    if header and not any(kind in _ACCEPTABLE for kind, _ in media_ranges(header)):
+        raise ApiError(406, f"The events endpoint answers only with {EVENT_STREAM}.")
+
+
+router = APIRouter(prefix="/taxii2", tags=["TAXII 2.1 live"], dependencies=[Depends(_require_event_stream_accept)])
+
+
+def _reader(request: Request) -> Reader:
+    state = request.app.state
+    return Reader(
+        state.engine,
+        state.audit_engine,
+        state.settings,
+        state.role_rights,
+        state.visibility,
+        state.mappings,
+        state.token_verifier,
+    )
+
+
+@router.get(
+    "/{api_root}/collections/{collection_id}/events/",
+    summary="Follow a collection's new objects (Server-Sent Events)",
+    response_class=EventSourceResponse,
+)
+async def follow_events(
+    request: Request,
+    api_root: str,
+    collection_id: str,
+    principal: Principal = Depends(get_principal),
+    session: Session = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+    rights: RoleRights = Depends(get_role_rights),
+) -> EventSourceResponse:
+    """Objects you may see, as they are stored: resume with ``Last-Event-ID``, or start at ``added_after``."""
+    if api_root != settings.api_root:
+        raise not_found("No such API root.")
+    note_collection(request, collection_id)
+    taxii_service.open_collection(session, rights, principal, collection_id, need="read")
+    flt = parse_page_request(request, "events", settings).flt
+    after_us = service.start_cursor(
+        session, settings, collection_id, principal, request.headers.get("last-event-id"), flt.added_after_us
+    )
+    hub: LiveHub = request.app.state.live_hub
+    hub.attach(asyncio.get_running_loop())
+    try:
+        subscription = hub.open(principal.nation, principal.subject, collection_id)
+    except TooManyStreams as exc:
+        raise ApiError(429, str(exc), headers={"Retry-After": "30"}) from None
+    token = request.headers["authorization"].split(None, 1)[1]  # get_principal verified it is a bearer token
+    client = request.client.host if request.client else None
+    stream = _events(
+        hub,
+        subscription,
+        _reader(request),
+        principal,
+        token,
+        after_us,
+        route=str(request.url.path),
+        request_id=getattr(request.state, "request_id", ""),
+        client=client,
+    )
+    return EventSourceResponse(
+        stream,
+        ping=settings.live_keepalive_seconds,
+        send_timeout=settings.live_send_timeout_seconds,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(
+    hub: LiveHub,
+    subscription: Subscription,
+    reader: Reader,
+    principal: Principal,
+    token: str,
+    after_us: int,
+    *,
+    route: str,
+    request_id: str,
+    client: str | None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Read, send, wait for the next wake-up (or the re-check period), until the stream must close."""
+    collection_id = subscription.collection_id
+    settings = reader.settings
+    checked = time.monotonic()
+    try:
+        while not hub.closing.is_set():
+            generation = hub.generation(collection_id)
+            visible, readable = await asyncio.to_thread(service.visibility_key, reader, principal)
+            key: tuple[Any, ...] = (collection_id, generation, visible, readable, after_us)
+            page = await hub.shared_read(
+                key, partial(service.read_after, reader, collection_id, visible, readable, after_us)
+            )
+            event = service.to_event(page)
+            if event is not None:
+                await asyncio.to_thread(
+                    service.audit_event,
+                    reader.audit_engine,
+                    principal,
+                    request_id=request_id,
+                    route=route,
+                    collection_id=collection_id,
+                    served=event.served,
+                    client=client,
+                )
+                after_us = event.after_us
+                yield ServerSentEvent(
+                    event.envelope.decode(),
+                    event="objects",
+                    id=service.event_id(settings, collection_id, principal, after_us),
+                )
+                if page.more:
+                    continue  # a backlog: read on at once
+            await hub.wait_for_change(collection_id, generation, settings.live_recheck_seconds)
+            if time.monotonic() - checked >= settings.live_recheck_seconds:
+                checked = time.monotonic()
+                reason = await asyncio.to_thread(service.still_valid, reader, token, principal)
+                if reason is not None:
+                    yield _closing(reason)
+                    return
+    except AuditUnavailable:
+        log.error("live event not sent: the audit log cannot be written")
+        yield _closing("the audit log cannot be written; nothing more is sent. Reconnect later with Last-Event-ID")
+    finally:
+        hub.close(subscription)
+
+
+def _closing(reason: str) -> ServerSentEvent:
+    """The last event of a stream the server ends: why, and how to go on."""
+    return ServerSentEvent(orjson.dumps({"reason": reason}).decode(), event="close")
