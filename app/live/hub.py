@@ -47,6 +47,8 @@ class LiveHub:
         self._open: dict[int, Subscription] = {}
         self._numbers = 0
         self.closing = asyncio.Event()
+        self.on_first_stream: Callable[[], None] | None = None
+        """Called when a stream opens: starts what wakes streams from other instances, only once needed."""
 
     # ------------------------------------------------------------------ wake-ups
 
@@ -131,6 +133,8 @@ class LiveHub:
             raise TooManyStreams("This server holds as many event streams as it allows; retry later.")
         if sum(1 for held in self._open.values() if held.key == key) >= self.max_per_principal:
             raise TooManyStreams("You hold as many event streams as you may; close one first.")
+        if self.on_first_stream is not None:
+            self.on_first_stream()
         self._numbers += 1
         subscription = Subscription(key, collection_id, self._numbers)
         self._open[subscription.number] = subscription

@@ -33,13 +33,14 @@ class NotificationListener:
         self._thread = threading.Thread(target=self._run, name="tearline-live-listener", daemon=True)
 
     def start(self) -> None:
-        """Start listening."""
-        self._thread.start()
+        """Start listening (once; later calls do nothing)."""
+        if not self._thread.is_alive() and not self._stop.is_set() and self._thread.ident is None:
+            self._thread.start()
 
     def stop(self) -> None:
-        """Stop within about a second."""
+        """Ask the thread to stop; it does within about a second, closing its connection. Not awaited:
+        a daemon thread, and an app stopping (every test client does) should not wait for it."""
         self._stop.set()
-        self._thread.join(timeout=POLL_S * 3)
 
     def _run(self) -> None:
         while not self._stop.is_set():

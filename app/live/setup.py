@@ -28,13 +28,14 @@ def install_live(app: FastAPI) -> None:
     async def lifespan(application: FastAPI) -> AsyncIterator[Mapping[str, Any] | None]:
         hub.attach(asyncio.get_running_loop())
         listener = NotificationListener(engine.url, hub.wake) if engine.dialect.name == "postgresql" else None
-        if listener is not None:
-            listener.start()
+        # Started by the first stream, not here: an instance nobody follows holds no listening connection.
+        hub.on_first_stream = listener.start if listener is not None else None
         try:
             async with inner(application) as inner_state:
                 yield inner_state
         finally:
             hub.closing.set()  # open streams end, so the server can stop
+            hub.on_first_stream = None
             if listener is not None:
                 listener.stop()
 

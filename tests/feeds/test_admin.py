@@ -225,7 +225,15 @@ def test_scheduler_lives_with_the_app_when_enabled(settings):
 
     from app.main import create_app
 
-    application = create_app(settings.model_copy(update={"feed_scheduler": True, "feed_scheduler_tick_s": 0.05}))
+    # Push on post and live pull would start on every feed other tests left in the session database
+    # (unreachable partners) and wait for them on stop; they have their own tests (test_outbox, test_live_pull).
+    only_scheduler = {
+        "feed_scheduler": True,
+        "feed_scheduler_tick_s": 0.05,
+        "feed_push_on_post": False,
+        "feed_live_pull": False,
+    }
+    application = create_app(settings.model_copy(update=only_scheduler))
     try:
         with TestClient(application):
             scheduler = application.state.feed_scheduler

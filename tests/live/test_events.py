@@ -251,13 +251,12 @@ def test_a_post_on_one_instance_reaches_a_stream_on_another(instance, live_setti
     slow = live_settings.model_copy(update={"live_recheck_seconds": 30})  # only a notification can wake it in time
     rel_fra = banner("CONFIDENTIAL//REL TO FRA")
     shown = marked(indicator(), rel_fra)
-    with serve(slow) as other:
-        time.sleep(0.3)  # the listener connects
-        with open_stream(other.events_url(collection.id), fra) as stream:
-            posted = time.monotonic()
-            _post(instance, auth, collection.id, [rel_fra, shown])
-            event = stream.next(timeout=5)
-            latency = time.monotonic() - posted
+    with serve(slow) as other, open_stream(other.events_url(collection.id), fra) as stream:
+        time.sleep(0.5)  # the first stream starts the instance's listener; let it connect
+        posted = time.monotonic()
+        _post(instance, auth, collection.id, [rel_fra, shown])
+        event = stream.next(timeout=5)
+        latency = time.monotonic() - posted
     assert shown["id"] in event.data
     assert latency < LATENCY_S, f"event on the other instance after {latency:.2f} s"
 
