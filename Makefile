@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench
+.PHONY: venv demo test bench bench-recall
 
 venv: $(STAMP)
 
@@ -35,3 +35,10 @@ test: venv
 # TEARLINE_TEST_PG_ADMIN_URL) and about 6 GB of disk. BENCH_ARGS adds options, e.g. make bench BENCH_ARGS="--sizes 1000,10000".
 bench: venv
 	$(VENV)/bin/python bench/peers.py $(BENCH_ARGS)
+
+# Recall benchmark (app/recall/): 1,000 partner principals of 30 nations pull an item, the analyst
+# tightens it; the tightening POST against a POST that tightens nothing, and the time until every nation
+# can GET its notice (goal: 1 s). SQLite and PostgreSQL, each with and without the recipients index up to
+# date; about 2 minutes; writes bench/results/recall.json. RECALL_ARGS adds options, e.g. RECALL_ARGS="--repeats 3".
+bench-recall: venv
+	$(VENV)/bin/python bench/recall.py $(RECALL_ARGS)

@@ -12,6 +12,7 @@ import app.items.models
 import app.markings.models
 import app.partners.models
 import app.policy.models
+import app.recall.models
 import app.taxii.models  # noqa: F401
 from alembic import context
 from app.config.settings import Settings

@@ -28,6 +28,10 @@ from app.markings.mappings import load_mappings
 from app.observability.setup import install_observability
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
+from app.recall.report_routes import router as recall_report_router
+from app.recall.routes import router as recall_router
+from app.recall.setup import bind_recall
+from app.recall.sweep import install_recall_sweep
 from app.taxii.admin_routes import router as collections_router
 from app.taxii.routes import router as taxii_router
 
@@ -77,8 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(taxii_router)
     app.include_router(live_router)  # the TAXII collections' event streams
     app.include_router(items_router)
+    app.include_router(recall_router)  # explicit recalls (analysts), notices and acknowledgements (partners)
     app.include_router(collections_router)
     app.include_router(audit_router)
+    app.include_router(recall_report_router)  # /api/v1/audit/recalls: who was told, received, acknowledged
     app.include_router(audit_live_router)  # /api/v1/audit/live: records as they are written (SSE)
     app.include_router(feeds_router)
     app.include_router(console_router)  # the auditor web page; static, not audited
@@ -86,6 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_indexer(app)  # the recipients index follows the audit's served lists in the background
     # Commits that stored versions: wake event streams and push feeds (app/items/changes.py).
     app.state.stored_signal = watch_commits(app.state.engine)
+    # Versions stored that withdraw earlier ones, or recall them, notify past recipients (app/recall/).
+    app.state.recall_env = bind_recall(app.state.engine, settings, app.state.mappings, app.state.visibility)
+    install_recall_sweep(app)  # late recipients of withdrawn versions (reads that raced the withdrawal)
     install_live(app)  # event streams wake when versions commit, on every instance
     install_scheduler(app)  # due partner feeds run in the background (TEARLINE_FEED_SCHEDULER)
     install_security_headers(app)

@@ -51,10 +51,12 @@ def _context(settings: Settings, engine: Engine) -> FeedContext:
     from app.markings.mappings import load_mappings
     from app.policy.enforcer import RoleRights
     from app.policy.visibility import VisibilityCache
+    from app.recall.setup import bind_recall
 
     mappings = load_mappings(settings.mappings_dir)
     bind_signer(engine, AuditSigner.from_settings(settings))
     visibility = VisibilityCache(settings.policies_dir, mappings, settings.home_nation)
+    bind_recall(engine, settings, mappings, visibility)  # a pulled version may withdraw older ones
     return FeedContext(settings, engine, mappings, visibility, RoleRights(settings.policies_dir))
 
 

@@ -13,6 +13,7 @@ from app.cli.config import config_app
 from app.cli.demo import demo
 from app.cli.feeds import feed_app
 from app.cli.policy import group_app, label_app, policy_app
+from app.cli.recall import recall_app
 from app.cli.registry import collection_app, partner_app, token_app
 from app.cli.server import db_app, keys_app, serve
 from app.cli.stream import stream_app
@@ -66,6 +67,7 @@ app.add_typer(label_app, name="label")
 app.add_typer(policy_app, name="policy")
 app.add_typer(group_app, name="group")
 app.add_typer(audit_app, name="audit")
+app.add_typer(recall_app, name="recall")
 app.add_typer(feed_app, name="feed")
 app.add_typer(stream_app, name="stream")
 app.add_typer(config_app, name="config")

@@ -32,6 +32,8 @@ from app.items.models import StixObject
 from app.markings.classification import TOP_RANK
 from app.markings.mappings import load_mappings
 from app.partners.service import save_partner
+from app.policy.visibility import VisibilityCache
+from app.recall.setup import bind_recall
 from app.taxii import service as taxii_service
 from app.taxii.models import DEFAULT_COLLECTION_ID
 
@@ -294,6 +296,8 @@ def seed(settings: Settings, operator: str = "demo") -> SeedResult:
     ensure_keys(settings)
     migrations.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
+    mappings = load_mappings(settings.mappings_dir)
+    bind_recall(engine, settings, mappings, VisibilityCache(settings.policies_dir, mappings, settings.home_nation))
     try:
         with Session(engine) as session:
             # Seeding changes who may see what like any operator's command: it is audited the same way.

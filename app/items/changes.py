@@ -6,6 +6,10 @@ which the server delivers only when (and if) the transaction commits, to every a
 listening (app/live/listener.py). It also marks the connection, so that the signal of
 :func:`watch_commits` (``app.state.stored_signal``) wakes this instance's streams and push feeds once the commit is done: never before, or a stream woken early
 would read before the versions are visible and then sleep past them.
+
+:func:`after_store` runs, also inside the storing transaction, the hook bound to the engine with
+:func:`bind_after_store` (the app binds recall detection, app/recall/detect.py): whatever it writes
+commits with the versions or not at all.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, event, func, insert, select
@@ -26,6 +31,34 @@ CHANNEL = "tearline_stored"
 
 _PENDING = "tearline.stored.pending"  # on the connection: collections stored in the open transaction
 _COMMITTED = "tearline.stored.committed"  # ... and in a committed one, until the connection is returned
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """The versions one call of the ingest path stored in one collection."""
+
+    collection_id: str
+    rows: list[dict[str, Any]]
+    """The new ``stix_object`` rows (object_id, version_us, label_id, type, originator, submitter, body, ...)."""
+    prior_ids: frozenset[str]
+    """Ids among them that had versions stored before (in any collection)."""
+
+
+StoreHook = Callable[[Session, StoredBatch], None]
+_HOOKS: dict[Engine, StoreHook] = {}
+
+
+def bind_after_store(engine: Engine, hook: StoreHook) -> None:
+    """Run ``hook`` in every transaction on ``engine`` that stores versions, after they are inserted."""
+    _HOOKS[engine] = hook
+
+
+def after_store(session: Session, batch: StoredBatch) -> None:
+    """Run the hook bound to the session's engine, if any, on ``batch`` (same transaction)."""
+    bind = session.get_bind()
+    hook = _HOOKS.get(bind if isinstance(bind, Engine) else bind.engine)
+    if hook is not None:
+        hook(session, batch)
 
 
 def announce_stored(session: Session, collection_id: str, last_date_added_us: int) -> None:

@@ -11,6 +11,7 @@ and ``added_after`` rely on.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -24,7 +25,7 @@ from app.db.written import note_written
 from app.items import patterns, provenance, stix_validation
 from app.items.admission import DUPLICATE, Admission
 from app.items.attribution import registered_identities
-from app.items.changes import announce_stored
+from app.items.changes import StoredBatch, after_store, announce_stored
 from app.items.labeling import LabeledObject, Labeler, LabelRefused, marking_refs
 from app.items.models import StixObject
 from app.items.side_tables import new_row, object_references, store_side_tables
@@ -317,4 +318,10 @@ def store(
             session, collection_id, rows, [labeled for _, labeled, _, _ in labeled_rows], label_ids, entries
         )
         announce_stored(session, collection_id, next_date_added - 1)
+        # Objects with another version, stored before or in this same batch: a version may withdraw another.
+        stored_ids = Counter(row["object_id"] for row in rows)
+        prior = frozenset(row.object_id for row in held if row.object_id in stored_ids) | {
+            object_id for object_id, count in stored_ids.items() if count > 1
+        }
+        after_store(session, StoredBatch(collection_id, rows, prior))
     return outcomes

@@ -78,6 +78,16 @@ class VisibilityCache:
             for label in session.execute(select(Label).where(col(Label.id).in_(missing))).scalars():
                 self._facts[label.id] = label_spec(label)
 
+    def current_policy(self, session: Session) -> tuple[ReleasabilityPolicy, tuple[int, tuple[int, ...]]]:
+        """The policy as it stands now (reloaded if the epoch or the files changed), evaluating nothing,
+        and its generation: decisions made under one generation hold until it changes."""
+        epoch = session.execute(select(col(PolicyState.epoch))).scalar_one()
+        stamp = _files_stamp((self._policies_dir / "model.conf", self._policies_dir / "policy.csv"))
+        with self._lock:
+            if epoch != self._epoch or stamp != self._stamp or self._policy is None:
+                self._reload(session, epoch, stamp)
+            return self.policy, (epoch, stamp)
+
     def visible_label_ids(self, session: Session, principal: Principal) -> list[int]:
         """The ids of every label ``principal`` may see, evaluating only labels not yet decided for it."""
         started = time.perf_counter()

@@ -36,15 +36,21 @@ def pulled(app, auth, settings):
             write_roles={"analyst"},
         ).id
     object_id = f"indicator--{uuid.uuid4()}"
-    objects = labelled_indicator("UNCLASSIFIED//REL TO FVEY", object_id=object_id) + labelled_indicator(
-        "UNCLASSIFIED//REL TO USA", object_id=object_id, modified="2025-03-02T10:00:00.000Z"
-    )
+    first = labelled_indicator("UNCLASSIFIED//REL TO FVEY", object_id=object_id)
+    second = labelled_indicator("UNCLASSIFIED//REL TO USA", object_id=object_id, modified="2025-03-02T10:00:00.000Z")
     tag = uuid.uuid4().hex[:8]
     path = f"{api}/collections/{collection_id}/objects/{object_id}/versions/"
+
+    def pull(nation: str) -> None:
+        client.get(path, headers=auth(subject=f"{nation.lower()}-{tag}", nation=nation, roles=("partner",)))
+
     with TestClient(app) as client:
-        post_objects(client, auth(), api, collection_id, objects)
-        for nation in ("USA", "USA", "GBR", "FRA"):
-            client.get(path, headers=auth(subject=f"{nation.lower()}-{tag}", nation=nation, roles=("partner",)))
+        # GBR pulls the first version before the second (USA only) withdraws it from GBR.
+        post_objects(client, auth(), api, collection_id, first)
+        pull("GBR")
+        post_objects(client, auth(), api, collection_id, second)
+        for nation in ("USA", "USA", "FRA"):
+            pull(nation)
     return object_id, tag, collection_id
 
 

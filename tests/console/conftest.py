@@ -3,7 +3,7 @@
 The browser tests run once (SQLite only): what they test is the page and its use of the
 auditor API, which the API tests already cover on both databases. The server has a
 database of its own, seeded over HTTP: an analyst posts an object in two versions, partner
-nations pull it (USA twice, GBR once, FRA is refused), and a poller makes enough requests
+nations pull it (GBR once before the second version withdraws it from GBR, USA twice after, FRA is refused), and a poller makes enough requests
 to need a second page of records.
 """
 
@@ -72,24 +72,33 @@ class Seeded:
 
 def _seed(base_url: str, api: str, collection_id: str, token: Callable[..., str], tag: str) -> str:
     object_id = f"indicator--{uuid.uuid4()}"
-    objects = labelled_indicator("UNCLASSIFIED//REL TO FVEY", object_id=object_id) + labelled_indicator(
-        "UNCLASSIFIED//REL TO USA", object_id=object_id, modified="2025-03-02T10:00:00.000Z"
-    )
+    first = labelled_indicator("UNCLASSIFIED//REL TO FVEY", object_id=object_id)
+    second = labelled_indicator("UNCLASSIFIED//REL TO USA", object_id=object_id, modified="2025-03-02T10:00:00.000Z")
     with requests.Session() as http:
-        posted = http.post(
-            f"{base_url}{api}/collections/{collection_id}/objects/",
-            json={"objects": objects},
-            headers={"Authorization": f"Bearer {token()}", "Content-Type": TAXII, "Accept": TAXII},
-            timeout=30,
-        )
-        assert posted.status_code == 202 and posted.json()["failure_count"] == 0, posted.text
-        versions = f"{base_url}{api}/collections/{collection_id}/objects/{object_id}/versions/"
-        for nation, status in (("USA", 200), ("USA", 200), ("GBR", 200), ("FRA", 404)):
+
+        def post(objects: list[dict]) -> None:
+            posted = http.post(
+                f"{base_url}{api}/collections/{collection_id}/objects/",
+                json={"objects": objects},
+                headers={"Authorization": f"Bearer {token()}", "Content-Type": TAXII, "Accept": TAXII},
+                timeout=30,
+            )
+            assert posted.status_code == 202 and posted.json()["failure_count"] == 0, posted.text
+
+        def pull(nation: str, status: int) -> None:
             headers = {
                 "Authorization": f"Bearer {token(subject=f'{nation.lower()}-{tag}', nation=nation, roles=('partner',))}",
                 "Accept": TAXII,
             }
             assert http.get(versions, headers=headers, timeout=30).status_code == status
+
+        versions = f"{base_url}{api}/collections/{collection_id}/objects/{object_id}/versions/"
+        # GBR pulls the first version before the second (USA only) withdraws it from GBR.
+        post(first)
+        pull("GBR", 200)
+        post(second)
+        for nation, status in (("USA", 200), ("USA", 200), ("FRA", 404)):
+            pull(nation, status)
         poller = {
             "Authorization": f"Bearer {token(subject=f'poller-{tag}', nation='CAN', roles=('partner',))}",
             "Accept": TAXII,

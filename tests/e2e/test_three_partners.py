@@ -145,10 +145,16 @@ def posted(app, live_server: str, settings, make_token) -> Posted:
 
 
 def _expected(posted: Posted, principal: Principal) -> dict[str, tuple[dict, VersionSpec]]:
-    """Object id -> the newest version ``principal`` may see (and its spec)."""
+    """Object id -> the newest version ``principal`` may see (and its spec): its label allows it, and no
+    newer version withdrew it (docs/design.md section 7b; the pullers hold their agreements' clearance)."""
     latest: dict[str, tuple[dict, VersionSpec]] = {}
     for obj, spec in posted.versions:
-        if oracle.may_see_version(principal, spec, HOME):
+        newer = [
+            later
+            for other, later in posted.versions
+            if other["id"] == obj["id"] and parse_us(other["modified"]) > parse_us(obj["modified"])
+        ]
+        if oracle.may_see_version(principal, spec, HOME) and not oracle.withdrawn(principal, spec, newer, HOME):
             held = latest.get(obj["id"])
             if held is None or parse_us(obj["modified"]) > parse_us(held[0]["modified"]):
                 latest[obj["id"]] = (obj, spec)
@@ -207,19 +213,22 @@ def test_the_three_sets_differ_as_worked_out_by_hand(posted: Posted):
         principal.nation: {obj["name"]: obj["modified"][:10] for obj, _ in _expected(posted, principal).values()}
         for principal in PULLERS
     }
-    # the three-version object: each partner gets a different version
+    # Each newer version withdraws older ones from the nations it excludes (docs/design.md section 7b).
+    # The three-version object (SECRET USA, then CONFIDENTIAL FRA, then RESTRICTED CAN): only CAN, the
+    # newest; USA's and FRA's versions were withdrawn by the ones after them.
     last = f"labelled indicator {len(CORPUS) - 2}"
-    assert (names["USA"][last], names["FRA"][last], names["CAN"][last]) == ("2025-02-01", "2025-02-02", "2025-02-03")
+    assert (last in names["USA"], last in names["FRA"], names["CAN"][last]) == (False, False, "2025-02-03")
     # TLP alone: CLEAR/WHITE/GREEN (4 of 9 levels) for everyone; unmarked for nobody
     tlp_only_open = {f"labelled indicator {i}" for i in (1, 2, 5, 6)}  # 1.0 white, green; 2.0 clear, green
-    # the last object: USA and CAN keep the first version (NATO), FRA the second (FRA, TLP:RED beside it);
-    # nobody may see the TOP SECRET third
+    # The last object: NATO, then FRA (TLP:RED beside it), then TOP SECRET FVEY, which nobody may see:
+    # every earlier version is withdrawn from everyone.
     last = f"labelled indicator {len(CORPUS) - 1}"
-    assert (names["USA"][last], names["FRA"][last], names["CAN"][last]) == ("2025-02-01", "2025-02-02", "2025-02-01")
+    assert not any(last in names[nation] for nation in names)
+    # 31 (FVEY and NATO, then SECRET USA): USA only. 32 (TLP:CLEAR, then unmarked): nobody.
     by_hand = {
-        "USA": {10, 11, 12, 13, 18, 23, 24, 29, 30, 31, 32, 33, 34},
-        "FRA": {12, 13, 14, 16, 18, 22, 23, 26, 28, 29, 30, 31, 32, 33, 34},
-        "CAN": {13, 17, 18, 23, 24, 27, 28, 29, 30, 31, 32, 33, 34},
+        "USA": {10, 11, 12, 13, 18, 23, 24, 29, 30, 31},
+        "FRA": {12, 13, 14, 16, 18, 22, 23, 26, 28, 29, 30},
+        "CAN": {13, 17, 18, 23, 24, 27, 28, 29, 30, 33},
     }
     for nation, indices in by_hand.items():
         assert set(names[nation]) == tlp_only_open | {f"labelled indicator {i}" for i in indices}, nation

@@ -68,7 +68,8 @@ def corpus() -> tuple[list[dict], dict[str, set[str]]]:
         "v1": indicator("Versioned", defs["deu_gbr"]["id"], object_id=versioned),
         "v2": indicator("Versioned", defs["fra"]["id"], object_id=versioned, modified="2026-11-03T10:00:00.000Z"),
     }
-    releasable = {"DEU": {"deu", "nato", "green", "granular", "v1"}, "GBR": {"gbr", "nato", "green", "granular", "v1"}}
+    # v2, for FRA only, withdraws v1 from DEU and GBR (docs/design.md section 7b): neither receives it.
+    releasable = {"DEU": {"deu", "nato", "green", "granular"}, "GBR": {"gbr", "nato", "green", "granular"}}
     return [*defs.values(), *objects.values()], {
         n: {objects[k]["id"] + "|" + objects[k]["modified"] for k in keys} for n, keys in releasable.items()
     }

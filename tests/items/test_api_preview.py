@@ -43,8 +43,8 @@ def test_preview_matches_what_taxii_serves(client, api, headers_for, home, colle
     views = {nation: view for nation, view in everyone.items() if view["active"]}
     assert set(views) == {nation for nation, _, _ in PARTNERS}
     assert views["USA"]["served_version"] == second["version"] and views["USA"]["redacted"] == []
-    assert views["GBR"]["served_version"] == item["version"] and views["GBR"]["redacted"] == ["description"]
-    assert views["GBR"]["visible_versions"] == [item["version"]]
+    # The second version, for USA only, withdrew the first from GBR (docs/design.md section 7b).
+    assert views["GBR"]["served_version"] is None and views["GBR"]["visible_versions"] == []
     assert views["USA"]["visible_versions"] == [item["version"], second["version"]]
     for nation in ("FRA", "DEU", "CAN"):  # FRA is named, but cleared CONFIDENTIAL only
         assert views[nation]["served_version"] is None and views[nation]["visible_versions"] == []
@@ -100,7 +100,7 @@ def test_a_lowered_clearance_previews_only_what_it_may_see(client, headers_for, 
     client.post(
         f"/api/v1/items/{item['id']}/versions",
         headers=home,
-        json={"changes": {"name": "y"}, "banner": "SECRET//REL TO USA"},
+        json={"changes": {"name": "y"}, "banner": "SECRET//REL TO USA, GBR"},
     )
     junior = headers_for(subject="junior", clearance="RESTRICTED")
     preview = client.get(f"/api/v1/items/{item['id']}/preview", headers=junior).json()

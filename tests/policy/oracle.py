@@ -269,6 +269,16 @@ def may_see_version(principal: Principal, version: VersionSpec, originator: str)
     return may_see(principal, label_of(version, originator))
 
 
+def withdrawn(agreement: Principal, version: VersionSpec, newer: list[VersionSpec], originator: str) -> bool:
+    """DESIGN.md section 7b (recall): a version is withdrawn from a partner nation that, at its agreement's
+    clearance, may see it but not some newer version of the same object, unless it is the originator."""
+    if agreement.nation == originator:
+        return False
+    return may_see_version(agreement, version, originator) and any(
+        not may_see_version(agreement, later, originator) for later in newer
+    )
+
+
 def may_see_description(principal: Principal, version: VersionSpec, originator: str) -> bool:
     """Whether the served copy of a visible version keeps its granular-marked ``description``."""
     if version.granular is None:

@@ -209,6 +209,25 @@ class Example:
     def by_key(self) -> dict[tuple[str, str], PostedVersion]:
         return {(v.object_id, v.version): v for v in self.versions}
 
+    def visible_to(self, principal: Principal) -> set[tuple[str, str]]:
+        """The (id, version) pairs the oracle lets ``principal`` see: its label allows it, and for a
+        partner, no newer version of the object withdrew it (a tightening recalls older versions)."""
+        agreement = Principal(principal.nation, PARTNER_CLEARANCE.get(principal.nation, 4), principal.is_home)
+        return {
+            (v.object_id, v.version)
+            for v in self.versions
+            if oracle.may_see_version(principal, v.spec, v.poster)
+            and (
+                principal.is_home
+                or not oracle.withdrawn(
+                    agreement,
+                    v.spec,
+                    [w.spec for w in self.versions if w.object_id == v.object_id and w.version > v.version],
+                    v.poster,
+                )
+            )
+        }
+
     def md_markings(self) -> list[tuple[str, Marking, str]]:
         """(marking-definition id, the marking it defines, its poster) of every non-TLP definition posted."""
         return [(md, marking, v.poster) for v in self.versions for md, marking in v.markings.items()]
@@ -346,7 +365,7 @@ class Harness:
         self, example: Example, principal: Principal, headers: dict, limit: int, probe: int = 0
     ) -> None:
         by_key = example.by_key()
-        visible = {key for key, v in by_key.items() if oracle.may_see_version(principal, v.spec, v.poster)}
+        visible = example.visible_to(principal)
         newest: dict[str, str] = {}
         oldest: dict[str, str] = {}
         for object_id, version in visible:

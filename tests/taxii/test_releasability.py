@@ -141,13 +141,16 @@ def test_marking_definitions_of_served_objects_are_served(client, api, collectio
 
 def test_versions_are_labelled_one_by_one(client, api, collection, who):
     rel_fra, rel_usa = banner("UNCLASSIFIED//REL TO FRA, USA"), banner("SECRET//REL TO USA")
-    first = marked(indicator(), rel_fra)
-    second = marked(new_version(first, 1), rel_usa)
+    # A SECRET first version for USA, then a wider one: FRA sees the second, the first does not exist
+    # for it. (The other way round, the narrower newer version would withdraw the older one from FRA:
+    # tests/recall/.)
+    first = marked(indicator(), rel_usa)
+    second = marked(new_version(first, 1), rel_fra)
     post_ok(client, api, collection.id, who["home"], [rel_fra, rel_usa, first, second])
     url = objects_url(api, collection.id, first["id"])
     assert [o["modified"] for o in get_ok(client, url, who["usa"])["objects"]] == [second["modified"]]
-    # For FRA the newest version it may see is the first one; the second does not exist for it.
-    assert [o["modified"] for o in get_ok(client, url, who["fra"])["objects"]] == [first["modified"]]
+    assert [o["modified"] for o in get_ok(client, url, who["fra"])["objects"]] == [second["modified"]]
+    assert len(get_ok(client, versions_url(api, collection.id, first["id"]), who["usa"])["versions"]) == 2
     versions = get_ok(client, versions_url(api, collection.id, first["id"]), who["fra"])["versions"]
     assert len(versions) == 1
     manifest = get_ok(
@@ -217,9 +220,14 @@ def test_partner_originated_objects_follow_the_third_party_rule(client, api, sha
         .limit(1)
     ).scalar_one()
     assert (latest.originator, latest.submitter) == ("USA", "NLD")
-    # GBR keeps the version it may see; the narrower new one exists only for USA and the home nation.
+    # The narrower new version exists only for USA and the home nation, and it withdraws the older
+    # one from GBR (docs/design.md section 7b): GBR, which pulled it, is told with a recall notice.
     url = objects_url(api, shared.id, pushed["id"])
-    assert [o["modified"] for o in get_ok(client, url, who["gbr"])["objects"]] == [pushed["modified"]]
+    assert client.get(url, headers=who["gbr"]).status_code == 404
+    # USA, the originator, is never withdrawn from its own item (and TOP SECRET is above its clearance).
+    assert [o["modified"] for o in get_ok(client, url, who["usa"])["objects"]] == [pushed["modified"]]
+    notes = get_ok(client, objects_url(api, shared.id), who["gbr"], {"match[type]": "note"})["objects"]
+    assert [n["object_refs"] for n in notes] == [[pushed["id"]]]
 
 
 @pytest.mark.parametrize(

@@ -361,10 +361,10 @@
     box.hidden = false;
   });
 
-  // ---- shared with live.js (the live view) -----------------------------------------------
+  // ---- shared with live.js (the live view) and recalls.js (the recalls panel) -------------
 
   window.TearlineConsole = Object.freeze({
-    API, el, say, explain, routeCell, ApiFailure,
+    API, api, el, say, explain, routeCell, ApiFailure, showDissemination,
     token: () => sessionStorage.getItem(TOKEN_KEY),
   });
 

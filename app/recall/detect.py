@@ -1,0 +1,258 @@
+"""Recalls that arise when versions are stored, and recalls asked for: what is withdrawn, who is told.
+
+Runs in the storing transaction (the ingest path's hook, :func:`app.items.changes.after_store`):
+
+- **Tightened.** A version is withdrawn from every partner nation that may see it but not a newer
+  version of the same object (a narrower release, a higher classification, a caveat), whatever
+  order the versions arrive in. Nations that received a withdrawn version are notified.
+- **Revoked.** A ``revoked: true`` version recalls every older version from the nations that
+  received one.
+- **Derived.** A nation that loses an object loses the tearlines derived from it
+  (``item_derivation``, at any depth), and is notified of those it received.
+- **A partner's recall.** A notice from the partner that originated an object (a note carrying the
+  recall extension, from a feed or a partner's post) recalls the versions it names from every
+  nation here, and is passed on to those that received them.
+
+:func:`recall_versions` is the analyst's explicit recall, on the same path.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from app.db.timestamps import parse_us
+from app.items.changes import StoredBatch
+from app.items.models import ItemDerivation
+from app.recall.notice import WITHDRAWN_REASON, read_notice
+from app.recall.recipients import Receipt, receipts
+from app.recall.service import (
+    Deciding,
+    Plan,
+    RecallEnv,
+    StoredVersion,
+    add_held,
+    already_recalled,
+    issue,
+    versions_of,
+    withdraw,
+)
+
+MAX_DERIVATION_DEPTH = 16
+
+
+def on_stored(session: Session, batch: StoredBatch, env: RecallEnv) -> None:
+    """The after-store hook: find and issue the recalls ``batch`` causes."""
+    for row in batch.rows:
+        if row["type"] == "note" and row["submitter"] != env.home_nation:
+            _partner_notice(session, env, row, batch.collection_id)
+    if not batch.prior_ids:
+        return
+    revoking = {
+        row["object_id"]: row["version_us"]
+        for row in batch.rows
+        if row["object_id"] in batch.prior_ids and orjson.loads(row["body"]).get("revoked") is True
+    }
+    _tightened(session, env, sorted(batch.prior_ids), revoking, batch.collection_id)
+
+
+def _tightened(
+    session: Session, env: RecallEnv, object_ids: list[str], revoking: dict[str, int], collection_id: str
+) -> None:
+    versions = versions_of(session, object_ids)
+    by_object: dict[str, list[StoredVersion]] = defaultdict(list)
+    for version in versions:
+        by_object[version.object_id].append(version)
+    deciding = Deciding(session, env)
+    deciding.load(v.label_id for v in versions)
+    withdrawals: dict[int, set[str]] = {}
+    lost: dict[str, set[str]] = {}
+    for object_id, history in by_object.items():
+        seen_by = [deciding.seers_of(v.label_id) for v in history]
+        newest = history[-1].version_us
+        for index, version in enumerate(history):
+            later = [seen_by[i] for i, v in enumerate(history) if v.version_us > version.version_us]
+            excluded = {n for n in seen_by[index] if any(n not in s for s in later)} - {version.originator}
+            if excluded:
+                withdrawals[version.pk] = excluded
+        could = set().union(*(s for v, s in zip(history, seen_by, strict=True) if v.version_us < newest))
+        now = set().union(*(s for v, s in zip(history, seen_by, strict=True) if v.version_us == newest))
+        gone = could - now - {history[0].originator}
+        if gone:
+            lost[object_id] = gone
+    if not withdrawals and not revoking:
+        return
+    ranks = {(v.object_id, v.version_us): deciding.spec(v.label_id).rank for v in versions}
+    withdraw(session, deciding, withdrawals, versions)
+    got: dict[str, list[Receipt]] = defaultdict(list)
+    for receipt in receipts(session, by_object.keys(), env.home_nation):
+        got[receipt.object_id].append(receipt)
+    done = already_recalled(session, by_object.keys())
+    with_derivations = _with_derivations(session, lost.keys())
+    for object_id, history in by_object.items():
+        wanted: dict[str, set[int]] = defaultdict(set)
+        for version in history:
+            for nation in withdrawals.get(version.pk, ()):
+                wanted[nation].add(version.version_us)
+        revoked_at = revoking.get(object_id)
+        if revoked_at is not None:
+            for receipt in got[object_id]:
+                if receipt.version_us < revoked_at:
+                    wanted[receipt.nation].add(receipt.version_us)
+        plan = Plan(
+            object_id,
+            "revoked" if revoked_at is not None else "tightened",
+            WITHDRAWN_REASON,
+            "destroy",
+            "originator",
+            trigger_version_us=revoked_at if revoked_at is not None else history[-1].version_us,
+        )
+        add_held(plan, got[object_id], wanted, done)
+        recall = issue(session, env, plan, _ranks_of(ranks, object_id), collection_id)
+        if object_id in with_derivations:
+            _derived(session, env, deciding, object_id, lost[object_id], plan, recall is not None, collection_id)
+
+
+def _ranks_of(ranks: dict[tuple[str, int], int], object_id: str) -> dict[int, int]:
+    return {version: rank for (oid, version), rank in ranks.items() if oid == object_id}
+
+
+def _with_derivations(session: Session, object_ids: Iterable[str]) -> set[str]:
+    """Those of ``object_ids`` that something was derived from (one query)."""
+    ids = sorted(object_ids)
+    if not ids:
+        return set()
+    return set(
+        session.execute(
+            select(col(ItemDerivation.source_id)).where(col(ItemDerivation.source_id).in_(ids)).distinct()
+        ).scalars()
+    )
+
+
+def derived_from(session: Session, object_id: str) -> list[str]:
+    """Ids of every object derived from ``object_id`` (tearlines of it, and of those, ...)."""
+    found: list[str] = []
+    frontier, seen = {object_id}, {object_id}
+    for _ in range(MAX_DERIVATION_DEPTH):
+        derived = (
+            set(
+                session.execute(
+                    select(col(ItemDerivation.derived_id)).where(col(ItemDerivation.source_id).in_(frontier))
+                ).scalars()
+            )
+            - seen
+        )
+        if not derived:
+            break
+        found += sorted(derived)
+        seen |= derived
+        frontier = derived
+    return found
+
+
+def _derived(
+    session: Session,
+    env: RecallEnv,
+    deciding: Deciding,
+    source_id: str,
+    nations: set[str] | None,
+    parent: Plan,
+    parent_issued: bool,
+    collection_id: str,
+) -> None:
+    """Withdraw what was derived from ``source_id`` from ``nations`` (None: every partner) and notify."""
+    derived = derived_from(session, source_id)
+    if not derived:
+        return
+    versions = versions_of(session, derived)
+    deciding.load(v.label_id for v in versions)
+    everyone = {p.nation for p in deciding.partners}
+    withdrawals = {v.pk: (everyone if nations is None else nations) & deciding.seers_of(v.label_id) for v in versions}
+    ranks = {(v.object_id, v.version_us): deciding.spec(v.label_id).rank for v in versions}
+    withdraw(session, deciding, withdrawals, versions)
+    got = receipts(session, derived, env.home_nation)
+    done = already_recalled(session, derived)
+    for object_id in derived:
+        wanted: dict[str, set[int]] = defaultdict(set)
+        for receipt in got:
+            if receipt.object_id == object_id and (nations is None or receipt.nation in nations):
+                wanted[receipt.nation].add(receipt.version_us)
+        plan = Plan(
+            object_id,
+            "derived",
+            parent.reason,
+            parent.action,
+            parent.issued_by,
+            parent_id=parent.id if parent_issued else None,
+        )
+        add_held(plan, got, wanted, done)
+        issue(session, env, plan, _ranks_of(ranks, object_id), collection_id)
+
+
+def recall_versions(
+    session: Session,
+    env: RecallEnv,
+    object_id: str,
+    versions_us: set[int] | None,
+    *,
+    cause: str,
+    reason: str,
+    action: str,
+    issued_by: str,
+    collection_id: str,
+    source_note_id: str | None = None,
+    spare: str | None = None,
+) -> Plan:
+    """Recall versions of ``object_id`` (None: all) from every partner nation but ``spare`` (the
+    originator of a partner's recall): withdrawn everywhere, recipients notified, and what was
+    derived from the object recalled in turn. Returns the plan (``held`` empty: nobody held any)."""
+    deciding = Deciding(session, env)
+    stored = [v for v in versions_of(session, [object_id]) if versions_us is None or v.version_us in versions_us]
+    everyone = {p.nation for p in deciding.partners} - {spare}
+    withdrawals = {v.pk: everyone & deciding.seers_of(v.label_id) for v in stored}
+    ranks = {v.version_us: deciding.spec(v.label_id).rank for v in stored}
+    withdraw(session, deciding, withdrawals, stored)
+    recalled = {v.version_us for v in stored}
+    got = receipts(session, [object_id], env.home_nation)
+    wanted = dict.fromkeys(everyone, recalled)
+    plan = Plan(object_id, cause, reason, action, issued_by, source_note_id=source_note_id)
+    add_held(plan, got, wanted, already_recalled(session, [object_id]))
+    recall = issue(session, env, plan, ranks, collection_id, record_empty=True)
+    _derived(session, env, deciding, object_id, None, plan, recall is not None, collection_id)
+    return plan
+
+
+def _partner_notice(session: Session, env: RecallEnv, row: dict[str, Any], collection_id: str) -> None:
+    """A partner's recall notice: honoured only from the partner that originated the recalled object."""
+    properties = read_notice(orjson.loads(row["body"]), env.extension)
+    if properties is None:
+        return
+    object_id = properties["recalled_object"]
+    stored = versions_of(session, [object_id])
+    if not stored or min(stored, key=lambda v: v.pk).originator != row["originator"]:
+        return  # only an object's originator recalls it; anyone else's notice stays an ordinary note
+    try:
+        wanted = {parse_us(text) for text in properties["recalled_versions"]}
+    except ValueError:
+        return
+    versions = {v.version_us for v in stored} & wanted
+    if not versions:
+        return
+    recall_versions(
+        session,
+        env,
+        object_id,
+        versions,
+        cause="partner",
+        reason=properties["reason"],
+        action=properties["action"],
+        issued_by=f"partner:{row['originator']}",
+        collection_id=collection_id,
+        source_note_id=row["object_id"],
+        spare=row["originator"],
+    )
