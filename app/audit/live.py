@@ -271,7 +271,7 @@ async def live(
     stream = _records(watch, key, engine, app.state.token_verifier, token, settings, start, flt, served)
     return EventSourceResponse(
         stream,
-        ping=settings.live_keepalive_seconds,
+        ping=0,  # keep-alives come from the stream itself (app/live/routes.py says why)
         send_timeout=settings.live_send_timeout_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -289,7 +289,7 @@ async def _records(
     served_only: bool,
 ) -> AsyncIterator[ServerSentEvent]:
     """Read, send, wait for a wake-up (or the fallback period), until the token lapses or the app stops."""
-    checked = time.monotonic()
+    checked = sent = time.monotonic()
     with watch.holding(key):
         while not watch.closing.is_set():
             generation = watch.generation
@@ -297,6 +297,10 @@ async def _records(
             read_at = time.monotonic()
             for row in rows:
                 yield ServerSentEvent(orjson.dumps(row).decode(), event="record", id=str(row["seq"]))
+                sent = read_at
+            if read_at - sent >= settings.live_keepalive_seconds:
+                yield ServerSentEvent(comment="keep-alive")
+                sent = read_at
             if read_at - checked >= settings.live_recheck_seconds:
                 checked = read_at
                 if not await asyncio.to_thread(_token_valid, verifier, token):
@@ -306,7 +310,7 @@ async def _records(
                     return
             if len(rows) >= BATCH:
                 continue  # a backlog: read on at once
-            await watch.wait(generation, FALLBACK_S)
+            await watch.wait(generation, min(FALLBACK_S, settings.live_keepalive_seconds))
             await asyncio.sleep(max(0.0, MIN_INTERVAL_S - (time.monotonic() - read_at)))
 
 

@@ -45,6 +45,10 @@ def make_engine(
             # 16 ms with a plan made for the values. Planning each time costs far less than that.
             with dbapi_connection.cursor() as cursor:
                 cursor.execute("SET plan_cache_mode = force_custom_plan")
+                # The page query's estimated cost (its visibility and reference-closure subqueries)
+                # passes jit_above_cost, and PostgreSQL then compiled it on every execution: 60 of the
+                # 73 ms of a 1,000-object page at 10,000 objects went to JIT, 13 ms to the query.
+                cursor.execute("SET jit = off")
             dbapi_connection.commit()
 
         return engine

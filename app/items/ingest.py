@@ -111,6 +111,9 @@ def validate(obj: object) -> ValidObject:
         raise InvalidObject("id: must be <type>--<UUID>")
     if object_type != object_id.split("--", 1)[0]:
         raise InvalidObject("type: must match the type in the id")
+    overlong = _overlong_reference(obj)
+    if overlong is not None:
+        raise InvalidObject(f"{overlong}: a reference longer than the {_MAX_ID_LENGTH} characters this server stores")
     if obj.get("spec_version") != "2.1":
         raise InvalidObject("spec_version: only STIX 2.1 objects are accepted")
     padded = _to_milliseconds(obj)  # what is stored, so what must be valid
@@ -119,6 +122,20 @@ def validate(obj: object) -> ValidObject:
     except stix_validation.StixInvalid as exc:
         raise InvalidObject(f"invalid STIX 2.1: {exc}") from None
     return _columns(padded)
+
+
+def _overlong_reference(obj: dict[str, Any]) -> str | None:
+    """The property naming an id too long to store (top-level references and granular marking
+    references, which the side tables keep), or None."""
+    for key, value in obj.items():
+        named = [value] if key.endswith("_ref") else value if key.endswith("_refs") and isinstance(value, list) else []
+        if any(isinstance(ref, str) and len(ref) > _MAX_ID_LENGTH for ref in named):
+            return key
+    for marking in obj.get("granular_markings") or []:
+        ref = marking.get("marking_ref") if isinstance(marking, dict) else None
+        if isinstance(ref, str) and len(ref) > _MAX_ID_LENGTH:
+            return "granular_markings"
+    return None
 
 
 def _columns(obj: dict[str, Any]) -> ValidObject:

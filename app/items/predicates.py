@@ -15,10 +15,12 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     BindParameter,
     ColumnElement,
     Integer,
     Select,
+    String,
     all_,
     and_,
     any_,
@@ -195,8 +197,8 @@ def reference_verdicts(
     """
     if not pks:
         return {}
-    entries_query, versions_query = _verdict_queries(readable is not None)
     connection = session.connection()
+    entries_query, versions_query = _verdict_queries(readable is not None, connection.dialect.name == "postgresql")
     entries: dict[int, list[tuple[str, str, int]]] = {}
     versions_of: dict[str, list[tuple[int, bool, bool]]] = {}
     frontier, depth = set(pks), 0
@@ -218,23 +220,37 @@ def reference_verdicts(
     return _judge(pks, entries, versions_of)
 
 
-@lru_cache(maxsize=2)
-def _verdict_queries(by_collection: bool) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+@lru_cache(maxsize=4)
+def _verdict_queries(by_collection: bool, arrays: bool) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
     """The two statements of :func:`reference_verdicts`, built once: the entries of some versions, and
     the versions of some objects with whether each is seen. Building them per page cost more than
-    running them (SQLAlchemy's construction of aliased, correlated clauses)."""
+    running them (SQLAlchemy's construction of aliased, correlated clauses).
+
+    ``arrays`` (PostgreSQL): each list is one array parameter (``= ANY``), not an ``IN`` list expanded
+    into a placeholder per value: a page's ~900 named ids and ~150 visible labels made a statement
+    psycopg and PostgreSQL parsed again on every page (13.6 ms of the query's time at 10,000 objects).
+    """
+
+    def member(column: Any, name: str, item: Any) -> ColumnElement[bool]:
+        if arrays:
+            return cast("ColumnElement[bool]", column == any_(bindparam(name, type_=ARRAY(item))))
+        return cast("ColumnElement[bool]", column.in_(bindparam(name, expanding=True)))
+
     entry = ObjectReference
     entries = select(col(entry.object_pk), col(entry.prop), col(entry.ref_id), col(entry.group_no)).where(
-        col(entry.object_pk).in_(bindparam("pks", expanding=True))
+        member(col(entry.object_pk), "pks", BigInteger)
     )
     target = aliased(StixObject)
     labels = Labels.parameter()
+    if arrays:
+        labels.as_array = True
+        labels.members = bindparam("labels", type_=ARRAY(Integer))
     seen = [label_visible(target, labels)]
     if by_collection:
-        seen.append(col(target.collection_id).in_(bindparam("readable", expanding=True)))
+        seen.append(member(col(target.collection_id), "readable", String))
     versions = select(
         col(target.pk), col(target.object_id), col(target.has_refs), case((and_(*seen), 1), else_=0)
-    ).where(col(target.object_id).in_(bindparam("ids", expanding=True)))
+    ).where(member(col(target.object_id), "ids", String))
     return entries, versions
 
 

@@ -105,7 +105,10 @@ async def follow_events(
     )
     return EventSourceResponse(
         stream,
-        ping=settings.live_keepalive_seconds,
+        # No ping task: the stream yields its own keep-alive comments. sse-starlette's ping task runs
+        # beside the one that sends the response start, and when the start took longer than one ping
+        # interval (the audit record is written before the first byte) a ping went first: an ASGI error.
+        ping=0,
         send_timeout=settings.live_send_timeout_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -126,7 +129,7 @@ async def _events(
     """Read, send, wait for the next wake-up (or the re-check period), until the stream must close."""
     collection_id = subscription.collection_id
     settings = reader.settings
-    checked = time.monotonic()
+    checked = sent = time.monotonic()
     try:
         while not hub.closing.is_set():
             generation = hub.generation(collection_id)
@@ -153,9 +156,18 @@ async def _events(
                     event="objects",
                     id=service.event_id(settings, collection_id, principal, after_us),
                 )
+                sent = time.monotonic()
                 if page.more:
                     continue  # a backlog: read on at once
-            await hub.wait_for_change(collection_id, generation, settings.live_recheck_seconds)
+            until = time.monotonic() + settings.live_recheck_seconds
+            while (now := time.monotonic()) < until:
+                if now >= sent + settings.live_keepalive_seconds:
+                    yield KEEP_ALIVE
+                    sent = now
+                    continue
+                wait = min(until, sent + settings.live_keepalive_seconds) - now
+                if await hub.wait_for_change(collection_id, generation, wait) or hub.closing.is_set():
+                    break
             if time.monotonic() - checked >= settings.live_recheck_seconds:
                 checked = time.monotonic()
                 reason = await asyncio.to_thread(service.still_valid, reader, token, principal)
@@ -167,6 +179,10 @@ async def _events(
         yield _closing("the audit log cannot be written; nothing more is sent. Reconnect later with Last-Event-ID")
     finally:
         hub.close(subscription)
+
+
+KEEP_ALIVE = ServerSentEvent(comment="keep-alive")
+"""A comment line: keeps proxies from cutting an idle stream; clients ignore it."""
 
 
 def _closing(reason: str) -> ServerSentEvent:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -29,9 +30,10 @@ from sqlmodel import Session, col
 from app.db.timestamps import parse_us
 from app.items.changes import StoredBatch
 from app.items.models import ItemDerivation
-from app.recall.notice import WITHDRAWN_REASON, read_notice
+from app.recall.notice import DERIVED_REASON, WITHDRAWN_REASON, read_notice
 from app.recall.recipients import Receipt, receipts
 from app.recall.service import (
+    EVERY_PARTNER,
     Deciding,
     Plan,
     RecallEnv,
@@ -41,9 +43,13 @@ from app.recall.service import (
     issue,
     versions_of,
     withdraw,
+    withdrawn_everywhere,
 )
 
 MAX_DERIVATION_DEPTH = 16
+SHARED_TYPES = frozenset({"marking-definition", "identity", "extension-definition", "language-content"})
+"""Types whose ids are shared or computable (TLP, labels, identities): whoever stored one first does
+not own it, so no partner's recall names them."""
 
 
 def on_stored(session: Session, batch: StoredBatch, env: RecallEnv) -> None:
@@ -53,12 +59,32 @@ def on_stored(session: Session, batch: StoredBatch, env: RecallEnv) -> None:
             _partner_notice(session, env, row, batch.collection_id)
     if not batch.prior_ids:
         return
+    _keep_withdrawn(session, env, batch)
     revoking = {
         row["object_id"]: row["version_us"]
         for row in batch.rows
         if row["object_id"] in batch.prior_ids and orjson.loads(row["body"]).get("revoked") is True
     }
     _tightened(session, env, sorted(batch.prior_ids), revoking, batch.collection_id)
+
+
+def _keep_withdrawn(session: Session, env: RecallEnv, batch: StoredBatch) -> None:
+    """A copy of a version withdrawn from every partner (an explicit or a partner's recall), stored
+    again in any collection, is withdrawn too."""
+    everywhere = {
+        (object_id, version)
+        for object_id, version, nation in already_recalled(session, batch.prior_ids)
+        if nation == EVERY_PARTNER
+    }
+    stored = [
+        v
+        for v in versions_of(session, batch.prior_ids)
+        if v.collection_id == batch.collection_id and (v.object_id, v.version_us) in everywhere
+    ]
+    if stored:
+        deciding = Deciding(session, env)
+        everyone = {p.nation for p in deciding.partners}
+        withdraw(session, deciding, {v.pk: set(everyone) for v in stored}, stored)
 
 
 def _tightened(
@@ -164,12 +190,16 @@ def _derived(
     parent: Plan,
     parent_issued: bool,
     collection_id: str,
-) -> None:
-    """Withdraw what was derived from ``source_id`` from ``nations`` (None: every partner) and notify."""
+) -> set[str]:
+    """Withdraw what was derived from ``source_id`` from ``nations`` (None: every partner) and notify
+    those that received it; returns the nations notified. The notices give their own fixed reason:
+    the first recall's words were written for the source's recipients, at the source's label."""
     derived = derived_from(session, source_id)
     if not derived:
-        return
+        return set()
     versions = versions_of(session, derived)
+    if nations is None:
+        withdrawn_everywhere(session, parent.id, ((v.object_id, v.version_us) for v in versions))
     deciding.load(v.label_id for v in versions)
     everyone = {p.nation for p in deciding.partners}
     withdrawals = {v.pk: (everyone if nations is None else nations) & deciding.seers_of(v.label_id) for v in versions}
@@ -177,6 +207,7 @@ def _derived(
     withdraw(session, deciding, withdrawals, versions)
     got = receipts(session, derived, env.home_nation)
     done = already_recalled(session, derived)
+    notified: set[str] = set()
     for object_id in derived:
         wanted: dict[str, set[int]] = defaultdict(set)
         for receipt in got:
@@ -185,13 +216,15 @@ def _derived(
         plan = Plan(
             object_id,
             "derived",
-            parent.reason,
+            DERIVED_REASON,
             parent.action,
             parent.issued_by,
             parent_id=parent.id if parent_issued else None,
         )
         add_held(plan, got, wanted, done)
         issue(session, env, plan, _ranks_of(ranks, object_id), collection_id)
+        notified |= plan.held.keys()
+    return notified
 
 
 def recall_versions(
@@ -207,10 +240,10 @@ def recall_versions(
     collection_id: str,
     source_note_id: str | None = None,
     spare: str | None = None,
-) -> Plan:
+) -> RecallOutcome:
     """Recall versions of ``object_id`` (None: all) from every partner nation but ``spare`` (the
-    originator of a partner's recall): withdrawn everywhere, recipients notified, and what was
-    derived from the object recalled in turn. Returns the plan (``held`` empty: nobody held any)."""
+    originator of a partner's recall): withdrawn everywhere (copies stored later too), recipients
+    notified, and what was derived from the object recalled in turn."""
     deciding = Deciding(session, env)
     stored = [v for v in versions_of(session, [object_id]) if versions_us is None or v.version_us in versions_us]
     everyone = {p.nation for p in deciding.partners} - {spare}
@@ -223,8 +256,18 @@ def recall_versions(
     plan = Plan(object_id, cause, reason, action, issued_by, source_note_id=source_note_id)
     add_held(plan, got, wanted, already_recalled(session, [object_id]))
     recall = issue(session, env, plan, ranks, collection_id, record_empty=True)
-    _derived(session, env, deciding, object_id, None, plan, recall is not None, collection_id)
-    return plan
+    withdrawn_everywhere(session, plan.id, ((object_id, version) for version in recalled))
+    derived = _derived(session, env, deciding, object_id, None, plan, recall is not None, collection_id)
+    return RecallOutcome(plan, derived)
+
+
+@dataclass(frozen=True)
+class RecallOutcome:
+    """What a recall did: its plan (``held``: the nations notified of the object itself) and the
+    nations notified of what was derived from it."""
+
+    plan: Plan
+    derived_notified: set[str]
 
 
 def _partner_notice(session: Session, env: RecallEnv, row: dict[str, Any], collection_id: str) -> None:
@@ -233,9 +276,15 @@ def _partner_notice(session: Session, env: RecallEnv, row: dict[str, Any], colle
     if properties is None:
         return
     object_id = properties["recalled_object"]
+    partner = row["originator"]
+    if object_id.split("--", 1)[0] in SHARED_TYPES:
+        return  # stored first by whoever used them first: no partner owns them
     stored = versions_of(session, [object_id])
-    if not stored or min(stored, key=lambda v: v.pk).originator != row["originator"]:
+    if not stored or any(v.originator != partner for v in stored):
         return  # only an object's originator recalls it; anyone else's notice stays an ordinary note
+    first = min(stored, key=lambda v: v.pk)
+    if first.submitter != partner:
+        return  # the partner's own item: the first version came from that partner itself
     try:
         wanted = {parse_us(text) for text in properties["recalled_versions"]}
     except ValueError:
@@ -249,10 +298,11 @@ def _partner_notice(session: Session, env: RecallEnv, row: dict[str, Any], colle
         object_id,
         versions,
         cause="partner",
-        reason=properties["reason"],
+        # The partner's words were written for this exchange: onward recipients get fixed ones.
+        reason=WITHDRAWN_REASON,
         action=properties["action"],
-        issued_by=f"partner:{row['originator']}",
+        issued_by=f"partner:{partner}",
         collection_id=collection_id,
         source_note_id=row["object_id"],
-        spare=row["originator"],
+        spare=partner,
     )

@@ -10,7 +10,6 @@ read from ``stix_mappings/recall/``.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,8 +28,9 @@ DEFAULT_ACTION = "destroy"
 WITHDRAWN_REASON = "The originator has withdrawn these versions from your release."
 """The reason of a recall caused by a newer version (tightened or revoked): the same words for both,
 so that a notice never tells what the newer version is."""
-_NOTICE_NAMESPACE = uuid.UUID("5f0c1b7e-6a59-4c35-9d8e-2f3b1c7a4e10")
-"""UUIDv5 namespace of notice ids: one notice per (recall, nation, collection), whoever stores it."""
+DERIVED_REASON = "A source these versions were derived from was withdrawn."
+"""The reason of a recall that follows another (a tearline of a recalled item, an item a partner
+recalled): never the first recall's own words, which were written for other recipients."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ def recall_extension(mappings_dir: Path) -> RecallExtension:
 class NoticeFacts:
     """What one notice says: which recall, to whom, about which versions."""
 
+    notice_id: str
+    """Random (``note--`` and a version 4 UUID): derived from the recall, a recipient could compute
+    the id of another nation's notice and test for it."""
     recall_id: str
     nation: str
     collection_id: str
@@ -65,11 +68,6 @@ class NoticeFacts:
     reason: str
     action: str
     issued_us: int
-
-
-def notice_id(recall_id: str, nation: str, collection_id: str) -> str:
-    """The notice's STIX id: fixed by the recall, the nation and the collection."""
-    return f"note--{uuid.uuid5(_NOTICE_NAMESPACE, f'{recall_id}/{nation}/{collection_id}')}"
 
 
 def notice_label(rank: int, nation: str, home_nation: str) -> LabelSpec:
@@ -85,7 +83,7 @@ def build_notice(facts: NoticeFacts, extension_id: str, marking_id: str, home_na
     return {
         "type": "note",
         "spec_version": "2.1",
-        "id": notice_id(facts.recall_id, facts.nation, facts.collection_id),
+        "id": facts.notice_id,
         "created": issued,
         "modified": issued,
         "created_by_ref": home_identity_id(home_nation),

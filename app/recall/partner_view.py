@@ -46,7 +46,7 @@ def issue_explicit(
         if missing:
             raise refuse("versions", f"no such version of this item: {format_us(missing[0])}")
     newest = max((available[v] for v in chosen), key=lambda v: (v.version_us, v.date_added_us))
-    plan = recall_versions(
+    outcome = recall_versions(
         session,
         env,
         object_id,
@@ -58,11 +58,12 @@ def issue_explicit(
         collection_id=newest.collection_id,
     )
     return {
-        "recall_id": plan.id if plan.held else None,
+        "recall_id": outcome.plan.id,
         "object_id": object_id,
         "collection": newest.collection_id,
         "versions": [format_us(v) for v in sorted(chosen)],
-        "notified": sorted(plan.held),
+        "notified": sorted(outcome.plan.held),
+        "derived_notified": sorted(outcome.derived_notified),
     }
 
 

@@ -26,11 +26,14 @@ class RecallRequest(BaseModel):
 class RecallOut(BaseModel):
     """What a recall did."""
 
-    recall_id: str | None = Field(description="None when no partner had received a recalled version.")
+    recall_id: str = Field(description="The recall, on record even when no partner had received a recalled version.")
     object_id: str
     collection: str
     versions: list[str] = Field(description="The versions withdrawn from every partner.")
     notified: list[str] = Field(description="The nations that received one of them, each sent one notice.")
+    derived_notified: list[str] = Field(
+        description="The nations notified of tearlines derived from the item (recalled with it), with a fixed reason."
+    )
 
 
 class NoticeOut(BaseModel):

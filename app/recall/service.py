@@ -82,6 +82,7 @@ class StoredVersion:
     label_id: int
     collection_id: str
     originator: str
+    submitter: str
 
 
 @dataclass
@@ -160,6 +161,7 @@ def versions_of(session: Session, object_ids: Iterable[str]) -> list[StoredVersi
             col(StixObject.label_id),
             col(StixObject.collection_id),
             col(StixObject.originator),
+            col(StixObject.submitter),
         )
         .where(col(StixObject.object_id).in_(ids))
         .order_by(col(StixObject.version_us), col(StixObject.pk))
@@ -230,6 +232,24 @@ def already_recalled(session: Session, object_ids: Iterable[str]) -> set[tuple[s
     return {(o, v, n) for o, v, n in rows}
 
 
+EVERY_PARTNER = "*"
+"""``recalled_version.nation`` of a version withdrawn from every partner (explicit and partner
+recalls): a copy stored later, in any collection, is withdrawn too."""
+
+
+def withdrawn_everywhere(session: Session, plan_id: str, versions: Iterable[tuple[str, int]]) -> None:
+    """Record that these versions are withdrawn from every partner (those not yet recorded)."""
+    wanted = set(versions)
+    known = already_recalled(session, {object_id for object_id, _ in wanted})
+    rows = [
+        {"object_id": object_id, "version_us": version, "nation": EVERY_PARTNER, "recall_id": plan_id}
+        for object_id, version in sorted(wanted)
+        if (object_id, version, EVERY_PARTNER) not in known
+    ]
+    if rows:
+        session.connection().execute(insert(RecalledVersion.__table__), rows)
+
+
 def add_held(
     plan: Plan, receipts: Iterable[Receipt], wanted: dict[str, set[int]], done: set[tuple[str, int, str]]
 ) -> None:
@@ -289,6 +309,7 @@ def issue(
     for nation, versions in sorted(plan.held.items()):
         collections = sorted({c for c in versions.values() if c is not None}) or [home_collection]
         facts = NoticeFacts(
+            f"note--{uuid.uuid4()}",
             plan.id,
             nation,
             collections[0],

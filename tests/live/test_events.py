@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from app.partners.models import Partner
 from tests.conftest import TAXII
-from tests.live.conftest import EVENT_STREAM, Instance, open_stream
+from tests.live.conftest import EVENT_STREAM, Instance, open_stream, serve
 from tests.taxii.helpers import envelope, indicator, malware, stix_time, taxii_time
 from tests.taxii.test_releasability import banner, marked
 
@@ -203,6 +203,24 @@ def test_keep_alive_comments_flow_on_an_idle_stream(instance, collection, fra):
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith(EVENT_STREAM)
+        started, comments = time.monotonic(), 0
+        for line in response.iter_lines():
+            if line.startswith(":"):
+                comments += 1
+            if comments >= 2 or time.monotonic() - started > 3:
+                break
+    assert comments >= 2
+
+
+def test_keep_alives_flow_when_they_are_rarer_than_the_rechecks(live_settings, collection, fra):
+    """Production defaults keep alive every 15 s and re-check every 5 s: the comments must not wait for
+    an idle period longer than the re-check, which never comes."""
+    with (
+        serve(live_settings.model_copy(update={"live_recheck_seconds": 0.1, "live_keepalive_seconds": 0.35})) as served,
+        httpx.Client(timeout=httpx.Timeout(10, read=5)) as client,
+        client.stream("GET", served.events_url(collection.id), headers=fra) as response,
+    ):
+        assert response.status_code == 200
         started, comments = time.monotonic(), 0
         for line in response.iter_lines():
             if line.startswith(":"):

@@ -108,7 +108,9 @@ def test_partner_recall_reaches_the_third_nation_for_the_item_and_its_tearline(
 
     assert _recalled_objects(client, api, collection.id, nations["FRA"]) == {item["id"], tearline_id}
     fra_notices = notices_for(client, api, collection.id, nations["FRA"])
-    assert {n["extensions"][RECALL_EXTENSION]["reason"] for n in fra_notices} == {"Source compromised."}
+    # GBR's words were for NLD: FRA reads fixed ones, for the item and for the tearline made from it.
+    reasons = {n["extensions"][RECALL_EXTENSION]["reason"] for n in fra_notices}
+    assert "Source compromised." not in reasons and len(reasons) == 2
     assert time.monotonic() - started < 5
     # Withdrawn from FRA: the item and the tearline answer 404 by id.
     for object_id in (item["id"], tearline_id):
