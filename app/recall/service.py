@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from sqlalchemy import delete, insert, select, update
@@ -247,7 +248,15 @@ def withdrawn_everywhere(session: Session, plan_id: str, versions: Iterable[tupl
         if (object_id, version, EVERY_PARTNER) not in known
     ]
     if rows:
-        session.connection().execute(insert(RecalledVersion.__table__), rows)
+        session.execute(_recalled_insert(session), rows)
+
+
+def _recalled_insert(session: Session) -> Any:
+    """An insert of ``recalled_version`` rows that skips rows already there: two writers (a sweep and a
+    tightening, or tightenings in two collections) may recall one version from one nation at once,
+    and the second must not fail its write for it (at worst the nation reads two notices)."""
+    insert_for = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert_for(RecalledVersion).on_conflict_do_nothing(index_elements=["object_id", "version_us", "nation"])
 
 
 def add_held(
@@ -297,8 +306,8 @@ def issue(
     connection.execute(insert(Recall.__table__).values(**recall.model_dump()))
     if not plan.held:
         return recall
-    connection.execute(
-        insert(RecalledVersion.__table__),
+    session.execute(
+        _recalled_insert(session),
         [
             {"object_id": plan.object_id, "version_us": version, "nation": nation, "recall_id": plan.id}
             for nation, versions in sorted(plan.held.items())
