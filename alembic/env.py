@@ -7,6 +7,7 @@ from logging.config import fileConfig
 from sqlmodel import SQLModel
 
 import app.audit.models
+import app.auth.revocation
 import app.feeds.models
 import app.items.models
 import app.markings.models

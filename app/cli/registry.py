@@ -187,3 +187,21 @@ def _within_agreement(settings: Settings, nation: str, rank: int, clearance: str
             fail(
                 f"--clearance {clearance} is above {nation}'s agreement (rank {partner.clearance}); the server refuses such a token"
             )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    subject: Annotated[str, typer.Option(help="The `sub` claim whose tokens to refuse from now on.")],
+) -> None:
+    """Refuse every token of SUBJECT issued until now (its open event streams close within seconds);
+    tokens issued later are accepted again. Audited like any operator's change."""
+    from app.auth.revocation import revoke_subject
+
+    settings = load_settings()
+    subject = subject.strip()
+    if not subject or len(subject) > 255:
+        fail("--subject must be 1 to 255 characters")
+    with database(settings, f"tearline token revoke --subject {subject}") as session:
+        revoke_subject(session, subject, revoked_by="operator")
+        session.commit()
+    typer.echo(f"revoked every token of {subject} issued until now")

@@ -14,6 +14,7 @@ from app.audit.context import audit_context
 from app.audit.middleware import is_audited, write_facts
 from app.audit.transaction import audit_writes
 from app.auth.principal import HOME_ROLES, ROLES, Principal
+from app.auth.revocation import is_revoked
 from app.auth.tokens import TokenError, TokenVerifier
 from app.config.settings import Settings
 from app.http.errors import ApiError
@@ -113,6 +114,8 @@ def principal_from_claims(
     if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r in ROLES for r in roles):
         raise _unauthorized(f"The token's roles claim must be a non-empty list of {sorted(ROLES)}.")
     role_set = frozenset(roles)
+    if is_revoked(session, subject, claims.get("iat")):
+        raise _unauthorized("The token has been revoked.")
 
     claimed = claims.get("clearance")
     try:

@@ -53,6 +53,7 @@ APP_TABLES = {
     "recall_notice",
     "recalled_version",
     "recall_watch",
+    "token_revocation",
     "audit_head",
     "audit_record",
     "audit_served",

@@ -242,6 +242,20 @@ def test_deactivating_a_partner_closes_its_streams_within_seconds(instance, auth
             session.commit()
 
 
+def test_revoking_a_token_closes_its_streams_within_seconds(instance, auth, collection, session: Session):
+    from app.auth.revocation import revoke_subject
+
+    subject = f"fra-revoked-{uuid.uuid4().hex[:6]}"
+    with open_stream(
+        instance.events_url(collection.id), _headers(auth, subject=subject, nation="FRA", roles=("partner",))
+    ) as stream:
+        revoke_subject(session, subject, revoked_by="test")
+        session.commit()
+        closing = stream.next(timeout=5)
+        assert closing.event == "close" and "no longer admitted" in closing.json()["reason"]
+        assert stream.ended.wait(5)
+
+
 def test_streams_per_principal_are_limited(live_settings, auth, collection):
     from tests.live.conftest import serve
 

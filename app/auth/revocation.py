@@ -1,0 +1,53 @@
+"""Token revocation by subject: every token of a subject issued up to a moment is refused from then on.
+
+Bearer tokens are stateless JWTs; a leaked or withdrawn one would otherwise stay good until it
+expires. An operator revokes a subject (``tearline token revoke --subject S``): requests with its
+tokens issued until then answer 401, and its open event streams close at their next re-check
+(``app.live.service.still_valid`` admits the principal the same way as a request). Tokens issued
+afterwards (``iat`` later than the revocation) are accepted again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import BigInteger, Column, PrimaryKeyConstraint, String
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Field, Session, SQLModel, col, select
+
+
+class TokenRevocation(SQLModel, table=True):
+    """One revoked subject: its tokens issued at or before ``revoked_before`` (epoch seconds) are refused."""
+
+    __tablename__ = "token_revocation"
+    __table_args__ = (PrimaryKeyConstraint("subject", name="pk_token_revocation"),)
+
+    subject: str = Field(sa_column=Column(String(255), nullable=False))
+    revoked_before: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_by: str = Field(sa_column=Column(String(255), nullable=False))
+
+
+def revoke_subject(session: Session, subject: str, revoked_by: str) -> int:
+    """Revoke every token of ``subject`` issued until now (no commit); returns the moment, in epoch seconds."""
+    moment = int(time.time())
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(TokenRevocation).values(subject=subject, revoked_before=moment, revoked_by=revoked_by)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["subject"],
+            set_={"revoked_before": statement.excluded.revoked_before, "revoked_by": statement.excluded.revoked_by},
+        )
+    )
+    return moment
+
+
+def is_revoked(session: Session, subject: str, issued_at: object) -> bool:
+    """Whether a token of ``subject`` issued at ``issued_at`` (its ``iat``; absent counts as revoked
+    when the subject is) has been revoked."""
+    revoked_before = session.execute(
+        select(col(TokenRevocation.revoked_before)).where(col(TokenRevocation.subject) == subject)
+    ).scalar_one_or_none()
+    if revoked_before is None:
+        return False
+    return not (isinstance(issued_at, int | float) and issued_at > revoked_before)
