@@ -93,12 +93,27 @@ class FailFirst:
     def __init__(self, app) -> None:
         self.app, self.remaining, self.status, self.failed = app, 0, 503, 0
         self.lock = threading.Lock()
+        self.release: threading.Event | None = None
+        self.stalled = threading.Event()
+
+    def stall_next_post(self) -> threading.Event:
+        """Hold the next POST, unanswered, until the returned event is set (a push in flight)."""
+        with self.lock:
+            self.release, self.stalled = threading.Event(), threading.Event()
+            return self.release
 
     def arm(self, count: int, status: int = 503) -> None:
         with self.lock:
             self.remaining, self.status, self.failed = count, status, 0
 
     def __call__(self, environ, start_response):
+        with self.lock:
+            release = self.release if environ.get("REQUEST_METHOD") == "POST" else None
+            if release is not None:
+                self.release = None
+        if release is not None:
+            self.stalled.set()
+            release.wait(60)
         with self.lock:
             fail = self.remaining > 0
             if fail:

@@ -267,3 +267,34 @@ def test_kill_9_between_commit_and_push_loses_nothing(outbox_settings, medallion
             wait_for(lambda: outbox_rows(check, source) == 0, 2)
     finally:
         restarted.stop()
+
+
+def test_kill_9_mid_push_loses_nothing(outbox_settings, medallion, make_token, tmp_path):
+    """The server is killed with SIGKILL while its push is in flight (the partner holds the POST
+    unanswered): the version is not taken as delivered, and the restarted server delivers every
+    releasable version (at least once: the partner may also store the one in flight)."""
+    environment = {"TEARLINE_FEED_SCHEDULER": "true"}
+    with running(outbox_settings.model_copy(update={"feed_scheduler": False})) as setup:
+        source = new_collection(setup)
+        _name, target = push_to_medallion(setup, medallion, source)
+        objects, releasable = mixed_batch()
+        release = medallion.failer.stall_next_post()
+        server = ServerProcess(outbox_settings, tmp_path / "server.log", environment).start()
+        try:
+            headers = {"Authorization": f"Bearer {make_token()}", "Accept": TAXII, "Content-Type": TAXII}
+            url = f"{server.base_url}/taxii2/{outbox_settings.api_root}/collections/{source}/objects/"
+            answer = httpx.post(url, content=json.dumps({"objects": objects}), headers=headers, timeout=30)
+            assert answer.status_code == 202 and answer.json()["success_count"] == len(objects), answer.text
+            assert medallion.failer.stalled.wait(10), "the push did not start"
+            server.kill()
+        finally:
+            server.stop()
+            release.set()
+        assert outbox_rows(setup, source) == 1  # not acknowledged: still owed
+    restarted = ServerProcess(outbox_settings, tmp_path / "restarted.log", environment).start()
+    try:
+        with running(outbox_settings.model_copy(update={"feed_scheduler": False})) as check:
+            wait_for(lambda: version_keys(medallion.objects(target)) == releasable["DEU"], 5, step=0.1)
+            wait_for(lambda: outbox_rows(check, source) == 0, 2)
+    finally:
+        restarted.stop()
