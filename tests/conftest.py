@@ -202,6 +202,17 @@ def collection(session: Session) -> Collection:
 
 
 @pytest.fixture
+def cli_env(settings: Settings, tmp_path, monkeypatch) -> dict[str, str]:
+    """The environment of a `tearline` command run on the session database, as an operator would, with
+    no TEARLINE_* variable of the test run leaking in."""
+    for name in list(os.environ):
+        if name.startswith("TEARLINE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return {"TEARLINE_DATABASE_URL": settings.database_url, "TEARLINE_DATA_DIR": str(tmp_path / "data")}
+
+
+@pytest.fixture
 def api(settings: Settings) -> str:
     """URL path of the API root."""
     return f"/taxii2/{settings.api_root}"

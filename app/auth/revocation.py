@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import BigInteger, Column, PrimaryKeyConstraint, String
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, select
+
+from app.db.engine import dialect_insert
 
 
 class TokenRevocation(SQLModel, table=True):
@@ -31,8 +31,9 @@ class TokenRevocation(SQLModel, table=True):
 def revoke_subject(session: Session, subject: str, revoked_by: str) -> int:
     """Revoke every token of ``subject`` issued until now (no commit); returns the moment, in epoch seconds."""
     moment = int(time.time())
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(TokenRevocation).values(subject=subject, revoked_before=moment, revoked_by=revoked_by)
+    statement = dialect_insert(session)(TokenRevocation).values(
+        subject=subject, revoked_before=moment, revoked_by=revoked_by
+    )
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["subject"],

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel import create_engine
+from sqlmodel import Session, create_engine
 
 if TYPE_CHECKING:
     import sqlite3
@@ -67,3 +70,9 @@ def make_engine(
         cursor.close()
 
     return engine
+
+
+def dialect_insert(session: Session) -> Callable[..., Any]:
+    """The ``insert`` of the session's database dialect, the one with ``on_conflict_do_*`` (PostgreSQL
+    and SQLite spell upserts alike, but each dialect has its own construct)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from app.db.engine import dialect_insert
 from app.markings.labels import LabelSpec, canonical_banner, label_marking_id
 from app.markings.mappings import Mappings
 from app.markings.models import Label
@@ -42,8 +41,7 @@ def intern_label(session: Session, spec: LabelSpec, mappings: Mappings) -> int:
     ).scalar_one_or_none()
     if existing is not None:
         return existing
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(Label).values(**values).on_conflict_do_nothing(index_elements=["key"]))
+    session.execute(dialect_insert(session)(Label).values(**values).on_conflict_do_nothing(index_elements=["key"]))
     label_id: int = session.execute(select(col(Label.id)).where(col(Label.key) == values["key"])).scalar_one()
     return label_id
 
@@ -61,7 +59,7 @@ def intern_labels(session: Session, specs: Iterable[LabelSpec], mappings: Mappin
     found = known()
     new = [v for v in values.values() if v["key"] not in found]
     if new:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = dialect_insert(session)
         # One multi-row insert; a concurrent writer's identical row wins silently (same key, same label).
         session.execute(insert(Label).values(new).on_conflict_do_nothing(index_elements=["key"]))
         found = known()

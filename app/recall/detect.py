@@ -76,6 +76,8 @@ def _keep_withdrawn(session: Session, env: RecallEnv, batch: StoredBatch) -> Non
         for object_id, version, nation in already_recalled(session, batch.prior_ids)
         if nation == EVERY_PARTNER
     }
+    if not everywhere:
+        return
     stored = [
         v
         for v in versions_of(session, batch.prior_ids)
@@ -83,8 +85,7 @@ def _keep_withdrawn(session: Session, env: RecallEnv, batch: StoredBatch) -> Non
     ]
     if stored:
         deciding = Deciding(session, env)
-        everyone = {p.nation for p in deciding.partners}
-        withdraw(session, deciding, {v.pk: set(everyone) for v in stored}, stored)
+        withdraw(session, deciding, {v.pk: deciding.nations for v in stored}, stored)
 
 
 def _tightened(
@@ -113,11 +114,9 @@ def _tightened(
             lost[object_id] = gone
     if not withdrawals and not revoking:
         return
-    ranks = {(v.object_id, v.version_us): deciding.spec(v.label_id).rank for v in versions}
+    ranks = deciding.ranks(versions)
     withdraw(session, deciding, withdrawals, versions)
-    got: dict[str, list[Receipt]] = defaultdict(list)
-    for receipt in receipts(session, by_object.keys(), env.home_nation):
-        got[receipt.object_id].append(receipt)
+    got = _by_object(receipts(session, by_object.keys(), env.home_nation))
     done = already_recalled(session, by_object.keys())
     with_derivations = _with_derivations(session, lost.keys())
     for object_id, history in by_object.items():
@@ -139,13 +138,17 @@ def _tightened(
             trigger_version_us=revoked_at if revoked_at is not None else history[-1].version_us,
         )
         add_held(plan, got[object_id], wanted, done)
-        recall = issue(session, env, plan, _ranks_of(ranks, object_id), collection_id)
+        recall = issue(session, env, plan, ranks[object_id], collection_id)
         if object_id in with_derivations:
             _derived(session, env, deciding, object_id, lost[object_id], plan, recall is not None, collection_id)
 
 
-def _ranks_of(ranks: dict[tuple[str, int], int], object_id: str) -> dict[int, int]:
-    return {version: rank for (oid, version), rank in ranks.items() if oid == object_id}
+def _by_object(found: Iterable[Receipt]) -> dict[str, list[Receipt]]:
+    """Receipts grouped by the object they are of."""
+    grouped: dict[str, list[Receipt]] = defaultdict(list)
+    for receipt in found:
+        grouped[receipt.object_id].append(receipt)
+    return grouped
 
 
 def _with_derivations(session: Session, object_ids: Iterable[str]) -> set[str]:
@@ -201,17 +204,17 @@ def _derived(
     if nations is None:
         withdrawn_everywhere(session, parent.id, ((v.object_id, v.version_us) for v in versions))
     deciding.load(v.label_id for v in versions)
-    everyone = {p.nation for p in deciding.partners}
-    withdrawals = {v.pk: (everyone if nations is None else nations) & deciding.seers_of(v.label_id) for v in versions}
-    ranks = {(v.object_id, v.version_us): deciding.spec(v.label_id).rank for v in versions}
+    losing = deciding.nations if nations is None else nations
+    withdrawals = {v.pk: losing & deciding.seers_of(v.label_id) for v in versions}
+    ranks = deciding.ranks(versions)
     withdraw(session, deciding, withdrawals, versions)
-    got = receipts(session, derived, env.home_nation)
+    got = _by_object(receipts(session, derived, env.home_nation))
     done = already_recalled(session, derived)
     notified: set[str] = set()
     for object_id in derived:
         wanted: dict[str, set[int]] = defaultdict(set)
-        for receipt in got:
-            if receipt.object_id == object_id and (nations is None or receipt.nation in nations):
+        for receipt in got[object_id]:
+            if nations is None or receipt.nation in nations:
                 wanted[receipt.nation].add(receipt.version_us)
         plan = Plan(
             object_id,
@@ -221,8 +224,8 @@ def _derived(
             parent.issued_by,
             parent_id=parent.id if parent_issued else None,
         )
-        add_held(plan, got, wanted, done)
-        issue(session, env, plan, _ranks_of(ranks, object_id), collection_id)
+        add_held(plan, got[object_id], wanted, done)
+        issue(session, env, plan, ranks[object_id], collection_id)
         notified |= plan.held.keys()
     return notified
 
@@ -246,9 +249,9 @@ def recall_versions(
     notified, and what was derived from the object recalled in turn."""
     deciding = Deciding(session, env)
     stored = [v for v in versions_of(session, [object_id]) if versions_us is None or v.version_us in versions_us]
-    everyone = {p.nation for p in deciding.partners} - {spare}
+    everyone = deciding.nations - {spare}
     withdrawals = {v.pk: everyone & deciding.seers_of(v.label_id) for v in stored}
-    ranks = {v.version_us: deciding.spec(v.label_id).rank for v in stored}
+    ranks = deciding.ranks(stored)[object_id]
     withdraw(session, deciding, withdrawals, stored)
     recalled = {v.version_us for v in stored}
     got = receipts(session, [object_id], env.home_nation)

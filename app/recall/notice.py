@@ -20,6 +20,7 @@ import orjson
 
 from app.db.timestamps import format_us
 from app.items.identity import home_identity_id
+from app.items.service import stix_timestamp
 from app.markings.label_spec import LabelSpec
 
 ACTIONS = ("destroy", "do-not-disseminate", "quarantine")
@@ -77,7 +78,7 @@ def notice_label(rank: int, nation: str, home_nation: str) -> LabelSpec:
 
 def build_notice(facts: NoticeFacts, extension_id: str, marking_id: str, home_nation: str) -> dict[str, Any]:
     """The notice as a STIX 2.1 note marked with ``marking_id`` (its label's definition)."""
-    issued = _stix_time(facts.issued_us)
+    issued = stix_timestamp(facts.issued_us)
     versions = [format_us(v) for v in sorted(facts.versions_us)]
     count = f"{len(versions)} version{'s' if len(versions) != 1 else ''}"
     return {
@@ -119,9 +120,3 @@ def read_notice(content: dict[str, Any], extension: RecallExtension) -> dict[str
     if content.get("object_refs") != [properties["recalled_object"]]:
         return None
     return properties
-
-
-def _stix_time(micros: int) -> str:
-    """STIX timestamps of notices carry milliseconds, like every object the home nation writes."""
-    text = format_us(micros)
-    return text[:23] + "Z"

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from app.auth.principal import Principal
+from app.db.engine import dialect_insert
 from app.db.timestamps import format_us, now_us
 from app.db.written import note_written
 from app.items import ingest
@@ -120,6 +120,19 @@ class Deciding:
         self._specs: dict[int, LabelSpec] = {}
         self._by_spec: dict[LabelSpec, frozenset[str]] = {}
 
+    @property
+    def nations(self) -> set[str]:
+        """Every registered partner nation."""
+        return {p.nation for p in self.partners}
+
+    def ranks(self, versions: Iterable[StoredVersion]) -> dict[str, dict[int, int]]:
+        """object id -> {version: classification rank} (the lowest where a version is stored twice)."""
+        ranks: dict[str, dict[int, int]] = defaultdict(dict)
+        for v in versions:
+            rank = self.spec(v.label_id).rank
+            ranks[v.object_id][v.version_us] = min(rank, ranks[v.object_id].get(v.version_us, rank))
+        return ranks
+
     def load(self, label_ids: Iterable[int]) -> None:
         """Read the specs of these labels in one query (those not read yet)."""
         missing = set(label_ids) - self._specs.keys()
@@ -176,8 +189,7 @@ def watch(session: Session, object_ids: Iterable[str]) -> None:
     rows = [{"object_id": object_id, "until_us": until} for object_id in sorted(set(object_ids))]
     if not rows:
         return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(RecallWatch).values(rows)
+    statement = dialect_insert(session)(RecallWatch).values(rows)
     session.execute(
         statement.on_conflict_do_update(index_elements=["object_id"], set_={"until_us": statement.excluded.until_us})
     )
@@ -239,13 +251,10 @@ recalls): a copy stored later, in any collection, is withdrawn too."""
 
 
 def withdrawn_everywhere(session: Session, plan_id: str, versions: Iterable[tuple[str, int]]) -> None:
-    """Record that these versions are withdrawn from every partner (those not yet recorded)."""
-    wanted = set(versions)
-    known = already_recalled(session, {object_id for object_id, _ in wanted})
+    """Record that these versions are withdrawn from every partner (those recorded before stay as they are)."""
     rows = [
         {"object_id": object_id, "version_us": version, "nation": EVERY_PARTNER, "recall_id": plan_id}
-        for object_id, version in sorted(wanted)
-        if (object_id, version, EVERY_PARTNER) not in known
+        for object_id, version in sorted(set(versions))
     ]
     if rows:
         session.execute(_recalled_insert(session), rows)
@@ -255,8 +264,9 @@ def _recalled_insert(session: Session) -> Any:
     """An insert of ``recalled_version`` rows that skips rows already there: two writers (a sweep and a
     tightening, or tightenings in two collections) may recall one version from one nation at once,
     and the second must not fail its write for it (at worst the nation reads two notices)."""
-    insert_for = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return insert_for(RecalledVersion).on_conflict_do_nothing(index_elements=["object_id", "version_us", "nation"])
+    return dialect_insert(session)(RecalledVersion).on_conflict_do_nothing(
+        index_elements=["object_id", "version_us", "nation"]
+    )
 
 
 def add_held(

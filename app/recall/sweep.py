@@ -40,12 +40,11 @@ def reconcile(session: Session, env: RecallEnv, object_ids: Iterable[str], colle
     deciding = Deciding(session, env)
     deciding.load(v.label_id for v in versions)
     seen: dict[tuple[str, int], set[str]] = defaultdict(set)
-    ranks: dict[tuple[str, int], int] = {}
+    ranks = deciding.ranks(versions)
     originators: dict[str, str] = {}
     for version in sorted(versions, key=lambda v: v.pk):
         key = (version.object_id, version.version_us)
         seen[key] |= deciding.seers_of(version.label_id)
-        ranks[key] = min(ranks.get(key, 4), deciding.spec(version.label_id).rank)
         originators.setdefault(version.object_id, version.originator)
     done = already_recalled(session, originators)
     late: dict[str, dict[str, dict[int, str | None]]] = defaultdict(dict)
@@ -71,8 +70,7 @@ def reconcile(session: Session, env: RecallEnv, object_ids: Iterable[str], colle
             held=held,
         )
         home = collection_id or next(v.collection_id for v in versions if v.object_id == object_id)
-        ranks_of = {version: rank for (oid, version), rank in ranks.items() if oid == object_id}
-        if issue(session, env, plan, ranks_of, home) is not None:
+        if issue(session, env, plan, ranks[object_id], home) is not None:
             issued += 1
     return issued
 

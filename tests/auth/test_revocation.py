@@ -3,11 +3,9 @@ and revoked by the operator's command (an audited change). Open streams: tests/l
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 
-import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -33,15 +31,6 @@ def test_a_revoked_subject_is_refused_and_a_later_token_accepted(client, auth, s
     assert _taxii_root(client, other) == 200  # only that subject
     time.sleep(1.1)  # iat has a resolution of one second
     assert _taxii_root(client, auth(subject=subject, nation="USA", roles=("partner",))) == 200
-
-
-@pytest.fixture
-def cli_env(settings, tmp_path, monkeypatch) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith("TEARLINE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return {"TEARLINE_DATABASE_URL": settings.database_url, "TEARLINE_DATA_DIR": str(tmp_path / "data")}
 
 
 def test_the_operator_revokes_with_an_audited_command(app, client, auth, cli_env):

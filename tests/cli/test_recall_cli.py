@@ -8,7 +8,6 @@ made home-only); the command then reads that database as an operator's would, th
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from sqlalchemy import text
@@ -24,15 +23,6 @@ runner = CliRunner()
 @pytest.fixture
 def nations(auth) -> Nations:
     return Nations(auth)
-
-
-@pytest.fixture
-def cli_env(settings, tmp_path, monkeypatch) -> dict[str, str]:
-    for name in list(os.environ):
-        if name.startswith("TEARLINE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    return {"TEARLINE_DATABASE_URL": settings.database_url, "TEARLINE_DATA_DIR": str(tmp_path / "data")}
 
 
 def _ok(env: dict[str, str], *args: str):
