@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import app.audit.models
 import app.auth.revocation
+import app.disclosure.models
 import app.feeds.models
 import app.items.models
 import app.markings.models

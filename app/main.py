@@ -14,6 +14,9 @@ from app.config.settings import Settings
 from app.console.apidocs import router as apidocs_router
 from app.console.routes import router as console_router
 from app.db.engine import make_engine
+from app.disclosure.metrics import DisclosureMetrics
+from app.disclosure.routes import router as disclosure_router
+from app.disclosure.setup import bind_disclosure
 from app.feeds.routes import router as feeds_router
 from app.feeds.scheduler import install_scheduler
 from app.http.errors import install_error_handlers
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(live_router)  # the TAXII collections' event streams
     app.include_router(items_router)
     app.include_router(recall_router)  # explicit recalls (analysts), notices and acknowledgements (partners)
+    app.include_router(disclosure_router)  # officers' queue and decisions, analysts' items, auditors' record
     app.include_router(collections_router)
     app.include_router(audit_router)
     app.include_router(recall_report_router)  # /api/v1/audit/recalls: who was told, received, acknowledged
@@ -94,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.stored_signal = watch_commits(app.state.engine)
     # Versions stored that withdraw earlier ones, or recall them, notify past recipients (app/recall/).
     app.state.recall_env = bind_recall(app.state.engine, settings, app.state.mappings, app.state.visibility)
+    # Before recall: versions the release rules hold wait for a disclosure officer (app/disclosure/).
+    app.state.disclosure_env = bind_disclosure(app.state.engine, settings, app.state.mappings)
     install_recall_sweep(app)  # late recipients of withdrawn versions (reads that raced the withdrawal)
     install_live(app)  # event streams wake when versions commit, on every instance
     install_scheduler(app)  # due partner feeds run in the background (TEARLINE_FEED_SCHEDULER)
@@ -101,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Inside the request-id layer: one audit record per request, written before any byte is sent.
     app.add_middleware(AuditMiddleware)
     install_observability(app)  # metrics, /metrics and the access log; outside audit, it sees the final status
+    app.state.disclosure_metrics = DisclosureMetrics(app.state.metrics.registry, app.state.engine, app.state.mappings)
     # Added last, so it is outermost: every other layer sees the request id.
     app.add_middleware(RequestIdMiddleware)
     return app

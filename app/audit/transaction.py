@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from app.audit.service import AuditSigner, AuditUnavailable, append_record, bind_signer, signer_for
 from app.config.settings import Settings
-from app.db.written import forget_written, take_written
+from app.db.written import forget_written, note_actor, take_written
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,7 @@ def audit_operator_writes(session: Session, settings: Settings, *, operator: str
     so a command that changes nothing creates no key file.
     """
     engine = _engine(session)
+    note_actor(session, f"operator:{operator}")
 
     def describe() -> WriteFacts:
         bind_signer(engine, AuditSigner.from_settings(settings))

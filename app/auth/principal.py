@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLES = frozenset({"partner", "analyst", "auditor", "admin"})
-HOME_ROLES = frozenset({"analyst", "auditor", "admin"})
+ROLES = frozenset({"partner", "analyst", "auditor", "admin", "officer"})
+HOME_ROLES = frozenset({"analyst", "auditor", "admin", "officer"})
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ _COLUMNS = (
 
 def _context(settings: Settings, engine: Engine) -> FeedContext:
     from app.audit.service import AuditSigner, bind_signer
+    from app.disclosure.setup import bind_disclosure
     from app.feeds.context import FeedContext
     from app.markings.mappings import load_mappings
     from app.policy.enforcer import RoleRights
@@ -57,6 +58,7 @@ def _context(settings: Settings, engine: Engine) -> FeedContext:
     bind_signer(engine, AuditSigner.from_settings(settings))
     visibility = VisibilityCache(settings.policies_dir, mappings, settings.home_nation)
     bind_recall(engine, settings, mappings, visibility)  # a pulled version may withdraw older ones
+    bind_disclosure(engine, settings, mappings)
     return FeedContext(settings, engine, mappings, visibility, RoleRights(settings.policies_dir))
 
 

@@ -28,3 +28,17 @@ def take_written(session: Session) -> list[tuple[str, str]]:
 def forget_written(session: Session) -> None:
     """Drop what was noted (the transaction rolled back, so nothing was changed)."""
     session.info.pop(_KEY, None)
+
+
+_ACTOR = "tearline.actor"
+
+
+def note_actor(session: Session, subject: str) -> None:
+    """Record who writes through ``session`` (the authenticated subject, or ``operator:<name>``)."""
+    session.info[_ACTOR] = subject
+
+
+def actor_of(session: Session) -> str | None:
+    """The subject :func:`note_actor` recorded on ``session``, if any."""
+    actor = session.info.get(_ACTOR)
+    return actor if isinstance(actor, str) else None

@@ -27,6 +27,7 @@ from app.auth.principal import Principal
 from app.config.settings import Settings
 from app.db import migrations
 from app.db.engine import make_engine
+from app.disclosure.setup import bind_disclosure
 from app.items.identity import home_identity, home_identity_id
 from app.items.models import StixObject
 from app.markings.classification import TOP_RANK
@@ -298,6 +299,7 @@ def seed(settings: Settings, operator: str = "demo") -> SeedResult:
     engine = make_engine(settings.database_url)
     mappings = load_mappings(settings.mappings_dir)
     bind_recall(engine, settings, mappings, VisibilityCache(settings.policies_dir, mappings, settings.home_nation))
+    bind_disclosure(engine, settings, mappings)
     try:
         with Session(engine) as session:
             # Seeding changes who may see what like any operator's command: it is audited the same way.

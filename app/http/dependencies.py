@@ -17,6 +17,7 @@ from app.auth.principal import HOME_ROLES, ROLES, Principal
 from app.auth.revocation import is_revoked
 from app.auth.tokens import TokenError, TokenVerifier
 from app.config.settings import Settings
+from app.db.written import note_actor
 from app.http.errors import ApiError
 from app.markings.classification import TOP_RANK
 from app.markings.mappings import Mappings
@@ -167,6 +168,7 @@ def get_principal(request: Request, session: Session = Depends(get_session)) -> 
         audit.deny(f"{'bad token' if exc.status == 401 else 'no right'}: {exc.description}")
         raise
     audit.principal = principal
+    note_actor(session, principal.subject)  # who stored a version held for review (it may not release it)
     return principal
 
 

@@ -7,17 +7,20 @@ listening (app/live/listener.py). It also marks the connection, so that the sign
 :func:`watch_commits` (``app.state.stored_signal``) wakes this instance's streams and push feeds once the commit is done: never before, or a stream woken early
 would read before the versions are visible and then sleep past them.
 
-:func:`after_store` runs, also inside the storing transaction, the hook bound to the engine with
-:func:`bind_after_store` (the app binds recall detection, app/recall/detect.py): whatever it writes
-commits with the versions or not at all.
+:func:`after_store` runs, also inside the storing transaction, the hooks bound to the engine with
+:func:`bind_after_store`, in order (the app binds the disclosure hold, app/disclosure/hold.py, then
+recall detection, app/recall/detect.py): whatever they write commits with the versions or not at
+all. A hook may return a narrower batch for the hooks after it (versions held for review are not
+yet released, so they withdraw nothing).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, event, func, insert, select
@@ -44,21 +47,51 @@ class StoredBatch:
     """Ids among them that had versions stored before (in any collection)."""
 
 
-StoreHook = Callable[[Session, StoredBatch], None]
-_HOOKS: dict[Engine, StoreHook] = {}
+StoreHook = Callable[[Session, StoredBatch], StoredBatch | None]
+_HOOKS: dict[Engine, dict[str, tuple[int, StoreHook]]] = {}
+_REVIEW_EXEMPT = "tearline.review.exempt"
 
 
-def bind_after_store(engine: Engine, hook: StoreHook) -> None:
-    """Run ``hook`` in every transaction on ``engine`` that stores versions, after they are inserted."""
-    _HOOKS[engine] = hook
+def bind_after_store(engine: Engine, name: str, hook: StoreHook, *, order: int) -> None:
+    """Run ``hook`` in every transaction on ``engine`` that stores versions, after they are inserted.
+
+    Hooks run by ascending ``order``; binding a ``name`` again replaces its hook.
+    """
+    _HOOKS.setdefault(engine, {})[name] = (order, hook)
 
 
 def after_store(session: Session, batch: StoredBatch) -> None:
-    """Run the hook bound to the session's engine, if any, on ``batch`` (same transaction)."""
+    """Run the hooks bound to the session's engine on ``batch``, in order (same transaction)."""
     bind = session.get_bind()
-    hook = _HOOKS.get(bind if isinstance(bind, Engine) else bind.engine)
-    if hook is not None:
-        hook(session, batch)
+    hooks = _HOOKS.get(bind if isinstance(bind, Engine) else bind.engine, {})
+    for _, hook in sorted(hooks.values(), key=lambda entry: entry[0]):
+        narrowed = hook(session, batch)
+        if narrowed is not None:
+            batch = narrowed
+        if not batch.rows:
+            return
+
+
+def only_rows(batch: StoredBatch, keep: Callable[[dict[str, Any]], bool]) -> StoredBatch:
+    """``batch`` with only the rows ``keep`` accepts."""
+    return replace(batch, rows=[row for row in batch.rows if keep(row)])
+
+
+@contextmanager
+def review_exempt(session: Session) -> Iterator[None]:
+    """Versions stored on ``session`` inside this block are not held for disclosure review: they are
+    a disclosure officer's own release, or a recall notice (which only withdraws)."""
+    before = session.info.get(_REVIEW_EXEMPT, False)
+    session.info[_REVIEW_EXEMPT] = True
+    try:
+        yield
+    finally:
+        session.info[_REVIEW_EXEMPT] = before
+
+
+def is_review_exempt(session: Session) -> bool:
+    """Whether versions stored now on ``session`` skip disclosure review (:func:`review_exempt`)."""
+    return bool(session.info.get(_REVIEW_EXEMPT, False))
 
 
 def announce_stored(session: Session, collection_id: str, last_date_added_us: int) -> None:

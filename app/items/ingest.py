@@ -168,7 +168,7 @@ def validate_all(objects: Sequence[object]) -> tuple[list[ValidObject], list[Out
     return valid, failures
 
 
-def _lock_collection(session: Session, collection_id: str) -> int:
+def lock_collection(session: Session, collection_id: str) -> int:
     """Take the collection's write lock (row lock on PostgreSQL, write lock on SQLite); return its hwm."""
     session.execute(
         update(Collection).where(col(Collection.id) == collection_id).values(date_added_hwm=Collection.date_added_hwm)
@@ -209,7 +209,7 @@ def store(
     # New versions of tearlines stay inside what the partners whose content they carry released.
     partner_bounds = provenance.derived_bounds(session, (o.object_id for o in objects), home_nation)
 
-    hwm = _lock_collection(session, collection_id)
+    hwm = lock_collection(session, collection_id)
     next_date_added = max(now_us(), hwm + 1)
     # One probe of the object-id index per id, for three things: the versions already in this
     # collection (duplicates and conflicts), whose objects these are (every collection), and the

@@ -58,7 +58,7 @@ def marking_refs(obj: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(refs))
 
 
-def _within(new: LabelSpec, bound: LabelSpec, mappings: Mappings) -> bool:
+def label_within(new: LabelSpec, bound: LabelSpec, mappings: Mappings) -> bool:
     """Whether ``new`` is no wider than ``bound``: rank no lower, releasable-to inside, caveats kept."""
     new_set, bound_set = mappings.expand(new.releasable_to), mappings.expand(bound.releasable_to)
     if bound_set is not None and (new_set is None or not new_set | {new.originator} <= bound_set | {bound.originator}):
@@ -206,7 +206,7 @@ class Labeler:
                 )
         if originator != self.submitter:
             bound = self._originator_bound(obj["id"], originator)
-            if bound is not None and not _within(spec, bound, self.mappings):
+            if bound is not None and not label_within(spec, bound, self.mappings):
                 raise LabelRefused(
                     f"third-party rule: a new version of an object from {originator} may not widen its "
                     "releasability, drop its caveats or lower its classification"

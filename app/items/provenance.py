@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from app.items.labeling import _within
+from app.items.labeling import label_within
 from app.items.models import ItemDerivation, StixObject
 from app.items.problems import refuse
 from app.markings.labels import LabelSpec, canonical_banner
@@ -82,7 +82,7 @@ def widened_bound(
 ) -> LabelSpec | None:
     """The first partner bound that ``target`` (a home-originated label) releases more than, if any."""
     for bound in bounds:
-        if not _within(as_originator(target, bound.originator, home_nation), bound, mappings):
+        if not label_within(as_originator(target, bound.originator, home_nation), bound, mappings):
             return bound
     return None
 

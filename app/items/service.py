@@ -77,8 +77,10 @@ def store_objects(
     *,
     allow_custom: bool = True,
     also: Sequence[SQLModel] = (),
+    commit: bool = True,
 ) -> list[ItemVersion]:
-    """Check, label and store objects in one transaction; all are stored, or none. Commits.
+    """Check, label and store objects in one transaction; all are stored, or none. Commits (unless
+    ``commit`` is False: then it flushes, and the caller's transaction goes on).
 
     ``located`` pairs each object with its path in the request, so every refusal names where;
     ``also`` are rows stored in the same transaction. Returns the stored versions (exact duplicates of stored versions included) in request order.
@@ -105,7 +107,10 @@ def store_objects(
         if refused:
             raise ItemRefused(refused)
         session.add_all(also)
-        session.commit()
+        if commit:
+            session.commit()
+        else:
+            session.flush()
     except BaseException:
         session.rollback()
         raise

@@ -42,6 +42,9 @@ from app.items.predicates import (
 )
 
 MARKING_DEFINITION = "marking-definition"
+SHARED_TYPES = frozenset({MARKING_DEFINITION, "identity", "extension-definition", "language-content"})
+"""Types whose ids are shared or computable (TLP, labels, identities): whoever stored one first does
+not own it, and such objects are served only beside what they describe."""
 VERSION_KEYWORDS = frozenset({"first", "last", "all"})
 
 

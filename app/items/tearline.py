@@ -27,7 +27,7 @@ from sqlmodel import Session, col
 from app.db.timestamps import now_us, parse_us
 from app.http.errors import not_found
 from app.items.identity import home_identity, home_identity_id
-from app.items.labeling import _within
+from app.items.labeling import label_within
 from app.items.models import ItemDerivation, StixObject
 from app.items.problems import refuse
 from app.items.provenance import (
@@ -83,8 +83,12 @@ def produce(
     target_banner: str,
     collection_id: str | None,
     version: str | None,
+    derived_id: str | None = None,
+    commit: bool = True,
 ) -> Tearline:
-    """Derive and store a releasable version of ``object_id`` at ``target_banner``. Commits."""
+    """Derive and store a releasable version of ``object_id`` at ``target_banner``. Commits, unless
+    ``commit`` is False (the caller's transaction goes on). ``derived_id``: the new object's id, when
+    the caller needs it before (default: a new random id)."""
     home, mappings = env.home_nation, env.mappings
     versions = item_versions(session, env.visible, object_id, collection_id)
     if not versions:
@@ -125,7 +129,7 @@ def produce(
     exceeding = {
         ref
         for ref, lid in refs.items()
-        if not _within(as_originator(target, labels[lid].originator, home), labels[lid], mappings)
+        if not label_within(as_originator(target, labels[lid].originator, home), labels[lid], mappings)
     }
     removed = sorted(
         {
@@ -147,7 +151,7 @@ def produce(
 
     now = stix_timestamp(now_us())
     derived = {k: v for k, v in content.items() if k not in _NOT_CARRIED} | {
-        "id": f"{original.type}--{uuid.uuid4()}",
+        "id": derived_id or f"{original.type}--{uuid.uuid4()}",
         "created": now,
         "modified": now,
         "created_by_ref": home_identity_id(home),
@@ -180,6 +184,7 @@ def produce(
         original.collection_id,
         located,
         also=[ItemDerivation(derived_id=derived["id"], source_id=object_id)],
+        commit=commit,
     )
     by_id = {v.object_id: v for v in stored}
     return Tearline(by_id[derived["id"]], by_id[relationship["id"]], removed, stored)

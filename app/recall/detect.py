@@ -30,6 +30,7 @@ from sqlmodel import Session, col
 from app.db.timestamps import parse_us
 from app.items.changes import StoredBatch
 from app.items.models import ItemDerivation
+from app.items.store import SHARED_TYPES  # no partner's recall names them
 from app.recall.notice import DERIVED_REASON, WITHDRAWN_REASON, read_notice
 from app.recall.recipients import Receipt, receipts
 from app.recall.service import (
@@ -47,9 +48,6 @@ from app.recall.service import (
 )
 
 MAX_DERIVATION_DEPTH = 16
-SHARED_TYPES = frozenset({"marking-definition", "identity", "extension-definition", "language-content"})
-"""Types whose ids are shared or computable (TLP, labels, identities): whoever stored one first does
-not own it, so no partner's recall names them."""
 
 
 def on_stored(session: Session, batch: StoredBatch, env: RecallEnv) -> None:

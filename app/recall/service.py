@@ -26,7 +26,9 @@ from app.auth.principal import Principal
 from app.db.engine import dialect_insert
 from app.db.timestamps import format_us, now_us
 from app.db.written import note_written
+from app.disclosure.models import still_held
 from app.items import ingest
+from app.items.changes import review_exempt
 from app.items.models import ObjectMarkingRef, ObjectReference, StixObject
 from app.markings.label_spec import LabelSpec
 from app.markings.labels import label_marking_definition
@@ -163,7 +165,8 @@ class Deciding:
 
 
 def versions_of(session: Session, object_ids: Iterable[str]) -> list[StoredVersion]:
-    """Every stored version of these objects, in every collection, oldest first."""
+    """Every stored version of these objects, in every collection, oldest first; not those held for
+    disclosure review (app/disclosure/): never released, they withdraw nothing and are recalled from nobody."""
     ids = sorted(set(object_ids))
     if not ids:
         return []
@@ -177,7 +180,7 @@ def versions_of(session: Session, object_ids: Iterable[str]) -> list[StoredVersi
             col(StixObject.originator),
             col(StixObject.submitter),
         )
-        .where(col(StixObject.object_id).in_(ids))
+        .where(col(StixObject.object_id).in_(ids), ~still_held(col(StixObject.pk)))
         .order_by(col(StixObject.version_us), col(StixObject.pk))
     ).all()
     return [StoredVersion(*row) for row in rows]
@@ -358,14 +361,15 @@ def _store_notices(
         note = build_notice(facts, env.extension.id, definition["id"], env.home_nation)
         submission += [ingest.validate(definition), ingest.validate(note)]
         built.append((facts, note))
-    outcomes = ingest.store(
-        session,
-        collection_id,
-        submission,
-        submitter=env.home_nation,
-        mappings=env.mappings,
-        home_nation=env.home_nation,
-    )
+    with review_exempt(session):  # a notice only withdraws: it never waits for a disclosure officer
+        outcomes = ingest.store(
+            session,
+            collection_id,
+            submission,
+            submitter=env.home_nation,
+            mappings=env.mappings,
+            home_nation=env.home_nation,
+        )
     failed = [o for o in outcomes if not o.ok]
     if failed:
         raise RuntimeError(f"a recall notice could not be stored: {failed[0].message}")

@@ -19,5 +19,5 @@ from app.recall.service import RecallEnv
 def bind_recall(engine: Engine, settings: Settings, mappings: Mappings, visibility: VisibilityCache) -> RecallEnv:
     """Run recall detection in every transaction on ``engine`` that stores versions; returns its environment."""
     env = RecallEnv(mappings, settings.home_nation, visibility, recall_extension(settings.mappings_dir))
-    bind_after_store(engine, partial(on_stored, env=env))
+    bind_after_store(engine, "recall", partial(on_stored, env=env), order=20)
     return env

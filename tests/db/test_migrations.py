@@ -49,6 +49,7 @@ APP_TABLES = {
     "object_marking_ref",
     "object_reference",
     "stored_change",
+    "disclosure_review",
     "recall",
     "recall_notice",
     "recalled_version",

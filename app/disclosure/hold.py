@@ -1,0 +1,160 @@
+"""Holding versions for disclosure review, in the storing transaction (the ingest path's first hook).
+
+A version the release rules hold (:mod:`app.disclosure.rules`) keeps its body and markings, but is
+served under its *held label*: the marked label released to nobody. Every read decides by label in
+SQL (TAXII pages and by-id answers, counts, live streams, push feeds, reference closure, the marking
+definitions served beside it), so a held version is absent for every partner on every path, while
+the home nation sees it as before. The marked label and the state of the review are in
+``disclosure_review``. Held versions are passed on to no later hook: until released they withdraw
+nothing (app/recall/).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, select, update
+from sqlmodel import Session, col
+
+from app.db.timestamps import now_us
+from app.db.written import actor_of
+from app.disclosure.models import PENDING, DisclosureReview
+from app.disclosure.rules import ReleaseRules, load_rules
+from app.items.changes import StoredBatch, is_review_exempt, only_rows
+from app.items.models import ObjectMarkingRef, StixObject
+from app.items.store import SHARED_TYPES
+from app.markings.label_spec import LabelSpec
+from app.markings.mappings import Mappings
+from app.markings.models import Label
+from app.markings.service import intern_labels, label_spec
+from app.taxii.models import Collection
+
+
+@dataclass
+class DisclosureEnv:
+    """What disclosure review needs of the app: the rules file, the tables and the home nation.
+
+    The rules are read again when the file changes on disk (a stat per storing transaction).
+    """
+
+    policies_dir: Path
+    mappings: Mappings
+    home_nation: str
+    _rules: ReleaseRules | None = None
+    _mtime: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def rules(self) -> ReleaseRules:
+        """The current release rules (an invalid file raises: nothing is stored unreviewed)."""
+        path = self.policies_dir / "disclosure.toml"
+        mtime = path.stat().st_mtime if path.exists() else None
+        with self._lock:
+            if self._rules is None or mtime != self._mtime:
+                self._rules, self._mtime = load_rules(self.policies_dir, self.mappings), mtime
+            return self._rules
+
+
+def held_spec(marked: LabelSpec) -> LabelSpec:
+    """The label a held version is served under: as marked, released to nobody (its originator and
+    the home nation still see it)."""
+    return LabelSpec(marked.rank, frozenset(), marked.caveats, marked.originator)
+
+
+def releases_to_anyone(spec: LabelSpec, mappings: Mappings) -> bool:
+    """Whether some partner could ever see a version of this label (a release named, no home-only caveat)."""
+    home_only = any(mappings.caveats.get(caveat, "home_only") == "home_only" for caveat in spec.caveats)
+    return bool(spec.releasable_to) and not home_only
+
+
+def tlp_levels(body: dict[str, Any], mappings: Mappings) -> frozenset[str] | None:
+    """The TLP levels of the object's markings when every one of them is TLP, else None."""
+    refs = body.get("object_marking_refs") or []
+    if not refs or any(ref not in mappings.tlp for ref in refs):
+        return None
+    return frozenset(mappings.tlp[ref][0] for ref in refs)
+
+
+def on_stored(session: Session, batch: StoredBatch, env: DisclosureEnv) -> StoredBatch | None:
+    """The after-store hook: hold the versions the rules hold; the rest go on to the next hook."""
+    if is_review_exempt(session):
+        return None
+    candidates = [row for row in batch.rows if row["originator"] == env.home_nation and row["type"] not in SHARED_TYPES]
+    if not candidates:
+        return None
+    rules = env.rules()
+    if not rules.rules:
+        return None
+    collection = session.get(Collection, batch.collection_id)
+    keys = {batch.collection_id, *([collection.alias] if collection is not None and collection.alias else [])}
+    specs = _specs(session, {row["label_id"] for row in candidates})
+    held = []
+    for row in candidates:
+        spec = specs[row["label_id"]]
+        if not releases_to_anyone(spec, env.mappings):
+            continue
+        body = orjson.loads(row["body"])
+        if body.get("revoked") is True:
+            continue  # a revocation only withdraws: it is never held back
+        if rules.reviews(keys, spec, tlp_levels(body, env.mappings)):
+            held.append((row, spec))
+    if not held:
+        return None
+    _hold(session, env, batch.collection_id, held, rules)
+    held_keys = {(row["object_id"], row["version_us"]) for row, _ in held}
+    return only_rows(batch, lambda row: (row["object_id"], row["version_us"]) not in held_keys)
+
+
+def _specs(session: Session, label_ids: set[int]) -> dict[int, LabelSpec]:
+    rows = session.execute(select(Label).where(col(Label.id).in_(sorted(label_ids)))).scalars()
+    return {row.id: label_spec(row) for row in rows if row.id is not None}
+
+
+def _hold(
+    session: Session,
+    env: DisclosureEnv,
+    collection_id: str,
+    held: list[tuple[dict[str, Any], LabelSpec]],
+    rules: ReleaseRules,
+) -> None:
+    """Serve each version under its held label, and open its review (same transaction)."""
+    held_ids = intern_labels(session, (held_spec(spec) for _, spec in held), env.mappings)
+    pks = dict(
+        session.execute(
+            select(col(StixObject.date_added_us), col(StixObject.pk)).where(
+                col(StixObject.collection_id) == collection_id,
+                col(StixObject.date_added_us).in_([row["date_added_us"] for row, _ in held]),
+            )
+        ).all()
+    )
+    connection = session.connection()
+    posted = now_us()
+    submitted_by = actor_of(session) or "unknown"
+    reviews = []
+    for row, spec in held:
+        pk, label_id = pks[row["date_added_us"]], held_ids[held_spec(spec)]
+        connection.execute(update(StixObject).where(col(StixObject.pk) == pk).values(label_id=label_id))
+        connection.execute(
+            update(ObjectMarkingRef).where(col(ObjectMarkingRef.object_pk) == pk).values(label_id=label_id)
+        )
+        reviews.append(
+            {
+                "id": str(uuid.uuid4()),
+                "object_pk": pk,
+                "object_id": row["object_id"],
+                "version_us": row["version_us"],
+                "collection_id": collection_id,
+                "object_type": row["type"],
+                "marked_label_id": row["label_id"],
+                "rank": spec.rank,
+                "two_person": rules.needs_two(spec.rank),
+                "submitted_by": submitted_by,
+                "posted_us": posted,
+                "state": PENDING,
+            }
+        )
+    connection.execute(insert(DisclosureReview.__table__), reviews)

@@ -1,0 +1,129 @@
+"""What each partner would receive if held versions were released as marked (the officer's preview).
+
+Decided as the reads decide, for each registered partner at its agreement's clearance
+(:func:`app.items.preview.partner_principal`): whether it may read the collection, whether the
+marked label releases to it, which granular-marked properties it would lose, and which references
+name objects it does not see (removed from its copy, or, for a required reference, withholding the
+version). For a batch, one union: per partner, the items it would receive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from app.disclosure.models import DisclosureReview
+from app.items.models import ObjectReference, ObjectWithhold, StixObject
+from app.items.predicates import Labels, hidden_reference
+from app.items.preview import partner_principal
+from app.partners.service import list_partners
+from app.policy.enforcer import RoleRights
+from app.policy.visibility import VisibilityCache
+from app.recall.service import Deciding, RecallEnv
+from app.taxii import service as taxii_service
+
+
+def preview(
+    session: Session,
+    reviews: list[DisclosureReview],
+    *,
+    rights: RoleRights,
+    visibility: VisibilityCache,
+    recall_env: RecallEnv,
+    officer_visible: list[int],
+) -> list[dict[str, Any]]:
+    """Per registered partner: collection access, and per review whether it would receive the item and what it would lose."""
+    deciding = Deciding(session, recall_env)
+    pks = [r.object_pk for r in reviews]
+    granular = dict(
+        session.execute(select(col(StixObject.pk), col(StixObject.granular)).where(col(StixObject.pk).in_(pks))).all()
+    )
+    bodies = dict(
+        session.execute(
+            select(col(StixObject.pk), col(StixObject.body)).where(
+                col(StixObject.pk).in_([pk for pk, g in granular.items() if g])
+            )
+        ).all()
+    )
+    withhold: dict[int, dict[int, set[int]]] = {}
+    for pk, set_no, label_id in session.execute(
+        select(col(ObjectWithhold.object_pk), col(ObjectWithhold.set_no), col(ObjectWithhold.label_id)).where(
+            col(ObjectWithhold.object_pk).in_(pks)
+        )
+    ).all():
+        withhold.setdefault(pk, {}).setdefault(set_no, set()).add(label_id)
+    views = []
+    for partner in list_partners(session):
+        principal = partner_principal(partner)
+        visible = set(visibility.visible_label_ids(session, principal)) & set(officer_visible)
+        readable = taxii_service.readable_collections(session, rights, principal)
+        limits = _hidden_references(session, pks, sorted(visible), readable, officer_visible) if partner.active else {}
+        can_read = {r.id: partner.active and r.collection_id in readable for r in reviews}
+        released = {r.id: partner.nation in deciding.seers(deciding.spec(r.marked_label_id)) for r in reviews}
+        # Released together, the batch's items may name each other: those the partner receives are seen.
+        together = {r.object_id for r in reviews if can_read[r.id] and released[r.id]}
+        items = []
+        for review in reviews:
+            refs = [ref for ref in limits.get(review.object_pk, []) if ref["id"] not in together]
+            withheld = any(r["required"] for r in refs) or any(
+                not (labels & visible) for labels in withhold.get(review.object_pk, {}).values()
+            )
+            items.append(
+                {
+                    "review": review.id,
+                    "object_id": review.object_id,
+                    "can_read_collection": can_read[review.id],
+                    "releasable": released[review.id],
+                    "would_receive": can_read[review.id] and released[review.id] and not withheld,
+                    "redacted": _redacted(granular.get(review.object_pk), bodies.get(review.object_pk), visible)
+                    if released[review.id]
+                    else [],
+                    "limiting_references": refs,
+                }
+            )
+        views.append(
+            {
+                "nation": partner.nation,
+                "active": partner.active,
+                "clearance": recall_env.mappings.rank_names[partner.clearance],
+                "would_receive": sum(1 for item in items if item["would_receive"]),
+                "items": items,
+            }
+        )
+    return views
+
+
+def _redacted(granular: str | None, body: str | None, visible: set[int]) -> list[str]:
+    """Selectors of granular markings whose labels the partner may not see."""
+    if not granular or not body:
+        return []
+    hidden = {ref for ref, label_id in orjson.loads(granular).items() if label_id not in visible}
+    markings = orjson.loads(body).get("granular_markings", [])
+    return sorted({s for m in markings if m.get("marking_ref") in hidden for s in m.get("selectors", [])})
+
+
+def _hidden_references(
+    session: Session, pks: list[int], visible: list[int], readable: tuple[str, ...], officer_visible: list[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """Per held version, its references naming objects the partner does not see and the officer does
+    (a preview never tells of what is above its reader's clearance); one query for all."""
+    dialect = session.get_bind().dialect.name
+    labels, officer_labels = Labels(visible, dialect=dialect), Labels(officer_visible, dialect=dialect)
+    entry = ObjectReference
+    rows = session.execute(
+        select(col(entry.object_pk), col(entry.prop), col(entry.ref_id), func.max(col(entry.group_no)))
+        .where(
+            col(entry.object_pk).in_(pks),
+            hidden_reference(col(entry.ref_id), labels, readable),
+            ~hidden_reference(col(entry.ref_id), officer_labels, None),
+        )
+        .group_by(col(entry.object_pk), col(entry.prop), col(entry.ref_id))
+        .order_by(col(entry.object_pk), col(entry.prop), col(entry.ref_id))
+    ).all()
+    found: dict[int, list[dict[str, Any]]] = {}
+    for pk, prop, ref_id, group in rows:
+        found.setdefault(pk, []).append({"property": prop, "id": ref_id, "required": group >= 0})
+    return found
