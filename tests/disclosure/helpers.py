@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+import httpx
+
+from tests.conftest import TAXII
 from tests.recall.helpers import pull
 from tests.taxii.helpers import indicator, objects_url, post_ok
 from tests.taxii.test_releasability import banner, marked
@@ -42,3 +47,16 @@ def partner_ids(client, api: str, collection_id: str, headers: dict, version: st
 def by_id_status(client, api: str, collection_id: str, headers: dict, object_id: str) -> int:
     """The status of GET by id."""
     return client.get(objects_url(api, collection_id, object_id), headers=headers).status_code
+
+
+def post_marked_http(instance, collection_id: str, headers: dict, text: str) -> dict:
+    """Post one marked indicator to a served instance over HTTP; returns it."""
+    definition = banner(text)
+    item = marked(indicator(), definition)
+    answer = httpx.post(
+        instance.objects_url(collection_id),
+        headers=headers | {"Content-Type": TAXII},
+        content=json.dumps({"objects": [definition, item]}),
+    )
+    assert answer.status_code == 202 and answer.json()["failure_count"] == 0, answer.text
+    return item

@@ -34,19 +34,24 @@ def gbr(who):
     return who("partner", "gbr-1", nation="GBR")
 
 
-def _absent_everywhere(client, api, collection_id, headers, object_id):
+def _absent_everywhere(client, api, collection_id, headers, object_id, home_headers):
     assert object_id not in partner_ids(client, api, collection_id, headers)
     assert by_id_status(client, api, collection_id, headers, object_id) == 404
     assert client.get(versions_url(api, collection_id, object_id), headers=headers).status_code == 404
     manifest = [r for page in walk(client, manifest_url(api, collection_id), headers) for r in page.get("objects", [])]
     assert object_id not in {r["id"] for r in manifest}
+    # Nor in the date headers: the held version is the collection's newest, and they do not name it.
+    home = client.get(manifest_url(api, collection_id), headers=home_headers).json()["objects"]
+    held_added = {r["date_added"] for r in home if r["id"] == object_id}
+    last = client.get(objects_url(api, collection_id), headers=headers).headers.get("X-TAXII-Date-Added-Last")
+    assert held_added and last not in held_added
 
 
 def test_a_held_item_is_absent_for_partners_and_present_for_the_home_nation(
     client, api, collection, analyst, officer, usa
 ):
     item = post_marked(client, api, collection.id, analyst, "CONFIDENTIAL//REL TO USA, GBR")
-    _absent_everywhere(client, api, collection.id, usa, item["id"])
+    _absent_everywhere(client, api, collection.id, usa, item["id"], analyst)
     assert item["id"] in partner_ids(client, api, collection.id, analyst)
     review = review_of(client, officer, item["id"])
     assert review["banner"] == "CONFIDENTIAL//REL TO NLD, GBR, USA"
@@ -88,7 +93,7 @@ def test_decline_keeps_it_hidden_and_tells_the_analyst_why(client, api, collecti
         json={"reviews": [review["id"]], "action": "decline", "reason": "source protection"},
     )
     assert answer.status_code == 200, answer.text
-    _absent_everywhere(client, api, collection.id, usa, item["id"])
+    _absent_everywhere(client, api, collection.id, usa, item["id"], analyst)
     mine = client.get("/api/v1/disclosure/mine", headers=analyst).json()["reviews"]
     (state,) = [r for r in mine if r["id"] == review["id"]]
     assert (state["state"], state["reason"], state["decided_by"]) == ("declined", "source protection", "officer-a")

@@ -367,3 +367,11 @@ def build_markings(version: VersionSpec, originator: str, label_definition) -> B
         built.granular_ref = md["id"]
         built.markings[md["id"]] = version.granular
     return built
+
+
+def may_see_reviewed(principal: Principal, version: VersionSpec, originator: str, state: str) -> bool:
+    """DESIGN.md section 7c (disclosure review): a held version (pending, declined, or replaced by a
+    narrowed version or a tearline) is seen by no partner; released as marked, section 2 decides."""
+    if not principal.is_home and state != "released":
+        return False
+    return may_see_version(principal, version, originator)
