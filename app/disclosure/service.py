@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from app.auth.principal import Principal
@@ -74,10 +74,10 @@ class Outcome:
     awaiting_second_officer: bool = False
 
 
-def review_for(session: Session, officer: Principal, review_id: str, *, lock: bool = False) -> DisclosureReview:
+def review_for(session: Session, officer: Principal, review_id: str) -> DisclosureReview:
     """The review, if its item is within the officer's clearance; 404 otherwise, as for an absent one."""
     query = select(DisclosureReview).where(col(DisclosureReview.id) == review_id)
-    review: DisclosureReview | None = session.execute(query.with_for_update() if lock else query).scalars().first()
+    review: DisclosureReview | None = session.execute(query).scalars().first()
     if review is None or review.rank > officer.clearance:
         raise ApiError(404, "No such review.")
     return review
@@ -89,9 +89,22 @@ def decide(session: Session, officer: Officer, review_ids: list[str], decision: 
         raise ApiError(422, f"A {decision.action} decision needs the banner to release at.")
     if decision.action == "tearline" and len(review_ids) != 1:
         raise ApiError(422, "A tearline is made from one item at a time.")
-    reviews = [review_for(session, officer.principal, rid, lock=True) for rid in dict.fromkeys(review_ids)]
+    wanted = list(dict.fromkeys(review_ids))
+    # Take the write lock first (a row lock on PostgreSQL, the database's on SQLite), so two officers
+    # deciding at once are serialised and the second reads the first one's decision.
+    session.execute(
+        update(DisclosureReview).where(col(DisclosureReview.id).in_(wanted)).values(state=DisclosureReview.state)
+    )
+    reviews = [review_for(session, officer.principal, rid) for rid in wanted]
     for review in reviews:
         _check_may_decide(review, officer.principal)
+    present = set(
+        session.execute(
+            select(col(StixObject.pk)).where(col(StixObject.pk).in_([r.object_pk for r in reviews]))
+        ).scalars()
+    )
+    if decision.action != "decline" and any(r.object_pk not in present for r in reviews):
+        raise ApiError(409, "A held version was deleted since it was posted; it cannot be released.")
     deciding = Deciding(session, officer.recall_env)
     now = now_us()
     outcomes: list[Outcome] = []
@@ -113,16 +126,16 @@ def decide(session: Session, officer: Officer, review_ids: list[str], decision: 
             outcomes.append(_narrow(session, officer, deciding, review, decision, now))
         else:
             outcomes.append(_tearline(session, officer, deciding, review, decision, now))
+    for review, spec in to_release:
+        review.released_label_id = review.marked_label_id
+        released_to = sorted(deciding.seers(spec))
+        review.released_to = orjson.dumps(released_to).decode()
+        _close(review, officer.principal, decision, RELEASED, now)
+        outcomes.append(Outcome(review.id, RELEASED, released_to))
+    session.add_all(reviews)
+    session.flush()  # released first: the hooks after the hold (recall) then count these versions in
     if to_release:
         release_versions(session, ((r.object_pk, r.collection_id, r.marked_label_id) for r, _ in to_release))
-        for review, spec in to_release:
-            review.released_label_id = review.marked_label_id
-            released_to = sorted(deciding.seers(spec))
-            review.released_to = orjson.dumps(released_to).decode()
-            _close(review, officer.principal, decision, RELEASED, now)
-            outcomes.append(Outcome(review.id, RELEASED, released_to))
-    session.add_all(reviews)
-    session.flush()
     return sorted(outcomes, key=lambda o: review_ids.index(o.review_id))
 
 
