@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -161,6 +162,8 @@ def connect(
             root_url = document.get("default") or (roots[0] if roots else None)
             if not isinstance(root_url, str) or not root_url:
                 raise PermanentFeedError(f"the discovery resource at {base} names no API root")
+            # OpenTAXII names its API roots by path ("/taxii2/<id>/"): resolve them against the discovery URL.
+            root_url = urljoin(base, root_url)
             base = root_url if root_url.endswith("/") else root_url + "/"
         api_root = ApiRoot(base, conn=connection)
         retrying(settings, api_root.refresh_information)()

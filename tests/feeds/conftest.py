@@ -40,7 +40,7 @@ MEDALLION_PARTNER = "DEU"
 MEDALLION_USER, MEDALLION_PASSWORD = "tearline-feed", "medallion-s3cret-pw"
 MEDALLION_ROOT = "feeds"
 MEDALLION_PULL_COLLECTION = "8f1c1e9a-51a8-4c2e-9b56-1c7d0b9e3a01"
-MEDALLION_PUSH_POOL = [f"5d0c3f1e-0000-4000-8000-{n:012d}" for n in range(16)]
+MEDALLION_PUSH_POOL = [f"5d0c3f1e-0000-4000-8000-{n:012d}" for n in range(40)]  # one per test and backend
 MEDALLION_MAX_CONTENT = 2500  # small, so pushes need several envelopes
 CREATED = "2026-11-01T10:00:00.000Z"
 
@@ -409,3 +409,8 @@ def ctx(app, fast_settings: Settings) -> FeedContext:
 @pytest.fixture
 def feed_name() -> str:
     return f"feed-{uuid.uuid4().hex[:10]}"
+
+
+# ---------------------------------------------------------------- OpenTAXII (its own venv, gunicorn)
+
+from tests.feeds.opentaxii_peer import opentaxii  # noqa: E402, F401  (the fixture; the helper uses the above)
