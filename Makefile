@@ -1,24 +1,37 @@
-# Fresh machine: `make demo` or `make test`. Both create .venv and install the
-# project (editable, with test extras) the first time, and again only when
-# pyproject.toml changes.
+# Fresh machine: `make demo` or `make test`. Each creates .venv the first time and installs the
+# project into it (editable), again only when pyproject.toml changes:
+#   make demo  the runtime dependencies only (pip install -e .), what the container installs;
+#   make test  the runtime dependencies and the test and bench extras (pip install -e '.[test,bench]').
+# After `make test`, `make demo` installs nothing: the full install covers the runtime one.
 
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-test-bench
 
-.PHONY: venv demo test bench bench-recall
+.PHONY: venv runtime demo test bench bench-recall
 
-venv: $(STAMP)
+# The development environment: everything `make test` and the benchmarks need.
+venv: $(DEV_STAMP)
+
+# The runtime environment only: what `make demo` needs.
+runtime: $(RUNTIME_STAMP)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --upgrade pip
+	$(VENV)/bin/python -m pip install -e .
+	touch $(RUNTIME_STAMP)
+
+# The full install includes the runtime one, so it renews that stamp too.
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install --upgrade pip
 	$(VENV)/bin/python -m pip install -e '.[test,bench]'
-	touch $(STAMP)
+	touch $(RUNTIME_STAMP) $(DEV_STAMP)
 
-demo: venv
+demo: runtime
 	$(VENV)/bin/tearline demo
 
 # Lint, format check and strict typing first (seconds), then the suite on two workers (CI has 2

@@ -94,6 +94,12 @@ def test_compose_runs_production_on_postgresql_without_default_secrets():
     assert all("file" in secret for secret in compose["secrets"].values())
     assert "command" not in app and "entrypoint" not in app  # the image's: migrate, then serve
     assert all(port.startswith("127.0.0.1:") for port in app["ports"])
+    # Three compose-only variables (docker/smoke.sh sets them), defaulting to a deployment's values.
+    assert app["ports"] == ["127.0.0.1:${TEARLINE_COMPOSE_PORT:-8000}:8000"]
+    assert app["image"] == "${TEARLINE_COMPOSE_IMAGE:-tearline:latest}" and app["build"] == "."
+    assert {secret["file"].rsplit("/", 1)[0] for secret in compose["secrets"].values()} == {
+        "${TEARLINE_COMPOSE_SECRETS:-./secrets}"
+    }
 
 
 def _free_port() -> int:

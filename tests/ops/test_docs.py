@@ -21,6 +21,10 @@ LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 NOT_SETTINGS = {
     "TEARLINE_SECRETS_DIR",
     "TEARLINE_PARTNER_TOKEN",
+    # compose.yaml's own variables (where the secrets are, the published port, the image)
+    "TEARLINE_COMPOSE_SECRETS",
+    "TEARLINE_COMPOSE_PORT",
+    "TEARLINE_COMPOSE_IMAGE",
     # the test suite's own knobs, named in the README
     "TEARLINE_TEST_PG_ADMIN_URL",
     "TEARLINE_LEAK_EXAMPLES",
