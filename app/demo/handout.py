@@ -70,6 +70,8 @@ def issue_tokens(settings: Settings) -> list[RoleToken]:
         ("ANALYST_TOKEN", home, "analyst", ANALYST_SUBJECT, "posts and manages items (TAXII, /api/v1/items)"),
         ("AUDITOR_TOKEN", home, "auditor", "demo-auditor", "reads the audit log (/api/v1/audit, the console)"),
         ("ADMIN_TOKEN", home, "admin", "demo-admin", "manages collections and feeds (/api/v1/collections)"),
+        ("OFFICER_TOKEN", home, "officer", "demo-officer", "releases held items (/api/v1/disclosure)"),
+        ("SECOND_OFFICER_TOKEN", home, "officer", "demo-officer-2", "a second officer, for SECRET releases"),
     ]
     return [
         RoleToken(

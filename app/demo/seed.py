@@ -27,6 +27,7 @@ from app.auth.principal import Principal
 from app.config.settings import Settings
 from app.db import migrations
 from app.db.engine import make_engine
+from app.demo.review import seed_review
 from app.disclosure.setup import bind_disclosure
 from app.items.identity import home_identity, home_identity_id
 from app.items.models import StixObject
@@ -306,6 +307,7 @@ def seed(settings: Settings, operator: str = "demo") -> SeedResult:
             audit_operator_writes(session, settings, operator=operator, command="tearline demo (seeding)")
             partners = seed_partners(session, settings)
             submitted, succeeded, failures = seed_objects(session, settings)
+            failures += seed_review(session, analyst_principal(settings), mappings, settings.home_nation)
             stored = stored_count(session)
     finally:
         engine.dispose()

@@ -31,6 +31,8 @@ ROLES = {
     "ANALYST_TOKEN": ("NLD", ["analyst"]),
     "AUDITOR_TOKEN": ("NLD", ["auditor"]),
     "ADMIN_TOKEN": ("NLD", ["admin"]),
+    "OFFICER_TOKEN": ("NLD", ["officer"]),
+    "SECOND_OFFICER_TOKEN": ("NLD", ["officer"]),
 }
 # Pages whose examples another change is rewriting; their blocks are reported as skipped, by name.
 HELD_PAGES: dict[str, str] = {}  # pages whose blocks are held back for a reason, page -> reason
