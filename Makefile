@@ -9,7 +9,7 @@ VENV := .venv
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-test-bench
 
-.PHONY: venv runtime demo test bench bench-recall
+.PHONY: venv runtime demo test bench bench-recall bench-disclosure
 
 # The development environment: everything `make test` and the benchmarks need.
 venv: $(DEV_STAMP)
@@ -55,3 +55,10 @@ bench: venv
 # date; about 2 minutes; writes bench/results/recall.json. RECALL_ARGS adds options, e.g. RECALL_ARGS="--repeats 3".
 bench-recall: venv
 	$(VENV)/bin/python bench/recall.py $(RECALL_ARGS)
+
+# Disclosure benchmark (app/disclosure/): a queue of 10,000 held items on SQLite and PostgreSQL; opening
+# the queue, one item's preview, a union preview and a release of 1,000, and the time until a partner's
+# pull and live stream have them (goal: each well under a second); about a minute; writes
+# bench/results/disclosure.json. DISCLOSURE_ARGS adds options, e.g. DISCLOSURE_ARGS="--repeats 3".
+bench-disclosure: venv
+	$(VENV)/bin/python bench/disclosure.py $(DISCLOSURE_ARGS)

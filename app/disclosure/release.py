@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session, col
 
 from app.db.timestamps import format_us, now_us
@@ -49,18 +49,23 @@ def release_versions(session: Session, releases: Iterable[tuple[int, str, int]])
     for pk, collection_id, label_id in releases:
         by_collection[collection_id].append((pk, label_id))
     connection = session.connection()
+    objects, refs = StixObject.__table__, ObjectMarkingRef.__table__
+    # One statement each, run for every row (executemany): 1,000 releases were 2,000 round trips.
+    relabel = (
+        update(objects)
+        .where(objects.c.pk == bindparam("b_pk"))
+        .values(label_id=bindparam("b_label"), date_added_us=bindparam("b_added"))
+    )
+    relabel_refs = update(refs).where(refs.c.object_pk == bindparam("b_pk")).values(label_id=bindparam("b_label"))
     for collection_id, items in sorted(by_collection.items()):
-        next_date_added = max(now_us(), lock_collection(session, collection_id) + 1)
-        for pk, label_id in sorted(items):
-            connection.execute(
-                update(StixObject)
-                .where(col(StixObject.pk) == pk)
-                .values(label_id=label_id, date_added_us=next_date_added)
-            )
-            connection.execute(
-                update(ObjectMarkingRef).where(col(ObjectMarkingRef.object_pk) == pk).values(label_id=label_id)
-            )
-            next_date_added += 1
+        first = max(now_us(), lock_collection(session, collection_id) + 1)
+        params = [
+            {"b_pk": pk, "b_label": label_id, "b_added": first + offset}
+            for offset, (pk, label_id) in enumerate(sorted(items))
+        ]
+        next_date_added = first + len(params)
+        connection.execute(relabel, params)
+        connection.execute(relabel_refs, [{"b_pk": p["b_pk"], "b_label": p["b_label"]} for p in params])
         connection.execute(
             update(Collection).where(col(Collection.id) == collection_id).values(date_added_hwm=next_date_added - 1)
         )

@@ -91,7 +91,7 @@ def union_preview(
     visibility: VisibilityCache = Depends(get_visibility),
 ) -> dict[str, Any]:
     """One preview of the union: per partner, each item it would receive and what it would lose."""
-    reviews = [service.review_for(session, principal, rid) for rid in dict.fromkeys(body.reviews)]
+    reviews = service.reviews_for(session, principal, body.reviews)
     return {"partners": _preview(request, session, principal, reviews, rights, visibility)}
 
 
