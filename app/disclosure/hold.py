@@ -91,6 +91,8 @@ def on_stored(session: Session, batch: StoredBatch, env: DisclosureEnv) -> Store
         return None
     collection = session.get(Collection, batch.collection_id)
     keys = {batch.collection_id, *([collection.alias] if collection is not None and collection.alias else [])}
+    if not any(rule.applies_to(keys) for rule in rules.rules):
+        return None  # a collection no rule names is not reviewed: nothing more to read
     specs = _specs(session, {row["label_id"] for row in candidates})
     held = []
     for row in candidates:
