@@ -13,20 +13,39 @@ from sqlmodel import Session, col
 
 from app.auth.principal import Principal
 from app.disclosure.models import DECLINED, PENDING, DisclosureReview
+from app.items.models import ObjectReference, StixObject
 from app.markings.mappings import Mappings
 
 MAX_PAGE = 1000
 
 
 def pending(
-    session: Session, reader: Principal, *, collection_id: str | None = None, limit: int = 100, after: str | None = None
+    session: Session,
+    reader: Principal,
+    *,
+    collection_id: str | None = None,
+    referenced_by: str | None = None,
+    limit: int = 100,
+    after: str | None = None,
 ) -> tuple[list[DisclosureReview], str | None]:
-    """Held versions waiting for a decision, oldest first; the next page's ``after`` when there is more."""
+    """Held versions waiting for a decision, oldest first; the next page's ``after`` when there is more.
+
+    ``referenced_by``: only the object of that id and the objects its stored versions name."""
     query = select(DisclosureReview).where(
         col(DisclosureReview.state) == PENDING, col(DisclosureReview.rank) <= reader.clearance
     )
     if collection_id is not None:
         query = query.where(col(DisclosureReview.collection_id) == collection_id)
+    if referenced_by is not None:
+        # A report and what it names (its object_refs), to decide on together.
+        named = (
+            select(col(ObjectReference.ref_id))
+            .join(StixObject, col(StixObject.pk) == col(ObjectReference.object_pk))
+            .where(col(StixObject.object_id) == referenced_by)
+        )
+        query = query.where(
+            (col(DisclosureReview.object_id) == referenced_by) | col(DisclosureReview.object_id).in_(named)
+        )
     if after is not None:
         posted, _, review_id = after.partition(":")
         if not posted.isdigit() or not review_id:

@@ -48,12 +48,17 @@ def pending_queue(
     session: Session = Depends(get_session),
     mappings: Mappings = Depends(get_mappings),
     collection: str | None = Query(None, max_length=255),
+    referenced_by: str | None = Query(
+        None, max_length=288, description="Only this object (e.g. a report) and the objects it names."
+    ),
     limit: int = Query(100, ge=1, le=queue.MAX_PAGE),
     after: str | None = Query(None, max_length=128),
 ) -> dict[str, Any]:
     """Held items within your clearance; `next` gives the following page."""
     try:
-        reviews, more = queue.pending(session, principal, collection_id=collection, limit=limit, after=after)
+        reviews, more = queue.pending(
+            session, principal, collection_id=collection, referenced_by=referenced_by, limit=limit, after=after
+        )
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     return {"reviews": service.describe(session, reviews, mappings), "next": more}

@@ -179,3 +179,31 @@ def test_a_reference_to_a_held_item_is_closed_until_it_is_released(client, api, 
     assert by_id_status(client, api, collection.id, usa, relationship["id"]) == 404
     assert decide(client, officer, [review_of(client, officer, held["id"])["id"]]).status_code == 200
     assert {held["id"], relationship["id"]} <= partner_ids(client, api, collection.id, usa)
+
+
+def test_a_report_and_what_it_names_are_released_in_one_action(client, api, collection, analyst, officer, usa):
+    text = "RESTRICTED//REL TO USA"
+    first = post_marked(client, api, collection.id, analyst, text)
+    second = post_marked(client, api, collection.id, analyst, text)
+    unrelated = post_marked(client, api, collection.id, analyst, text)
+    report = {
+        "type": "report",
+        "spec_version": "2.1",
+        "id": f"report--{uuid.uuid4()}",
+        "created": "2024-01-01T00:00:00.000Z",
+        "modified": "2024-01-01T00:00:00.000Z",
+        "name": "LANTERN infrastructure",
+        "published": "2024-01-01T00:00:00Z",
+        "object_refs": [first["id"], second["id"]],
+    }
+    report = post_marked(client, api, collection.id, analyst, text, report)
+    listed = client.get(
+        "/api/v1/disclosure/queue", headers=officer, params={"referenced_by": report["id"], "limit": 1000}
+    ).json()["reviews"]
+    assert {r["object_id"] for r in listed} == {report["id"], first["id"], second["id"]}
+    preview = client.post("/api/v1/disclosure/preview", headers=officer, json={"reviews": [r["id"] for r in listed]})
+    (usa_view,) = [p for p in preview.json()["partners"] if p["nation"] == "USA"]
+    assert usa_view["would_receive"] == 3  # the report's references are released with it
+    assert decide(client, officer, [r["id"] for r in listed]).status_code == 200
+    seen = partner_ids(client, api, collection.id, usa)
+    assert {report["id"], first["id"], second["id"]} <= seen and unrelated["id"] not in seen
