@@ -5,6 +5,9 @@ auditor API, which the API tests already cover on both databases. The server has
 database of its own, seeded over HTTP: an analyst posts an object in two versions, partner
 nations pull it (GBR once before the second version withdraws it from GBR, USA twice after, FRA is refused), and a poller makes enough requests
 to need a second page of records.
+
+The disclosure officers' panel runs against ``review_server`` instead: a live server on the
+session's database (so on SQLite and on PostgreSQL) whose release rules hold items for an officer.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from app.taxii import service as taxii_service
 from tests.audit.conftest import labelled_indicator
 from tests.conftest import HOME, PARTNERS, TAXII
 from tests.e2e.conftest import serving
+from tests.taxii.helpers import indicator
+from tests.taxii.test_releasability import banner, marked
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -150,6 +155,80 @@ def console_server(key_dir: Path, tmp_path_factory) -> Iterator[Seeded]:
         tag = uuid.uuid4().hex[:8]
         object_id = _seed(base_url, f"/taxii2/{settings.api_root}", collection_id, token, tag)
         yield Seeded(base_url, database_url, object_id, collection_id, tag, token)
+
+
+# The disclosure tests' rules (tests/disclosure/conftest.py): TLP:CLEAR/GREEN released as marked,
+# every other item of the home nation held for an officer, two officers from SECRET.
+REVIEW_RULES = """
+two_person_from = "SECRET"
+
+[[rule]]
+collections = ["*"]
+tlp = ["clear", "white", "green"]
+review = false
+
+[[rule]]
+collections = ["*"]
+review = true
+"""
+
+
+@dataclass(frozen=True)
+class ReviewServer:
+    """A live server whose release rules hold items for a disclosure officer, with a fresh collection."""
+
+    base_url: str
+    api_root: str
+    collection_id: str
+    tag: str
+    token: Callable[..., str]
+
+    @property
+    def objects_url(self) -> str:
+        return f"{self.base_url}/taxii2/{self.api_root}/collections/{self.collection_id}/objects/"
+
+    def headers(self, subject: str, roles: tuple[str, ...], nation: str = HOME) -> dict:
+        return {"Authorization": f"Bearer {self.token(subject=subject, nation=nation, roles=roles)}", "Accept": TAXII}
+
+    def post(self, analyst: str, text: str, **properties) -> dict:
+        """Post, as ``analyst``, one indicator marked with the banner ``text``; returns it."""
+        definition = banner(text)
+        item = marked(indicator(**properties), definition)
+        answer = requests.post(
+            self.objects_url,
+            json={"objects": [definition, item]},
+            headers=self.headers(analyst, ("analyst",)) | {"Content-Type": TAXII},
+            timeout=30,
+        )
+        assert answer.status_code == 202 and answer.json()["failure_count"] == 0, answer.text
+        return item
+
+    def pulled_ids(self, nation: str) -> set[str]:
+        """Ids a partner of ``nation`` pulls from the collection (every version)."""
+        headers = self.headers(f"{nation.lower()}-{self.tag}", ("partner",), nation)
+        answer = requests.get(self.objects_url, params={"match[version]": "all"}, headers=headers, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return {o["id"] for o in answer.json().get("objects", [])}
+
+
+@pytest.fixture(scope="module")
+def review_server(app, settings: Settings, make_token, tmp_path_factory) -> Iterator[ReviewServer]:
+    """``tearline serve`` on the session's database (SQLite, then PostgreSQL: ``database_url``) with
+    :data:`REVIEW_RULES` as its release rules; ``app`` first, it registers the partners."""
+    directory = tmp_path_factory.mktemp("review-console")
+    policies = directory / "policies"
+    policies.mkdir()
+    for name in ("model.conf", "policy.csv"):
+        shutil.copy(settings.policies_dir / name, policies / name)
+    (policies / "disclosure.toml").write_text(REVIEW_RULES)
+    tag = uuid.uuid4().hex[:8]
+    with Session(app.state.engine) as session:
+        collection_id = taxii_service.create_collection(
+            session, title=f"console review {tag}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
+        ).id
+    served = settings.model_copy(update={"policies_dir": policies, "log_level": "WARNING"})
+    with serving(served, directory / "server.log") as base_url:
+        yield ReviewServer(base_url, settings.api_root, collection_id, tag, make_token)
 
 
 def _require_chromium() -> None:

@@ -1,4 +1,5 @@
-// Tearline audit console: vanilla JS over the auditor JSON API (/api/v1/audit).
+// Tearline console: vanilla JS over the auditor JSON API (/api/v1/audit); disclosure.js adds the
+// disclosure officers' panel (/api/v1/disclosure). A token opens the panels its rights allow.
 //
 // The token lives only in sessionStorage (gone when the tab closes) and travels only in an
 // Authorization header; never in a cookie, a URL or the DOM after login. Everything the API
@@ -103,14 +104,19 @@
     return `Request failed: ${error.message}`;
   }
 
-  async function api(path, params) {
+  /** Any JSON API call of this server: GET with query parameters, or a method with a JSON body. */
+  async function call(path, { method = "GET", params, body: payload } = {}) {
     const token = sessionStorage.getItem(TOKEN_KEY);
-    const url = new URL(API + path, window.location.origin);
+    const url = new URL(path, window.location.origin);
     for (const [name, value] of Object.entries(params || {})) {
       if (value !== "" && value !== null && value !== undefined) url.searchParams.set(name, value);
     }
+    const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+    if (payload !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(url, {
-      headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+      method,
+      headers,
+      body: payload === undefined ? undefined : JSON.stringify(payload),
       credentials: "omit",
       cache: "no-store",
     });
@@ -122,6 +128,11 @@
     }
     if (!response.ok) throw new ApiFailure(response.status, body);
     return body;
+  }
+
+  /** A GET of the auditor API. */
+  function api(path, params) {
+    return call(API + path, { params });
   }
 
   /** The token's claims, for display only (the server is the one that verifies it). */
@@ -136,9 +147,20 @@
 
   // ---- login -----------------------------------------------------------------------------
 
-  function showWorkspace(token) {
+  // The areas of the page: each is the panels marked data-area="..." in index.html, opened when
+  // the token's probe call is allowed. The role named is only a hint of which to probe first (a
+  // probe is an audited request; the server alone decides).
+  const AREAS = [
+    { name: "audit", role: "auditor", probe: () => api("/records", { limit: 1 }) },
+    { name: "disclosure", role: "officer", probe: () => call("/api/v1/disclosure/queue", { params: { limit: 1 } }) },
+  ];
+
+  function showWorkspace(token, areas) {
     const who = claims(token);
-    $("whoami").textContent = `${who.sub || "auditor"}${who.nation ? " (" + who.nation + ")" : ""}`;
+    $("whoami").textContent = `${who.sub || areas[0]}${who.nation ? " (" + who.nation + ")" : ""}`;
+    for (const panel of document.querySelectorAll("#workspace [data-area]")) {
+      panel.hidden = !areas.includes(panel.dataset.area);
+    }
     $("session").hidden = false;
     $("login").hidden = true;
     $("workspace").hidden = false;
@@ -151,17 +173,44 @@
     say("login-message", message, Boolean(message));
   }
 
+  /** The areas the token opens: those its roles name, or else (other roles) whichever answers. */
+  async function grantedAreas(token) {
+    const roles = Array.isArray(claims(token).roles) ? claims(token).roles : [];
+    const hinted = AREAS.filter((area) => roles.includes(area.role));
+    const granted = [];
+    let failure = null;
+    for (const group of [hinted, AREAS.filter((area) => !hinted.includes(area))]) {
+      for (const area of group) {
+        try {
+          await area.probe(); // proves the token and the right in one audited call
+          granted.push(area.name);
+        } catch (error) {
+          if (!(error instanceof ApiFailure) || error.status !== 403) throw error; // 401: no use going on
+          failure ??= error;
+        }
+      }
+      if (granted.length) return granted;
+    }
+    throw failure;
+  }
+
   async function tryToken(token) {
     sessionStorage.setItem(TOKEN_KEY, token);
+    let areas;
     try {
-      await api("/records", { limit: 1 }); // proves the token and the right in one audited call
+      areas = await grantedAreas(token);
     } catch (error) {
       sessionStorage.removeItem(TOKEN_KEY);
-      showLogin(explain(error));
+      showLogin(error instanceof ApiFailure && error.status === 403
+        ? "Access refused (403): this token does not carry the auditor role nor the officer role, so it may " +
+          "not use this console. Ask an administrator for a token with the role \"auditor\" (audit log) or " +
+          "\"officer\" (disclosure review)."
+        : explain(error));
       return;
     }
-    showWorkspace(token);
-    await search(readFilters());
+    showWorkspace(token, areas);
+    document.dispatchEvent(new CustomEvent("tearline:login", { detail: { areas } }));
+    if (areas.includes("audit")) await search(readFilters());
   }
 
   $("login-form").addEventListener("submit", async (event) => {
@@ -364,7 +413,7 @@
   // ---- shared with live.js (the live view) and recalls.js (the recalls panel) -------------
 
   window.TearlineConsole = Object.freeze({
-    API, api, el, say, explain, routeCell, ApiFailure, showDissemination,
+    API, api, call, el, say, explain, routeCell, ApiFailure, showDissemination,
     token: () => sessionStorage.getItem(TOKEN_KEY),
   });
 
