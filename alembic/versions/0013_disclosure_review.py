@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table(
         "disclosure_review",
         sa.Column("id", sa.String(36), nullable=False),
-        sa.Column("object_pk", sa.BigInteger(), nullable=False),
+        sa.Column("object_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("object_id", sa.String(288), nullable=False),
         sa.Column("version_us", sa.BigInteger(), nullable=False),
         sa.Column("collection_id", sa.String(36), nullable=False),
@@ -44,6 +44,9 @@ def upgrade() -> None:
         sa.Column("proposal", sa.Text(), nullable=True),
         sa.Column("proposed_us", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(["marked_label_id"], ["label.id"], name="fk_disclosure_review_marked_label"),
+        sa.ForeignKeyConstraint(
+            ["object_pk"], ["stix_object.pk"], name="fk_disclosure_review_object", ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_disclosure_review"),
     )
     op.create_index("ix_disclosure_review_object_pk", "disclosure_review", ["object_pk"], unique=True)

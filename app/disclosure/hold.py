@@ -11,9 +11,10 @@ nothing (app/recall/).
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +24,27 @@ from sqlmodel import Session, col
 
 from app.db.timestamps import now_us
 from app.db.written import actor_of
-from app.disclosure.models import PENDING, DisclosureReview
+from app.disclosure.models import PENDING, DisclosureReview, still_held
 from app.disclosure.rules import ReleaseRules, load_rules
 from app.items.changes import StoredBatch, is_review_exempt, only_rows
 from app.items.models import ObjectMarkingRef, StixObject
-from app.items.store import SHARED_TYPES
+from app.items.store import MARKING_DEFINITION
 from app.markings.label_spec import LabelSpec
 from app.markings.mappings import Mappings
 from app.markings.models import Label
 from app.markings.service import intern_labels, label_spec
 from app.taxii.models import Collection
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class DisclosureEnv:
     """What disclosure review needs of the app: the rules file, the tables and the home nation.
 
-    The rules are read again when the file changes on disk (a stat per storing transaction).
+    The rules are read again when the file changes on disk (a stat per storing transaction); an
+    invalid file refuses every store (raised), and once rules are in force a file removed or emptied
+    leaves the last rules in force.
     """
 
     policies_dir: Path
@@ -55,14 +60,22 @@ class DisclosureEnv:
         mtime = path.stat().st_mtime if path.exists() else None
         with self._lock:
             if self._rules is None or mtime != self._mtime:
-                self._rules, self._mtime = load_rules(self.policies_dir, self.mappings), mtime
+                loaded = load_rules(self.policies_dir, self.mappings)
+                if self._rules is not None and self._rules.rules and not loaded.rules:
+                    # Emptied (a rewrite in progress) or removed while rules were in force: the last
+                    # rules stay, so nothing is released unreviewed meanwhile. Running without review
+                    # takes a restart.
+                    log.error("%s: removed or emptied while release rules were in force; the last rules stay", path)
+                    return self._rules
+                self._rules, self._mtime = loaded, mtime
             return self._rules
 
 
-def held_spec(marked: LabelSpec) -> LabelSpec:
-    """The label a held version is served under: as marked, released to nobody (its originator and
-    the home nation still see it)."""
-    return LabelSpec(marked.rank, frozenset(), marked.caveats, marked.originator)
+def held_spec(marked: LabelSpec, home_nation: str) -> LabelSpec:
+    """The label a held version is served under: as marked, released to nobody, and the home nation's
+    (so only the home nation sees it, at its clearance: not even the originator of a partner's item
+    sees the home nation's new version of it before review)."""
+    return LabelSpec(marked.rank, frozenset(), marked.caveats, home_nation)
 
 
 def releases_to_anyone(spec: LabelSpec, mappings: Mappings) -> bool:
@@ -72,18 +85,33 @@ def releases_to_anyone(spec: LabelSpec, mappings: Mappings) -> bool:
 
 
 def tlp_levels(body: dict[str, Any], mappings: Mappings) -> frozenset[str] | None:
-    """The TLP levels of the object's markings when every one of them is TLP, else None."""
-    refs = body.get("object_marking_refs") or []
+    """The TLP levels of the object's markings, granular ones included, when every one of them is
+    TLP; else None (a classified paragraph makes an item TLP-marked no more)."""
+    refs = [*(body.get("object_marking_refs") or [])]
+    refs += [m.get("marking_ref") for m in body.get("granular_markings") or [] if isinstance(m, dict)]
     if not refs or any(ref not in mappings.tlp for ref in refs):
         return None
     return frozenset(mappings.tlp[ref][0] for ref in refs)
 
 
+def _granular_ids(row: dict[str, Any]) -> list[int]:
+    granular = row.get("granular")
+    return list(orjson.loads(granular).values()) if granular else []
+
+
 def on_stored(session: Session, batch: StoredBatch, env: DisclosureEnv) -> StoredBatch | None:
-    """The after-store hook: hold the versions the rules hold; the rest go on to the next hook."""
+    """The after-store hook: hold the versions the rules hold; the rest go on to the next hook.
+
+    Candidates are the versions the home nation wrote (its items, and its new versions of a partner's
+    item), of every type but marking definitions (served only beside what they describe). An item's
+    classification for the rules, the two-person rule and the officer's clearance is the highest of
+    its object and granular markings.
+    """
     if is_review_exempt(session):
         return None
-    candidates = [row for row in batch.rows if row["originator"] == env.home_nation and row["type"] not in SHARED_TYPES]
+    candidates = [
+        row for row in batch.rows if row["submitter"] == env.home_nation and row["type"] != MARKING_DEFINITION
+    ]
     if not candidates:
         return None
     rules = env.rules()
@@ -93,22 +121,40 @@ def on_stored(session: Session, batch: StoredBatch, env: DisclosureEnv) -> Store
     keys = {batch.collection_id, *([collection.alias] if collection is not None and collection.alias else [])}
     if not any(rule.applies_to(keys) for rule in rules.rules):
         return None  # a collection no rule names is not reviewed: nothing more to read
-    specs = _specs(session, {row["label_id"] for row in candidates})
+    specs = _specs(session, {i for row in candidates for i in [row["label_id"], *_granular_ids(row)]})
     held = []
     for row in candidates:
         spec = specs[row["label_id"]]
         if not releases_to_anyone(spec, env.mappings):
             continue
         body = orjson.loads(row["body"])
-        if body.get("revoked") is True:
-            continue  # a revocation only withdraws: it is never held back
-        if rules.reviews(keys, spec, tlp_levels(body, env.mappings)):
-            held.append((row, spec))
+        if body.get("revoked") is True and _repeats_released(session, row, body):
+            continue  # a revocation of released content only withdraws: it is never held back
+        rank = max([spec.rank, *(specs[i].rank for i in _granular_ids(row))])
+        if rules.reviews(keys, replace(spec, rank=rank), tlp_levels(body, env.mappings)):
+            held.append((row, spec, rank))
     if not held:
         return None
     _hold(session, env, batch.collection_id, held, rules)
-    held_keys = {(row["object_id"], row["version_us"]) for row, _ in held}
+    held_keys = {(row["object_id"], row["version_us"]) for row, _, _ in held}
     return only_rows(batch, lambda row: (row["object_id"], row["version_us"]) not in held_keys)
+
+
+_NOT_CONTENT = ("modified", "revoked")
+
+
+def _repeats_released(session: Session, row: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether a revoked version says nothing new: its content and markings are those of a version
+    of the object that is not held (a revocation carrying new content is reviewed like any version)."""
+    content = {k: v for k, v in body.items() if k not in _NOT_CONTENT}
+    released = session.execute(
+        select(col(StixObject.body)).where(
+            col(StixObject.object_id) == row["object_id"],
+            col(StixObject.version_us) != row["version_us"],
+            ~still_held(col(StixObject.pk)),
+        )
+    ).scalars()
+    return any({k: v for k, v in orjson.loads(other).items() if k not in _NOT_CONTENT} == content for other in released)
 
 
 def _specs(session: Session, label_ids: set[int]) -> dict[int, LabelSpec]:
@@ -120,16 +166,17 @@ def _hold(
     session: Session,
     env: DisclosureEnv,
     collection_id: str,
-    held: list[tuple[dict[str, Any], LabelSpec]],
+    held: list[tuple[dict[str, Any], LabelSpec, int]],
     rules: ReleaseRules,
 ) -> None:
     """Serve each version under its held label, and open its review (same transaction)."""
-    held_ids = intern_labels(session, (held_spec(spec) for _, spec in held), env.mappings)
+    home = env.home_nation
+    held_ids = intern_labels(session, (held_spec(spec, home) for _, spec, _ in held), env.mappings)
     pks = dict(
         session.execute(
             select(col(StixObject.date_added_us), col(StixObject.pk)).where(
                 col(StixObject.collection_id) == collection_id,
-                col(StixObject.date_added_us).in_([row["date_added_us"] for row, _ in held]),
+                col(StixObject.date_added_us).in_([row["date_added_us"] for row, _, _ in held]),
             )
         ).all()
     )
@@ -137,8 +184,8 @@ def _hold(
     posted = now_us()
     submitted_by = actor_of(session) or "unknown"
     reviews = []
-    for row, spec in held:
-        pk, label_id = pks[row["date_added_us"]], held_ids[held_spec(spec)]
+    for row, spec, rank in held:
+        pk, label_id = pks[row["date_added_us"]], held_ids[held_spec(spec, home)]
         connection.execute(update(StixObject).where(col(StixObject.pk) == pk).values(label_id=label_id))
         connection.execute(
             update(ObjectMarkingRef).where(col(ObjectMarkingRef.object_pk) == pk).values(label_id=label_id)
@@ -152,8 +199,8 @@ def _hold(
                 "collection_id": collection_id,
                 "object_type": row["type"],
                 "marked_label_id": row["label_id"],
-                "rank": spec.rank,
-                "two_person": rules.needs_two(spec.rank),
+                "rank": rank,
+                "two_person": rules.needs_two(rank),
                 "submitted_by": submitted_by,
                 "posted_us": posted,
                 "state": PENDING,

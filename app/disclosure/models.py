@@ -27,6 +27,7 @@ from sqlmodel import Field, SQLModel
 
 from app.db.columns import STIX_ID_LENGTH
 
+_BIG_KEY = BigInteger().with_variant(Integer(), "sqlite")  # stix_object.pk
 PENDING, RELEASED, DECLINED, REPLACED = "pending", "released", "declined", "replaced"
 """Review states: waiting; released as marked; declined; replaced by what partners got instead (a
 narrowed new version or a tearline). Only a released version leaves its held label."""
@@ -49,8 +50,15 @@ class DisclosureReview(SQLModel, table=True):
         __table__: ClassVar[Table]
 
     id: str = Field(sa_column=Column(String(36), nullable=False))
-    object_pk: int = Field(sa_column=Column(BigInteger, nullable=False))
-    """The held ``stix_object`` row (not a foreign key: a TAXII DELETE may remove the version)."""
+    object_pk: int | None = Field(
+        sa_column=Column(
+            _BIG_KEY,
+            ForeignKey("stix_object.pk", name="fk_disclosure_review_object", ondelete="SET NULL"),
+            nullable=True,
+        )
+    )
+    """The held ``stix_object`` row; NULL once the version is deleted (a TAXII DELETE), so a row id the
+    database gives again (SQLite reuses the highest) never takes over a review."""
     object_id: str = Field(sa_column=Column(String(STIX_ID_LENGTH), nullable=False))
     version_us: int = Field(sa_column=Column(BigInteger, nullable=False))
     collection_id: str = Field(sa_column=Column(String(36), nullable=False))

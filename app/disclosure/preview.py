@@ -37,7 +37,7 @@ def preview(
 ) -> list[dict[str, Any]]:
     """Per registered partner: collection access, and per review whether it would receive the item and what it would lose."""
     deciding = Deciding(session, recall_env)
-    pks = [r.object_pk for r in reviews]
+    pks = [_pk(r) for r in reviews]
     granular = dict(
         session.execute(select(col(StixObject.pk), col(StixObject.granular)).where(col(StixObject.pk).in_(pks))).all()
     )
@@ -67,9 +67,9 @@ def preview(
         together = {r.object_id for r in reviews if can_read[r.id] and released[r.id]}
         items = []
         for review in reviews:
-            refs = [ref for ref in limits.get(review.object_pk, []) if ref["id"] not in together]
+            refs = [ref for ref in limits.get(_pk(review), []) if ref["id"] not in together]
             withheld = any(r["required"] for r in refs) or any(
-                not (labels & visible) for labels in withhold.get(review.object_pk, {}).values()
+                not (labels & visible) for labels in withhold.get(_pk(review), {}).values()
             )
             items.append(
                 {
@@ -78,7 +78,7 @@ def preview(
                     "can_read_collection": can_read[review.id],
                     "releasable": released[review.id],
                     "would_receive": can_read[review.id] and released[review.id] and not withheld,
-                    "redacted": _redacted(granular.get(review.object_pk), bodies.get(review.object_pk), visible)
+                    "redacted": _redacted(granular.get(_pk(review)), bodies.get(_pk(review)), visible)
                     if released[review.id]
                     else [],
                     "limiting_references": refs,
@@ -94,6 +94,11 @@ def preview(
             }
         )
     return views
+
+
+def _pk(review: DisclosureReview) -> int:
+    """The held version's row (-1, matching nothing, once it is deleted)."""
+    return review.object_pk if review.object_pk is not None else -1
 
 
 def _redacted(granular: str | None, body: str | None, visible: set[int]) -> list[str]:

@@ -32,7 +32,9 @@ def pending(
 
     ``referenced_by``: only the object of that id and the objects its stored versions name."""
     query = select(DisclosureReview).where(
-        col(DisclosureReview.state) == PENDING, col(DisclosureReview.rank) <= reader.clearance
+        col(DisclosureReview.state) == PENDING,
+        col(DisclosureReview.rank) <= reader.clearance,
+        col(DisclosureReview.object_pk).is_not(None),  # deleted since it was posted: nothing to decide
     )
     if collection_id is not None:
         query = query.where(col(DisclosureReview.collection_id) == collection_id)

@@ -144,7 +144,10 @@ def decide(session: Session, officer: Officer, review_ids: list[str], decision: 
     session.add_all(reviews)
     session.flush()  # released first: the hooks after the hold (recall) then count these versions in
     if to_release:
-        release_versions(session, ((r.object_pk, r.collection_id, r.marked_label_id) for r, _ in to_release))
+        release_versions(
+            session,
+            ((r.object_pk, r.collection_id, r.marked_label_id) for r, _ in to_release if r.object_pk is not None),
+        )
     return sorted(outcomes, key=lambda o: review_ids.index(o.review_id))
 
 
