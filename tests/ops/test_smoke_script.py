@@ -201,17 +201,18 @@ def test_builds_starts_waits_issues_a_token_gets_taxii2_and_tears_down(fake):
 
 
 @pytest.mark.parametrize(
-    ("app", "step"),
+    ("app", "timeout", "step"),
     [
-        (_App(taxii_status=401), "GET /taxii2/ with the token"),
-        (_App(ready=False), "/readyz did not answer 200 within 3s"),
+        # A ready server gets a generous wait: on a loaded machine 3 s was not always enough to answer.
+        (_App(taxii_status=401), "30", "GET /taxii2/ with the token"),
+        (_App(ready=False), "3", "/readyz did not answer 200 within 3s"),
     ],
     ids=["token-refused", "never-ready"],
 )
-def test_a_failed_step_exits_non_zero_shows_the_logs_and_still_tears_down(fake, app, step):
+def test_a_failed_step_exits_non_zero_shows_the_logs_and_still_tears_down(fake, app, timeout, step):
     port = _free_port()
     with _serve(app, port):
-        result = _run(fake, "--port", str(port), "--timeout", "3")
+        result = _run(fake, "--port", str(port), "--timeout", timeout)
     assert result.returncode == 1
     assert "FAILED: " in result.stderr and step in result.stderr
     verbs = _compose_verbs(_docker_calls(fake))
