@@ -32,6 +32,7 @@ from app.partners.service import save_partner
 from app.taxii import service as taxii_service
 from tests.audit.conftest import labelled_indicator
 from tests.conftest import HOME, PARTNERS, TAXII
+from tests.disclosure.conftest import RULES
 from tests.e2e.conftest import serving
 from tests.taxii.helpers import indicator
 from tests.taxii.test_releasability import banner, marked
@@ -157,20 +158,9 @@ def console_server(key_dir: Path, tmp_path_factory) -> Iterator[Seeded]:
         yield Seeded(base_url, database_url, object_id, collection_id, tag, token)
 
 
-# The disclosure tests' rules (tests/disclosure/conftest.py): TLP:CLEAR/GREEN released as marked,
-# every other item of the home nation held for an officer, two officers from SECRET.
-REVIEW_RULES = """
-two_person_from = "SECRET"
-
-[[rule]]
-collections = ["*"]
-tlp = ["clear", "white", "green"]
-review = false
-
-[[rule]]
-collections = ["*"]
-review = true
-"""
+# The disclosure tests' rules: TLP:CLEAR/GREEN released as marked, every other item of the home
+# nation held for an officer, two officers from SECRET.
+REVIEW_RULES = RULES
 
 
 @dataclass(frozen=True)

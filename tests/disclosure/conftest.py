@@ -82,3 +82,23 @@ def who(auth) -> Callable[..., dict]:
         return headers(subject=subject or f"{role}-1", nation=nation, roles=roles, **claims)
 
     return _who
+
+
+@pytest.fixture
+def analyst(who) -> dict:
+    return who("analyst")
+
+
+@pytest.fixture
+def officer(who) -> dict:
+    return who("officer", "officer-a")
+
+
+@pytest.fixture
+def usa(who) -> dict:
+    return who("partner", "usa-1", nation="USA")
+
+
+@pytest.fixture
+def gbr(who) -> dict:
+    return who("partner", "gbr-1", nation="GBR")

@@ -47,26 +47,6 @@ GREEN = tlp_id("2.0:green")
 
 
 @pytest.fixture
-def analyst(who):
-    return who("analyst")
-
-
-@pytest.fixture
-def officer(who):
-    return who("officer", "officer-atk")
-
-
-@pytest.fixture
-def usa(who):
-    return who("partner", "usa-atk", nation="USA")
-
-
-@pytest.fixture
-def gbr(who):
-    return who("partner", "gbr-atk", nation="GBR")
-
-
-@pytest.fixture
 def shared(session):
     """A collection partners may also write to (partners' own posts)."""
     return taxii_service.create_collection(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from sqlalchemy import func, select
 
 from app.items.models import StoredChange
@@ -12,26 +11,6 @@ from tests.disclosure.helpers import by_id_status, decide, partner_ids, post_mar
 from tests.policy.oracle import tlp_id
 from tests.recall.helpers import pull
 from tests.taxii.helpers import indicator, malware, manifest_url, objects_url, post_ok, versions_url, walk
-
-
-@pytest.fixture
-def analyst(who):
-    return who("analyst")
-
-
-@pytest.fixture
-def officer(who):
-    return who("officer", "officer-a")
-
-
-@pytest.fixture
-def usa(who):
-    return who("partner", "usa-1", nation="USA")
-
-
-@pytest.fixture
-def gbr(who):
-    return who("partner", "gbr-1", nation="GBR")
 
 
 def _absent_everywhere(client, api, collection_id, headers, object_id, home_headers):
