@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlmodel import Session, col
 from app.db.timestamps import now_us
 from app.db.written import actor_of
 from app.disclosure.models import PENDING, DisclosureReview, still_held
-from app.disclosure.rules import ReleaseRules, load_rules
+from app.disclosure.rules import ItemMarks, ReleaseRules, load_rules
 from app.items.changes import StoredBatch, is_review_exempt, only_rows
 from app.items.models import ObjectMarkingRef, StixObject
 from app.items.store import MARKING_DEFINITION
@@ -78,10 +78,12 @@ def held_spec(marked: LabelSpec, home_nation: str) -> LabelSpec:
     return LabelSpec(marked.rank, frozenset(), marked.caveats, home_nation)
 
 
-def releases_to_anyone(spec: LabelSpec, mappings: Mappings) -> bool:
-    """Whether some partner could ever see a version of this label (a release named, no home-only caveat)."""
+def releases_to_anyone(spec: LabelSpec, mappings: Mappings, home_nation: str) -> bool:
+    """Whether some partner could ever see a version of this label: a release named, or a partner
+    originator (who sees its own item), and no home-only caveat."""
     home_only = any(mappings.caveats.get(caveat, "home_only") == "home_only" for caveat in spec.caveats)
-    return bool(spec.releasable_to) and not home_only
+    partner_originator = spec.originator not in (None, home_nation)
+    return (bool(spec.releasable_to) or partner_originator) and not home_only
 
 
 def tlp_levels(body: dict[str, Any], mappings: Mappings) -> frozenset[str] | None:
@@ -125,14 +127,14 @@ def on_stored(session: Session, batch: StoredBatch, env: DisclosureEnv) -> Store
     held = []
     for row in candidates:
         spec = specs[row["label_id"]]
-        if not releases_to_anyone(spec, env.mappings):
+        if not releases_to_anyone(spec, env.mappings, env.home_nation):
             continue
         body = orjson.loads(row["body"])
-        if body.get("revoked") is True and _repeats_released(session, row, body):
+        if body.get("revoked") is True and _repeats_released(session, batch.collection_id, row, body):
             continue  # a revocation of released content only withdraws: it is never held back
-        rank = max([spec.rank, *(specs[i].rank for i in _granular_ids(row))])
-        if rules.reviews(keys, replace(spec, rank=rank), tlp_levels(body, env.mappings)):
-            held.append((row, spec, rank))
+        marks = ItemMarks.of([spec, *(specs[i] for i in _granular_ids(row))], tlp_levels(body, env.mappings))
+        if rules.reviews(keys, marks):
+            held.append((row, spec, marks.rank))
     if not held:
         return None
     _hold(session, env, batch.collection_id, held, rules)
@@ -143,14 +145,18 @@ def on_stored(session: Session, batch: StoredBatch, env: DisclosureEnv) -> Store
 _NOT_CONTENT = ("modified", "revoked")
 
 
-def _repeats_released(session: Session, row: dict[str, Any], body: dict[str, Any]) -> bool:
-    """Whether a revoked version says nothing new: its content and markings are those of a version
-    of the object that is not held (a revocation carrying new content is reviewed like any version)."""
+def _repeats_released(session: Session, collection_id: str, row: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether a revoked version says nothing new to anyone: its content and markings are those of a
+    version in the same collection, not held, and still served under the very label the revocation
+    gets (one withdrawn or recalled since, or held, or in another collection does not count). A
+    revocation carrying anything more is reviewed like any version."""
     content = {k: v for k, v in body.items() if k not in _NOT_CONTENT}
     released = session.execute(
         select(col(StixObject.body)).where(
             col(StixObject.object_id) == row["object_id"],
+            col(StixObject.collection_id) == collection_id,
             col(StixObject.version_us) != row["version_us"],
+            col(StixObject.label_id) == row["label_id"],
             ~still_held(col(StixObject.pk)),
         )
     ).scalars()

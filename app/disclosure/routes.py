@@ -74,14 +74,18 @@ def one_review(
     rights: RoleRights = Depends(get_role_rights),
     visibility: VisibilityCache = Depends(get_visibility),
 ) -> dict[str, Any]:
-    """The review, the item as stored (held), and the per-partner preview of releasing it as marked."""
+    """The review, the item as stored (held), the marking definitions released with it, and the
+    per-partner preview of releasing it as marked."""
     review = service.review_for(session, principal, review_id)
     content = service.held_content(session, review)
+    markings = service.held_markings(session, review, content, mappings)
     note_served(request, [(review.object_id, format_us(review.version_us))])
+    note_served(request, [(m["id"], m.get("modified") or m["created"]) for m in markings])
     note_collection(request, review.collection_id)
     return {
         "review": service.describe(session, [review], mappings)[0],
         "content": content,
+        "markings": markings,
         "partners": _preview(request, session, principal, [review], rights, visibility),
     }
 

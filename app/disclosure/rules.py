@@ -65,19 +65,31 @@ class Rule:
         """The rule names one of the collection's keys (id, alias) or every collection."""
         return EVERY_COLLECTION in self.collections or not self.collections.isdisjoint(collection_keys)
 
-    def matches(self, spec: LabelSpec, tlp_levels: frozenset[str] | None) -> bool:
-        """Every condition holds for an item of label ``spec`` (``tlp_levels``: the TLP levels of its
-        object markings when all of them are TLP, else None)."""
-        if self.tlp is not None and (tlp_levels is None or not tlp_levels <= self.tlp):
+    def matches(self, item: ItemMarks) -> bool:
+        """Every condition holds for the item."""
+        if self.tlp is not None and (item.tlp_levels is None or not item.tlp_levels <= self.tlp):
             return False
-        if self.min_rank is not None and spec.rank < self.min_rank:
+        if self.min_rank is not None and item.rank < self.min_rank:
             return False
-        return self.rel_to is None or self.rel_to == names_partners(spec)
+        return self.rel_to is None or self.rel_to == item.names_partners
 
 
-def names_partners(spec: LabelSpec) -> bool:
-    """The label's release names nations or groups (REL TO ...), rather than ALL or nobody."""
-    return bool(spec.releasable_to - {"ALL"})
+@dataclass(frozen=True)
+class ItemMarks:
+    """What the rules read of an item: its object label and granular labels taken together."""
+
+    rank: int
+    """The highest classification of its object and granular markings."""
+    names_partners: bool
+    """Some release among them names nations or groups (REL TO ...), rather than ALL or nobody."""
+    tlp_levels: frozenset[str] | None
+    """The TLP levels of its markings when every one of them, granular ones included, is TLP; else None."""
+
+    @classmethod
+    def of(cls, labels: Iterable[LabelSpec], tlp_levels: frozenset[str] | None) -> ItemMarks:
+        """The marks of an item whose object label and granular labels are ``labels``."""
+        specs = list(labels)
+        return cls(max(spec.rank for spec in specs), any(spec.releasable_to - {"ALL"} for spec in specs), tlp_levels)
 
 
 @dataclass(frozen=True)
@@ -87,13 +99,13 @@ class ReleaseRules:
     rules: tuple[Rule, ...]
     two_person_rank: int | None
 
-    def reviews(self, collection_keys: Iterable[str], spec: LabelSpec, tlp_levels: frozenset[str] | None) -> bool:
-        """Whether an item of label ``spec`` stored in the collection waits for an officer."""
+    def reviews(self, collection_keys: Iterable[str], item: ItemMarks) -> bool:
+        """Whether the item, stored in the collection, waits for an officer."""
         keys = frozenset(collection_keys)
         named = [rule for rule in self.rules if rule.applies_to(keys)]
         if not named:
             return False
-        return next((rule.review for rule in named if rule.matches(spec, tlp_levels)), True)
+        return next((rule.review for rule in named if rule.matches(item)), True)
 
     def needs_two(self, rank: int) -> bool:
         """Releasing an item of this classification rank takes two different officers."""

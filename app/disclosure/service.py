@@ -181,6 +181,25 @@ def held_content(session: Session, review: DisclosureReview) -> dict[str, Any]:
     return loaded
 
 
+def held_markings(
+    session: Session, review: DisclosureReview, content: dict[str, Any], mappings: Mappings
+) -> list[dict[str, Any]]:
+    """The marking definitions the held version references (object-level and granular), TLP aside:
+    released with the item, so the officer reads them too (a statement's ``name`` or custom
+    properties may carry text of their own)."""
+    refs = {*(content.get("object_marking_refs") or [])}
+    refs |= {m.get("marking_ref") for m in content.get("granular_markings") or [] if isinstance(m, dict)}
+    wanted = sorted(ref for ref in refs if isinstance(ref, str) and ref not in mappings.tlp)
+    if not wanted:
+        return []
+    rows = session.execute(
+        select(col(StixObject.object_id), col(StixObject.body))
+        .where(col(StixObject.object_id).in_(wanted), col(StixObject.collection_id) == review.collection_id)
+        .order_by(col(StixObject.object_id))
+    ).all()
+    return [orjson.loads(body) for _, body in rows]
+
+
 def _narrowed_label(
     officer: Officer, deciding: Deciding, review: DisclosureReview, banner: str
 ) -> tuple[LabelSpec, dict[str, Any]]:

@@ -31,7 +31,7 @@ from app.feeds.service import partner_principal
 from app.items.labeling import marking_refs
 from app.items.store import VersionFilter
 from app.taxii.models import Collection
-from app.taxii.service import ServedVersion, collection_access, readable_collections, versions_page
+from app.taxii.service import ServedVersion, collection_access, own_nation, readable_collections, versions_page
 
 # Pages are read here with ``with_body=True``: every row's ``body`` is text (hence ``cast(str, row.body)``).
 _ENVELOPE_OVERHEAD = len(b'{"objects":[]}')
@@ -127,6 +127,7 @@ def push(
                     limit=ctx.settings.feed_page_size,
                     with_body=True,
                     readable=readable_collections(session, ctx.rights, principal),
+                    own_nation=own_nation(principal),
                 )
                 context = _context_definitions(session, ctx, feed, visible, page.rows)
             if page.last_read_us is None:

@@ -193,6 +193,7 @@ def push_backlog(session: Session, feed: Feed, visibility: VisibilityCache) -> i
         visible,
         VersionFilter(versions=("all",), added_after_us=feed.cursor_us),
         (StixObject.pk,),
+        own_nation=partner.nation,
     )
     return int(session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one())
 

@@ -186,21 +186,26 @@ class ReferenceVerdict:
 
 
 def reference_verdicts(
-    session: Session, pks: list[int], visible_label_ids: list[int], readable: tuple[str, ...] | None
+    session: Session,
+    pks: list[int],
+    visible_label_ids: list[int],
+    readable: tuple[str, ...] | None,
+    own_nation: str | None = None,
 ) -> dict[int, ReferenceVerdict]:
     """For versions ``pks`` that name other objects: which entries name objects the requester may not
     see, and whether that withholds the version, following chains of references
     :data:`VERDICT_DEPTH` hops deep (two queries per level, only for pages that name objects).
 
     An object is seen when one of its versions has a visible label, lies in a readable collection
-    and is not withheld itself; a cycle of references withholds (never a leak).
+    and is not withheld itself; a cycle of references withholds (never a leak). A version
+    ``own_nation`` submitted (a partner requester's own) is never withheld, at any hop.
     """
     if not pks:
         return {}
     connection = session.connection()
     entries_query, versions_query = _verdict_queries(readable is not None, connection.dialect.name == "postgresql")
     entries: dict[int, list[tuple[str, str, int]]] = {}
-    versions_of: dict[str, list[tuple[int, bool, bool]]] = {}
+    versions_of: dict[str, list[tuple[int, bool, bool, bool]]] = {}
     frontier, depth = set(pks), 0
     while frontier and depth <= VERDICT_DEPTH:
         for pk, prop, ref_id, group_no in connection.execute(entries_query, {"pks": list(frontier)}):
@@ -211,10 +216,11 @@ def reference_verdicts(
             parameters: dict[str, Any] = {"ids": list(named), "labels": visible_label_ids}
             if readable is not None:
                 parameters["readable"] = list(readable)
-            for version_pk, object_id, has_refs, ok in connection.execute(versions_query, parameters):
-                versions_of.setdefault(object_id, []).append((version_pk, bool(ok), bool(has_refs)))
+            for version_pk, object_id, has_refs, ok, submitter in connection.execute(versions_query, parameters):
+                own = own_nation is not None and submitter == own_nation
+                versions_of.setdefault(object_id, []).append((version_pk, bool(ok), bool(has_refs), own))
         frontier = {
-            pk for versions in versions_of.values() for pk, ok, has_refs in versions if ok and has_refs
+            pk for versions in versions_of.values() for pk, ok, has_refs, own in versions if ok and has_refs and not own
         } - entries.keys()
         depth += 1
     return _judge(pks, entries, versions_of)
@@ -249,7 +255,11 @@ def _verdict_queries(by_collection: bool, arrays: bool) -> tuple[Select[*tuple[A
     if by_collection:
         seen.append(member(col(target.collection_id), "readable", String))
     versions = select(
-        col(target.pk), col(target.object_id), col(target.has_refs), case((and_(*seen), 1), else_=0)
+        col(target.pk),
+        col(target.object_id),
+        col(target.has_refs),
+        case((and_(*seen), 1), else_=0),
+        col(target.submitter),
     ).where(member(col(target.object_id), "ids", String))
     return entries, versions
 
@@ -259,7 +269,9 @@ VERDICT_DEPTH = 4
 
 
 def _judge(
-    pks: list[int], entries: dict[int, list[tuple[str, str, int]]], versions_of: dict[str, list[tuple[int, bool, bool]]]
+    pks: list[int],
+    entries: dict[int, list[tuple[str, str, int]]],
+    versions_of: dict[str, list[tuple[int, bool, bool, bool]]],
 ) -> dict[int, ReferenceVerdict]:
     """The verdicts, from the reference graph :func:`reference_verdicts` read."""
     withheld_memo: dict[int, bool] = {}
@@ -284,7 +296,7 @@ def _judge(
         versions = versions_of.get(ref_id)
         if not versions:
             return False  # not stored here: served as it is
-        return not any(ok and (not has_refs or not withheld(pk, path)) for pk, ok, has_refs in versions)
+        return not any(ok and (own or not has_refs or not withheld(pk, path)) for pk, ok, has_refs, own in versions)
 
     verdicts = {}
     for pk in pks:

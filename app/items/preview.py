@@ -54,12 +54,21 @@ def _served_versions(
     object_id: str,
     versions: tuple[str, ...],
     readable: tuple[str, ...],
+    own_nation: str,
 ) -> list[taxii_service.ServedVersion]:
     flt = VersionFilter(ids=(object_id,), versions=versions)
     served, after = [], None
     while True:
         page = taxii_service.versions_page(
-            session, collection_id, visible, flt, after_us=after, limit=_PAGE, with_body=False, readable=readable
+            session,
+            collection_id,
+            visible,
+            flt,
+            after_us=after,
+            limit=_PAGE,
+            with_body=False,
+            readable=readable,
+            own_nation=own_nation,
         )
         served += page.rows
         if not page.more:
@@ -142,9 +151,9 @@ def preview(
             visible = sorted(set(visibility.visible_label_ids(session, principal)) & analyst_visible)
             readable = taxii_service.readable_collections(session, env.rights, principal)
             view["limiting_references"] = limiting_references(session, newest.pk, visible, readable, env.visible)
-            every = _served_versions(session, collection.id, visible, object_id, ("all",), readable)
+            every = _served_versions(session, collection.id, visible, object_id, ("all",), readable, partner.nation)
             view["visible_versions"] = [format_us(v.version_us) for v in sorted(every, key=lambda v: v.version_us)]
-            last = _served_versions(session, collection.id, visible, object_id, ("last",), readable)
+            last = _served_versions(session, collection.id, visible, object_id, ("last",), readable, partner.nation)
             if last:
                 view["served_version"] = format_us(last[0].version_us)
                 view["redacted"] = _redacted(

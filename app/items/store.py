@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    String,
     and_,
     bindparam,
     exists,
@@ -77,6 +78,10 @@ class Page:
     more: bool = False
 
 
+OWN_NATION = "own_nation"
+"""The bound parameter naming a partner requester's nation in the page query (NULL for the home nation)."""
+
+
 def _visible(
     row: type[StixObject] | AliasedClass[StixObject],
     labels: Labels,
@@ -109,7 +114,15 @@ def _visible(
     )
     clauses = [label_visible(row, labels), or_(col(row.type) != MARKING_DEFINITION, referenced)]
     if closure:
-        clauses.append(or_(col(row.has_refs).is_(False), ~withheld_by_refs(row, labels, readable, CLOSURE_DEPTH)))
+        clauses.append(
+            or_(
+                col(row.has_refs).is_(False),
+                # A partner's own version is served as it wrote it: withholding it over a reference it
+                # wrote itself would tell it that the object named is stored here, hidden from it.
+                col(row.submitter) == bindparam(OWN_NATION, None, type_=String),
+                ~withheld_by_refs(row, labels, readable, CLOSURE_DEPTH),
+            )
+        )
     return and_(*clauses)
 
 
@@ -154,11 +167,13 @@ def version_query(
     *,
     labels_for: str | None = None,
     readable: tuple[str, ...] | None = None,
+    own_nation: str | None = None,
 ) -> Select[*tuple[Any, ...]]:
     """SELECT the visible versions of ``collection_id`` that match ``flt``, ordered by date_added.
 
     ``labels_for`` names the database that will run it, to pass the visible label ids as one
     parameter there (see :class:`Labels`); None writes them as an ``IN`` list that any database runs.
+    ``own_nation``: a partner requester's nation, whose own versions reference closure leaves whole.
     """
     row = StixObject
     labels = Labels(visible_label_ids, dialect=labels_for)
@@ -178,7 +193,8 @@ def version_query(
     version_condition = _selected_version(row, labels, flt, readable)
     if version_condition is not None:
         where.append(version_condition)
-    return select(*(columns or (row,))).where(and_(*where)).order_by(col(row.date_added_us))
+    query = select(*(columns or (row,))).where(and_(*where)).order_by(col(row.date_added_us))
+    return query.params({OWN_NATION: own_nation})
 
 
 def _statement_shape(flt: VersionFilter) -> VersionFilter:
@@ -187,9 +203,12 @@ def _statement_shape(flt: VersionFilter) -> VersionFilter:
     return replace(flt, ids=("",) if flt.ids else (), added_after_us=0 if flt.added_after_us is not None else None)
 
 
-def _statement_parameters(collection_id: str, flt: VersionFilter, readable: tuple[str, ...] | None) -> dict[str, Any]:
-    """The values of the parameters :func:`_statement_shape` blanked, and the readable collections."""
-    parameters: dict[str, Any] = {"collection_id": collection_id}
+def _statement_parameters(
+    collection_id: str, flt: VersionFilter, readable: tuple[str, ...] | None, own_nation: str | None
+) -> dict[str, Any]:
+    """The values of the parameters :func:`_statement_shape` blanked, the readable collections and
+    the requester's own nation."""
+    parameters: dict[str, Any] = {"collection_id": collection_id, OWN_NATION: own_nation}
     if readable is not None:
         parameters[READABLE] = list(readable)
     if flt.ids:
@@ -232,11 +251,13 @@ def read_page(
     limit: int,
     columns: tuple[Any, ...],
     readable: tuple[str, ...] | None = None,
+    own_nation: str | None = None,
 ) -> Page:
     """One keyset page: rows with date_added after ``after_us``, at most ``limit``, and whether more follow.
 
     ``readable`` are the collections the requester may read (None: every one), where a referenced
-    object must be visible for a version naming it to be served (reference closure).
+    object must be visible for a version naming it to be served (reference closure); ``own_nation``
+    a partner requester's nation, whose own versions closure leaves whole.
     """
     if not visible_label_ids:
         return Page()
@@ -244,7 +265,7 @@ def read_page(
     first, after = _page_queries(
         tuple(visible_label_ids), _statement_shape(flt), columns, connection.dialect.name, readable is not None
     )
-    parameters = _statement_parameters(collection_id, flt, readable)
+    parameters = _statement_parameters(collection_id, flt, readable, own_nation)
     # Core execution on the session's connection (same transaction): the rows are plain columns,
     # and the ORM's result processing cost a third of the query's time. fetchall, not iteration:
     # one driver call instead of one per row.

@@ -33,6 +33,7 @@ from app.policy.enforcer import RoleRights
 from app.taxii import service as taxii_service
 from app.taxii.filters import parse_page_request
 from app.taxii.media import media_ranges
+from app.taxii.service import own_nation as taxii_own_nation
 
 log = logging.getLogger(__name__)
 EVENT_STREAM = "text/event-stream"
@@ -134,9 +135,10 @@ async def _events(
         while not hub.closing.is_set():
             generation = hub.generation(collection_id)
             visible, readable = await asyncio.to_thread(service.visibility_key, reader, principal)
-            key: tuple[Any, ...] = (collection_id, generation, visible, readable, after_us)
+            own = taxii_own_nation(principal)  # a partner's own versions are served whole: part of the key
+            key: tuple[Any, ...] = (collection_id, generation, visible, readable, own, after_us)
             page = await hub.shared_read(
-                key, partial(service.read_after, reader, collection_id, visible, readable, after_us)
+                key, partial(service.read_after, reader, collection_id, visible, readable, after_us, own)
             )
             event = service.to_event(page)
             if event is not None:

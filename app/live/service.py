@@ -106,7 +106,12 @@ def visibility_key(reader: Reader, principal: Principal) -> tuple[tuple[int, ...
 
 
 def read_after(
-    reader: Reader, collection_id: str, visible: tuple[int, ...], readable: tuple[str, ...], after_us: int
+    reader: Reader,
+    collection_id: str,
+    visible: tuple[int, ...],
+    readable: tuple[str, ...],
+    after_us: int,
+    own_nation: str | None = None,
 ) -> ServedPage:
     """The objects endpoint's page after ``after_us`` for this visibility (shared by every stream holding it)."""
     flt = VersionFilter(added_after_us=after_us)
@@ -120,6 +125,7 @@ def read_after(
             limit=reader.settings.max_page_size,
             with_body=True,
             readable=readable,
+            own_nation=own_nation,
         )
 
 

@@ -193,7 +193,9 @@ def _paged(
     page_request = parse_page_request(request, endpoint, ctx.settings)
     flt = page_request.flt
     if object_id is not None:
-        service.require_visible_object(ctx.session, collection_id, visible, object_id, readable)
+        service.require_visible_object(
+            ctx.session, collection_id, visible, object_id, readable, service.own_nation(ctx.principal)
+        )
         flt = replace(flt, ids=(object_id,))
     binding: CursorBinding = {
         "collection_id": collection_id,
@@ -213,6 +215,7 @@ def _paged(
         limit=page_request.limit,
         with_body=with_body,
         readable=readable,
+        own_nation=service.own_nation(ctx.principal),
     )
     next_token = None
     if page.more:

@@ -158,13 +158,13 @@ class ServedPage:
 
 
 def _served(
-    row: Row[int, str, int, str, str | None, str | None, int, bool],
+    row: Row[int, str, int, str, str | None, str | None, int, bool, str],
     visible: set[int],
     verdicts: dict[int, ReferenceVerdict],
 ) -> ServedVersion | None:
     # Unpacked by position: a thousand rows a page, and Row's attribute lookup by name cost more
     # than everything else done here.
-    date_added_us, object_id, version_us, spec_version, granular, body, pk, _has_refs = row
+    date_added_us, object_id, version_us, spec_version, granular, body, pk, _has_refs, _submitter = row
     verdict = verdicts.get(pk)
     if verdict is not None and verdict.withheld:
         return None  # a required entry names an object withheld from the requester itself
@@ -205,9 +205,16 @@ _PAGE_COLUMNS = {
         ).label("body"),
         StixObject.pk,
         StixObject.has_refs,
+        StixObject.submitter,
     )
     for with_body in (True, False)
 }
+
+
+def own_nation(principal: Principal) -> str | None:
+    """The nation whose versions reference closure serves whole to ``principal``: a partner's own
+    (it wrote their references itself); None for the home nation, whose principals' clearances differ."""
+    return None if principal.is_home else principal.nation
 
 
 def versions_page(
@@ -220,10 +227,13 @@ def versions_page(
     limit: int,
     with_body: bool,
     readable: tuple[str, ...] | None = None,
+    own_nation: str | None = None,
 ) -> ServedPage:
     """One page of visible versions, granular markings and reference closure applied. Without
     ``with_body`` only versions carrying granular markings load their JSON (to check they can be
-    served at all). ``readable``: the collections the requester may read (None: every one)."""
+    served at all). ``readable``: the collections the requester may read (None: every one).
+    ``own_nation``: a partner requester's nation (:func:`own_nation`); its own versions are served
+    as it wrote them, reference closure aside."""
     visible_set = set(visible)
     while True:
         page = read_page(
@@ -235,9 +245,10 @@ def versions_page(
             limit=limit,
             columns=_PAGE_COLUMNS[with_body],
             readable=readable,
+            own_nation=own_nation,
         )
-        referencing = [row[6] for row in page.rows if row[7]]
-        verdicts = reference_verdicts(session, referencing, visible, readable)
+        referencing = [row[6] for row in page.rows if row[7] and row[8] != own_nation]
+        verdicts = reference_verdicts(session, referencing, visible, readable, own_nation)
         served = [version for row in page.rows if (version := _served(row, visible_set, verdicts)) is not None]
         last_read = page.rows[-1].date_added_us if page.rows else None
         if served or not page.more:
@@ -263,6 +274,7 @@ def require_visible_object(
     visible: list[int],
     object_id: str,
     readable: tuple[str, ...] | None = None,
+    own_nation: str | None = None,
 ) -> None:
     """404 unless some version of the object is served: hidden, withheld and absent answer alike.
 
@@ -271,7 +283,15 @@ def require_visible_object(
     """
     every = VersionFilter(ids=(object_id,), versions=("all",))
     if not versions_page(
-        session, collection_id, visible, every, after_us=None, limit=1, with_body=False, readable=readable
+        session,
+        collection_id,
+        visible,
+        every,
+        after_us=None,
+        limit=1,
+        with_body=False,
+        readable=readable,
+        own_nation=own_nation,
     ).rows:
         raise not_found("No such object.")
 

@@ -145,6 +145,9 @@ def test_an_officer_reviews_previews_and_decides_in_the_console(browser, review_
     _open(browser, wait, first["id"])
     content = json.loads(browser.find_element(By.ID, "dd-content").text)
     assert (content["id"], content["pattern"]) == (first["id"], first["pattern"])
+    # The marking definitions released beside it are shown too (their text is released with it).
+    markings = json.loads(browser.find_element(By.ID, "dd-markings").text)
+    assert {m["id"] for m in markings} == set(first["object_marking_refs"])
     partners = _partners(browser, "dd-partners")
     assert partners["USA"]["count"] == "1 of 1" and "receives" in partners["USA"]["items"]
     assert partners["GBR"]["count"] == "0 of 1" and "not releasable to it" in partners["GBR"]["items"]

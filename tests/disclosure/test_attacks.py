@@ -267,12 +267,9 @@ def test_oracle_ownership_refusal_tells_a_partner_a_held_observable_exists(
     assert probe("target.example") == probe(f"absent-{uuid.uuid4().hex[:8]}.example"), "held SCO detectable"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: reference closure withholds a partner's own version over a reference it wrote to a stored object hidden from it; not specific to held items",
-)
 def test_oracle_reference_closure_tells_a_partner_a_held_object_exists(client, api, collection, shared, analyst, usa):
-    # FINDING (medium). Reference closure withholds a version naming a stored object the requester
+    # FIXED (was medium): a partner's own versions are served to it whole (app/items/store.py).
+    # Reference closure withheld a version naming a stored object the requester
     # does not see, but serves "as it is" one naming an id not stored. A partner's OWN relationship
     # to a computed SCO id is thus 404 for itself when the home nation holds that observable, and 200
     # when it does not: the same existence oracle, on the read path. Fix: never withhold a partner's

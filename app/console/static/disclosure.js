@@ -251,6 +251,7 @@
       $("dd-title").textContent = `Review ${reviewId}`;
       $("dd-fields").replaceChildren();
       $("dd-content").textContent = "";
+      $("dd-markings").textContent = "";
       $("dd-preview").replaceChildren();
       C.say("dd-status", explain(error), true);
       box.hidden = false;
@@ -276,6 +277,8 @@
     };
     for (const [name, value] of Object.entries(values)) fields.append(C.el("dt", name), C.el("dd", value ?? "—"));
     $("dd-content").textContent = JSON.stringify(answer.content, null, 2);
+    // Released beside the item: a statement's name or custom properties are text the officer must read too.
+    $("dd-markings").textContent = answer.markings.length ? JSON.stringify(answer.markings, null, 2) : "none (TLP only)";
     $("dd-preview").replaceChildren(
       C.el("p", `Released as marked, it would reach: ${receivers(answer.partners)}.`, "receivers"),
       previewTable(answer.partners, "dd-partners"),
