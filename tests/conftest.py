@@ -229,6 +229,9 @@ SLOW_MODULES = (
     "tests/demo/test_first_hour.py",
     "tests/hardening/test_api_schema.py",
     "tests/hardening/test_taxii_fuzz.py",
+    "tests/feeds/test_opentaxii.py",  # builds OpenTAXII's venv on a fresh machine (about 12 s), then a gunicorn
+    "tests/console/test_disclosure_view.py",
+    "tests/e2e/test_misp_import.py",
 )
 
 
