@@ -21,6 +21,7 @@ ASSETS = {
     "timeline.js": "text/javascript; charset=utf-8",
     "live.js": "text/javascript; charset=utf-8",
     "recalls.js": "text/javascript; charset=utf-8",
+    "disclosure-view.js": "text/javascript; charset=utf-8",
     "disclosure.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
     # The browser asks for an icon anyway; without one it would ask /favicon.ico and get a 404.

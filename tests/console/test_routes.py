@@ -16,6 +16,7 @@ ASSETS = {
     "/console/timeline.js": "text/javascript",
     "/console/live.js": "text/javascript",
     "/console/recalls.js": "text/javascript",
+    "/console/disclosure-view.js": "text/javascript",
     "/console/disclosure.js": "text/javascript",
     "/console/console.css": "text/css",
     "/console/favicon.svg": "image/svg+xml",
@@ -68,6 +69,7 @@ def test_page_has_no_inline_script_style_or_handlers_and_no_named_token_field(cl
         {"src": "console.js", "defer": None},
         {"src": "live.js", "defer": None},
         {"src": "recalls.js", "defer": None},
+        {"src": "disclosure-view.js", "defer": None},
         {"src": "disclosure.js", "defer": None},
     ]
     assert parser.script_text == ""  # no inline <script> or <style> body
@@ -123,7 +125,8 @@ def test_console_files_are_not_audited_but_its_api_calls_are(app, client, auth):
 
 def test_script_keeps_the_token_out_of_cookies_urls_and_markup():
     script = "".join(
-        (STATIC_DIR / name).read_text() for name in ("console.js", "timeline.js", "recalls.js", "disclosure.js")
+        (STATIC_DIR / name).read_text()
+        for name in ("console.js", "timeline.js", "recalls.js", "disclosure-view.js", "disclosure.js")
     )
     assert "sessionStorage" in script and "localStorage" not in script
     assert "document.cookie" not in script
