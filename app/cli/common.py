@@ -18,26 +18,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session
 
-from app.audit.service import AuditUnavailable
-from app.audit.transaction import audit_operator_writes
 from app.auth.principal import ROLES
-from app.config.instance import InstanceError, locate
-from app.config.settings import Settings
-from app.db.engine import make_engine
 from app.markings.tokens import UnknownToken
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlmodel import Session
+
+    from app.config.settings import Settings
     from app.markings.mappings import Mappings
 
-# Heavy modules (Alembic, the mapping tables with their JSON Schema checks: seconds at import)
-# are imported by the functions that need them, so `tearline --help`, `token issue` and the
-# other commands that need neither start quickly.
+# Every command module imports this one, and `tearline --help` imports every command module: so
+# only typer, the standard library and light app modules (a few constants, no pydantic, no
+# SQLAlchemy) are imported here. The rest (settings, SQLAlchemy, the audit modules, Alembic, the
+# mapping tables with their JSON Schema checks: up to seconds at import) is imported by the
+# functions that need it; tests/cli/test_start.py checks what loading the CLI imports.
+
+# As app.taxii.models.DEFAULT_COLLECTION_ID, which comes with SQLModel and SQLAlchemy; the
+# command modules need it for option defaults (shown by --help). tests/cli/test_start.py checks
+# the two are equal.
+DEFAULT_COLLECTION_ID = "365fed99-08fa-fdcd-a1b3-fb247eb41d01"
 
 REFUSED = 2
 UNUSABLE = 1
@@ -69,6 +70,10 @@ def data_dir_option() -> Path | None:
 
 def load_settings(factory: Callable[[], Settings] | None = None) -> Settings:
     """The settings of the instance this command acts on (or ``factory``'s); unusable ones exit with status 1."""
+    from pydantic import ValidationError
+
+    from app.config.instance import InstanceError, locate
+
     try:
         if factory is not None:
             return factory()
@@ -88,6 +93,8 @@ def load_settings(factory: Callable[[], Settings] | None = None) -> Settings:
 
 def display_url(database_url: str) -> str:
     """The database URL with its password hidden, for messages."""
+    from sqlalchemy.engine import make_url
+
     return make_url(database_url).render_as_string(hide_password=True)
 
 
@@ -155,6 +162,8 @@ def require_database(settings: Settings) -> None:
     Opening a missing SQLite file creates it: a mistyped path or a command run from the wrong
     directory would leave an empty database behind and then report "no schema" about it.
     """
+    from sqlalchemy.engine import make_url
+
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or "mode=memory" in str(url):
         return
@@ -175,6 +184,13 @@ def database(settings: Settings, change: str | None = None) -> Iterator[Session]
     secret in it): every commit of the session appends an audit record naming it and the operator,
     in the same transaction. Read-only commands pass nothing and commit nothing.
     """
+    from sqlalchemy.exc import OperationalError
+    from sqlmodel import Session
+
+    from app.audit.service import AuditUnavailable
+    from app.audit.transaction import audit_operator_writes
+    from app.db.engine import make_engine
+
     require_database(settings)
     engine = make_engine(settings.database_url)
     try:

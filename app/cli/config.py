@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-from app.config.reference import DEFAULT_OUTPUT, render
+# As app.config.reference.DEFAULT_OUTPUT, whose module imports the settings class (pydantic): the
+# option's default is shown by --help, which should not pay for it. tests/cli/test_start.py checks
+# the two are equal.
+DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 config_app = typer.Typer(help="Configuration reference.", no_args_is_help=True)
 
@@ -18,6 +21,8 @@ def reference(
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if OUTPUT is out of date.")] = False,
 ) -> None:
     """Write the configuration reference generated from the settings class (docs/configuration.md)."""
+    from app.config.reference import render
+
     text = render()
     if check:
         if not output.exists() or output.read_text() != text:

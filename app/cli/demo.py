@@ -9,8 +9,6 @@ import typer
 
 from app.cli.common import UNUSABLE, data_dir_option, fail, load_settings, operator_name
 from app.cli.server import run_server
-from app.config.instance import InstanceError
-from app.config.settings import ConfigurationError
 
 
 def demo(
@@ -19,6 +17,8 @@ def demo(
     serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server after seeding.")] = True,
 ) -> None:
     """Seed a local instance in ./data/demo/ (or --data-dir), print a token per role, serve it."""
+    from app.config.instance import InstanceError
+    from app.config.settings import ConfigurationError
     from app.demo import handout
     from app.demo import seed as demo_module
     from app.main import create_app

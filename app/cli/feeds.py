@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
-from sqlalchemy import Engine
 
 from app.cli.common import (
+    DEFAULT_COLLECTION_ID,
     UNUSABLE,
     database,
     fail,
@@ -19,11 +19,11 @@ from app.cli.common import (
     load_settings,
     table,
 )
-from app.taxii.models import DEFAULT_COLLECTION_ID
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
     from rich.progress import TaskID
+    from sqlalchemy import Engine
 
     from app.config.settings import Settings
     from app.feeds.context import FeedContext
@@ -205,7 +205,7 @@ def feed_sync(
     with database(settings) as session:
         feeds = list_feeds(session)
         names = [f.name for f in feeds if f.enabled] if name is None else [f.name for f in feeds if f.name == name]
-        engine = cast(Engine, session.get_bind())  # the session of `database` is bound to an engine
+        engine = cast("Engine", session.get_bind())  # the session of `database` is bound to an engine
         if name is not None and not names:
             fail(f"no feed named {name!r}")
         ctx = _context(settings, engine)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import IntegrityError
 
 from app.auth.principal import HOME_ROLES, ROLES
-from app.auth.signing import sign_token
 from app.cli.common import (
     UNUSABLE,
     database,
@@ -21,7 +19,9 @@ from app.cli.common import (
     split_codes,
     table,
 )
-from app.config.settings import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from app.config.settings import Settings
 
 partner_app = typer.Typer(help="Partner nations and their clearance.", no_args_is_help=True)
 collection_app = typer.Typer(help="TAXII collections and the roles that may read and write them.", no_args_is_help=True)
@@ -104,6 +104,8 @@ def collection_add(
     write_roles: Annotated[str, typer.Option(help="Comma-separated roles that may write.")] = "analyst",
 ) -> None:
     """Create a TAXII collection; prints its id."""
+    from sqlalchemy.exc import IntegrityError
+
     from app.taxii.service import create_collection
 
     readers, writers = parse_roles(read_roles, "--read-roles"), parse_roles(write_roles, "--write-roles")
@@ -150,6 +152,9 @@ def token_issue(
     lifetime: Annotated[int, typer.Option(min=1, help="Seconds until the token expires.")] = 3600,
 ) -> None:
     """Sign a bearer token and print only the token."""
+    from app.auth.signing import sign_token
+    from app.config.settings import ConfigurationError
+
     settings = load_settings()
     nation = nation.strip().upper()
     if len(nation) != 3 or not nation.isalpha():

@@ -7,11 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.exc import OperationalError
 
-from app.auth.keys import generate_key_pair
 from app.cli.common import UNUSABLE, database, display_url, fail, load_settings, require_database
-from app.config.settings import ConfigurationError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -57,6 +54,7 @@ def serve(
     ssl_certfile: Annotated[Path | None, typer.Option(help="PEM certificate (chain) for HTTPS.")] = None,
 ) -> None:
     """Run the HTTP server (TAXII 2.1 under /taxii2/, /healthz, /docs)."""
+    from app.config.settings import ConfigurationError
     from app.main import create_app
 
     if bool(ssl_keyfile) != bool(ssl_certfile):
@@ -79,6 +77,8 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target Alembic revision.")] = "head",
 ) -> None:
     """Create or migrate the schema (TEARLINE_DATABASE_URL)."""
+    from sqlalchemy.exc import OperationalError
+
     from app.db import migrations
 
     settings = load_settings()
@@ -95,6 +95,8 @@ def keys_generate(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing key pair.")] = False,
 ) -> None:
     """Write a development key pair under TEARLINE_DATA_DIR/keys/."""
+    from app.auth.keys import generate_key_pair
+
     settings = load_settings()
     private_path, public_path = settings.default_key_paths()
     existing = [str(p) for p in (private_path, public_path) if p.exists()]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.cli.common import REFUSED, UNUSABLE, fail
+from app.cli.common import DEFAULT_COLLECTION_ID, REFUSED, UNUSABLE, fail
 
 if TYPE_CHECKING:
     import httpx
@@ -321,8 +321,6 @@ def follow(
     base, root = _server(url, api_root)
     import httpx
     from tenacity import RetryError
-
-    from app.taxii.models import DEFAULT_COLLECTION_ID
 
     events_url = f"{base}/taxii2/{root}/collections/{collection or DEFAULT_COLLECTION_ID}/events/"
     output = Output(summary=summary, show_cursor=show_cursor)
