@@ -18,7 +18,9 @@ For each database and each N (object versions, ``bench.workload``):
    ``date_added`` cursor) and a string join of the stored JSON of each page, without HTTP;
 5. **medallion** (memory backend, Flask/werkzeug in a thread) on the same objects, pulled with
    taxii2client in pages of 1,000, at each N up to the first whose first page exceeds
-   ``--medallion-page-limit`` seconds (its first page deep-copies and filters the whole store).
+   ``--medallion-page-limit`` seconds (its first page deep-copies and filters the whole store);
+6. **OpenTAXII** 0.10.0b1 (its own venv, gunicorn, SQLite) on the same objects, pulled by the same
+   function as medallion: ``bench/opentaxii_bench.py``.
 
 Results: ``bench/results/peers.json``, ``peers.md`` and ``peers.png`` (``--out`` prefix).
 Run ``make bench`` or ``.venv/bin/python bench/peers.py --help``; bench/README.md explains the table.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -67,6 +70,7 @@ from app.main import create_app
 from app.markings.mappings import load_mappings
 from app.partners.service import save_partner
 from app.taxii import service
+from bench import opentaxii_bench
 from bench.releasability import (
     DEFAULT_PG_ADMIN_URL,
     HOME,
@@ -601,6 +605,7 @@ def markdown(result: dict) -> str:
             f"| medallion memory | {run['n']:,} | | | {m['first_page_ms']} | {m['p50_page_ms']} | "
             f"{m['p95_page_ms']} | {m['objects_per_s']:,.0f}{note} | | | | | | |"
         )
+    lines.extend(opentaxii_bench.table_rows(result))
     lines.append("")
     lines.extend(f"- {line}" for line in result["goals"])
     return "\n".join(lines) + "\n"
@@ -649,7 +654,7 @@ def goals(result: dict) -> list[str]:
                 f"{m['first_page_ms'] / run['tearline']['first_page_ms']:.0f}x faster, "
                 f"pull {run['tearline']['objects_per_s'] / m['objects_per_s']:.1f}x medallion's objects/s"
             )
-    return out
+    return out + opentaxii_bench.goal_lines(result)
 
 
 def plot(result: dict, path: Path) -> None:
@@ -670,6 +675,8 @@ def plot(result: dict, path: Path) -> None:
     for run in result["medallion"]:
         # Its first page: later pages of a pull can be much faster (cached), so its p50 misleads.
         series.setdefault("medallion (memory), first page", []).append((run["n"], run["medallion"]["first_page_ms"]))
+    if opentaxii_bench.plot_points(result):
+        series["OpenTAXII (SQLite, gunicorn)"] = opentaxii_bench.plot_points(result)
     for name, points in series.items():
         points.sort()
         ax.plot(
@@ -721,6 +728,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds per medallion pull; a longer pull is cut and its pages reported",
     )
     parser.add_argument("--no-medallion", action="store_true")
+    opentaxii_bench.add_arguments(parser)
     parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
     parser.add_argument("--out", default="bench/results/peers", help="prefix of the .json, .md and .png written")
     parser.add_argument("--report-only", action="store_true", help="only rewrite .md and .png from the .json")
@@ -751,12 +759,14 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "peers",
         "runs": [],
         "medallion": [],
+        "opentaxii": [],
         "config": {
             "sizes": sizes,
             "pg_only_sizes": pg_only,
             "databases": kinds,
             "medallion_sizes": args.medallion_sizes,
             "medallion_page_limit_s": args.medallion_page_limit,
+            "opentaxii_sizes": opentaxii_bench.sizes(args, sizes),
             "repeats": args.repeats,
             "labels": args.labels,
             "seed": args.seed,
@@ -785,6 +795,21 @@ def main(argv: list[str] | None = None) -> int:
                 _write(result, out, args, started, load_at_start, final=False)
                 if run["medallion"]["first_page_ms"] > args.medallion_page_limit * 1000:
                     break
+
+        def opentaxii_done(run: dict) -> None:
+            result["opentaxii"].append(run)
+            _write(result, out, args, started, load_at_start, final=False)
+
+        opentaxii_bench.run_all(
+            args,
+            opentaxii_bench.sizes(args, sizes),
+            lambda n: itertools.chain(workload.definitions, workload.objects(n)),
+            workdir,
+            partial(medallion_pull, budget_s=args.opentaxii_budget),
+            summarise,
+            log,
+            opentaxii_done,
+        )
     _write(result, out, args, started, load_at_start, final=True)
     print(markdown(result))
     return 0

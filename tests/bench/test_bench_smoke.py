@@ -58,6 +58,12 @@ def test_peers_smoke_run_writes_consistent_results(tmp_path):
             "100",
             "--medallion-repeats",
             "1",
+            # OpenTAXII at N = 100 costs its setup and gunicorn's start, a few seconds; left out (logged)
+            # when its venv cannot be built.
+            "--opentaxii-sizes",
+            "100",
+            "--opentaxii-repeats",
+            "1",
             "--out",
             str(out),
         ],
@@ -92,6 +98,11 @@ def test_peers_smoke_run_writes_consistent_results(tmp_path):
     assert floor["objects_per_pull"] == tearline["objects_per_pull"] and floor["objects_per_s"] > 0
     (medallion,) = result["medallion"]
     assert medallion["medallion"]["objects_per_pull"] == 300  # it has no releasability: everything
+    for opentaxii in result["opentaxii"]:  # none if its venv could not be built
+        figures = opentaxii["opentaxii"]
+        assert opentaxii["load"]["objects"] == 300 and figures["complete_pulls"]
+        assert figures["objects_per_pull"] == 300 and figures["first_page_ms"] > 0  # latest versions: all of N = 100
+        assert "| OpenTAXII sqlite (gunicorn) | 100 |" in out.with_suffix(".md").read_text()
     assert out.with_suffix(".md").read_text().startswith("| store |")
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert result["goals"]
