@@ -25,7 +25,9 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
+from httpx_sse import connect_sse
 from misp_stix_converter import ExternalSTIX2toMISPParser
 from misp_stix_converter.tools import is_stix2_from_misp, load_stix2_content
 
@@ -38,6 +40,7 @@ from tests.e2e.partner_workload import (
     assert_exact_view,
     expected_view,
     notices,
+    partner_token,
     post_workload,
 )
 from tests.policy.oracle import HOME
@@ -140,14 +143,48 @@ def test_each_partner_pulls_exactly_its_releasable_view(workload: Workload, prin
 @pytest.mark.parametrize("principal", PULLERS, ids=lambda p: p.nation)
 def test_misp_imports_the_pull_before_the_recall_with_each_banner(workload: Workload, principal):
     received = workload.first_views[principal.nation]
+    content = [o for o in received if o["type"] not in ("marking-definition", "identity")]
+    assert {o["type"] for o in content} == {
+        "indicator", "malware", "threat-actor", "relationship", "report", "sighting", "note",
+    }  # fmt: skip
+    assert_imported_with_banners(received)
+
+
+def test_misp_imports_what_a_live_stream_delivered(workload: Workload, live_server: str, settings, make_token):
+    """USA's event stream, replayed from the start: each event is a TAXII envelope; their objects, the
+    recall notice taken out as docs/partners.md says, import like a pull."""
+    url = f"{live_server}/taxii2/{settings.api_root}/collections/{workload.collection_id}/events/"
+    headers = {"Authorization": f"Bearer {partner_token(make_token, USA)}", "Accept": "text/event-stream"}
+    streamed: list[dict] = []
+    # The stream never ends: it is read until it has been idle for two seconds (caught up).
+    with httpx.Client(timeout=httpx.Timeout(30, read=2.0)) as client:
+        try:
+            with connect_sse(
+                client, "GET", url, headers=headers, params={"added_after": "2000-01-01T00:00:00Z"}
+            ) as source:
+                assert source.response.status_code == 200
+                for event in source.iter_sse():
+                    if event.data:
+                        streamed += json.loads(event.data)["objects"]
+        except httpx.ReadTimeout:
+            pass
+    pulled = workload.views[USA.nation]
+    assert {(o["id"], o.get("modified")) for o in streamed} == {(o["id"], o.get("modified")) for o in pulled}
+    # docs/partners.md: recall notices (and the definitions only they reference) are acted on, not imported.
+    kept = [o for o in streamed if o not in notices(streamed)]
+    referenced = {ref for o in kept for ref in o.get("object_marking_refs", [])}
+    referenced |= {m["marking_ref"] for o in kept for m in o.get("granular_markings", [])}
+    assert_imported_with_banners([o for o in kept if o["type"] != "marking-definition" or o["id"] in referenced])
+
+
+def assert_imported_with_banners(received: list[dict]) -> None:
+    """misp-stix imports ``received`` with no error or warning, each object under its banner's tag."""
     diagnostics, event = misp_import(received)
     assert diagnostics["errors"] == {} and diagnostics["warnings"] == {}, diagnostics
     objects = {o["id"]: o for o in received}
     stated = banners(received)
     content = [o for o in received if o["type"] not in ("marking-definition", "identity")]
-    assert {o["type"] for o in content} == {
-        "indicator", "malware", "threat-actor", "relationship", "report", "sighting", "note",
-    }  # fmt: skip
+    assert content
     for obj in content:
         # Case aside: Tearline label definitions come out lowercased (see the module docstring).
         assert stated[obj["id"]].casefold() in _folded(governing_tags(event, obj, objects)), obj["id"]
