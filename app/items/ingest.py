@@ -232,7 +232,13 @@ def store(
         .order_by(col(StixObject.pk))
     ).all()
     submitted = {o.object_id for o in objects}
-    labeler.learn_originators((row.object_id, row.originator) for row in held if row.object_id in submitted)
+    # A cyber observable's id is computed from its value (STIX 2.1 section 2.9), so two nations observing
+    # one thing name it alike: each nation's copy is its own. Owning it by the first copy stored would
+    # refuse a partner's copy exactly when the home nation holds one hidden from it, telling it so.
+    observables = {o.object_id for o in objects if o.version_us is None and o.created_us is None}
+    labeler.learn_originators(
+        (row.object_id, row.originator) for row in held if row.object_id in submitted - observables
+    )
     # Definitions taken from the store were validated when they were stored: only their columns are
     # needed (re-parsing 200 definitions per envelope cost more than labelling its objects). TLP
     # definitions come from the shipped tables and are validated like a submission.
@@ -248,7 +254,7 @@ def store(
         identities=registered_identities(session, {submitter, home_nation, *labeler.originators.values()}, home_nation),
     )
     for row in held:
-        if row.here:
+        if row.here and (row.object_id not in observables or row.originator == submitter):
             admission.here[(row.object_id, row.version_us)] = orjson.loads(row.body)
         if row.definition:
             admission.definitions.setdefault(row.object_id, []).append(orjson.loads(row.body))

@@ -101,7 +101,13 @@ def _tightened(
         seen_by = [deciding.seers_of(v.label_id) for v in history]
         newest = history[-1].version_us
         for index, version in enumerate(history):
-            later = [seen_by[i] for i, v in enumerate(history) if v.version_us > version.version_us]
+            # Versions of one originator: each nation's copy of a cyber observable is its own
+            # (app/items/ingest.py), and one nation's copy never withdraws another's.
+            later = [
+                seen_by[i]
+                for i, v in enumerate(history)
+                if v.version_us > version.version_us and v.originator == version.originator
+            ]
             excluded = {n for n in seen_by[index] if any(n not in s for s in later)} - {version.originator}
             if excluded:
                 withdrawals[version.pk] = excluded

@@ -239,10 +239,6 @@ def test_leak_stale_review_releases_another_item_after_delete_sqlite_pk_reuse(
 # ====================================================================== findings: existence oracles
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: ownership by id refuses a partner's version of a computable id (an observable) it cannot see, and accepts it when absent (docs/design.md 2a); not specific to held items",
-)
 def test_oracle_ownership_refusal_tells_a_partner_a_held_observable_exists(
     client, api, collection, shared, analyst, usa
 ):

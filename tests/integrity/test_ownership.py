@@ -209,3 +209,34 @@ def test_a_partner_is_not_told_that_a_success_was_a_duplicate(client, writable, 
     obj = indicator("twice")
     first, second = (_normalised(push(client, fra, writable.id, [obj]), obj["id"]) for _ in range(2))
     assert first == second and first["success_count"] == 1
+
+
+def test_each_nation_keeps_its_own_copy_of_an_observable(app, client, headers_for, writable, fra, gbr):
+    """An observable's id is computed from its value, so FRA naming one the home nation holds hidden
+    from it stores FRA's own copy, as if the id were absent (a refusal told FRA it was stored here);
+    neither copy takes over, nor withdraws, the other."""
+    analyst = headers_for()
+    label = label_definition(app, "CONFIDENTIAL//REL TO GBR")
+    home_copy = {
+        "type": "domain-name",
+        "spec_version": "2.1",
+        "id": "domain-name--3c10e93f-798e-5a26-a0c1-08156efab7f5",
+        "value": "example.com",
+        "object_marking_refs": [label["id"]],
+    }
+    assert push(client, analyst, writable.id, [label, home_copy])["success_count"] == 2
+    assert get_object(client, fra, writable.id, home_copy["id"]).status_code == 404
+    fra_copy = {k: v for k, v in home_copy.items() if k != "object_marking_refs"}  # FRA's: originator only
+    status = push(client, fra, writable.id, [fra_copy])
+    assert (status["success_count"], status["failure_count"]) == (1, 0), status
+    served = get_object(client, fra, writable.id, home_copy["id"])
+    assert served.status_code == 200 and [o.get("object_marking_refs") for o in served.json()["objects"]] == [None]
+    again = push(client, fra, writable.id, [fra_copy])
+    assert again["success_count"] == 1  # its own copy: a duplicate, nothing new stored
+    # GBR still gets the home nation's copy (FRA's newer one, released to FRA alone, withdraws nothing),
+    # and never FRA's.
+    for_gbr = get_object(client, gbr, writable.id, home_copy["id"])
+    assert for_gbr.status_code == 200
+    assert [o.get("object_marking_refs") for o in for_gbr.json()["objects"]] == [[label["id"]]]
+    versions = client.get(f"/api/v1/items/{home_copy['id']}/versions", headers=analyst).json()["versions"]
+    assert sorted(v["originator"] for v in versions) == ["FRA", HOME]
