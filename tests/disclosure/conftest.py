@@ -102,3 +102,14 @@ def usa(who) -> dict:
 @pytest.fixture
 def gbr(who) -> dict:
     return who("partner", "gbr-1", nation="GBR")
+
+
+@pytest.fixture
+def shared(session: Session) -> Collection:
+    """A collection partners may also write to (partners' own posts)."""
+    return taxii_service.create_collection(
+        session,
+        title=f"shared {uuid.uuid4().hex[:8]}",
+        read_roles={"partner", "analyst"},
+        write_roles={"partner", "analyst"},
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 
@@ -60,3 +61,22 @@ def post_marked_http(instance, collection_id: str, headers: dict, text: str) -> 
     )
     assert answer.status_code == 202 and answer.json()["failure_count"] == 0, answer.text
     return item
+
+
+def served_versions(client, api: str, collection_id: str, headers: dict, object_id: str) -> list[dict]:
+    """Every version of ``object_id`` a full pull (match[version]=all) serves ``headers``."""
+    return [o for o in pull(client, api, collection_id, headers, "all") if o["id"] == object_id]
+
+
+def relationship(source: str, target: str, **extra) -> dict:
+    """A related-to relationship from ``source`` to ``target`` (``extra`` properties added)."""
+    return {
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": f"relationship--{uuid.uuid4()}",
+        "created": "2024-01-01T00:00:00.000Z",
+        "modified": "2024-01-01T00:00:00.000Z",
+        "relationship_type": "related-to",
+        "source_ref": source,
+        "target_ref": target,
+    } | extra

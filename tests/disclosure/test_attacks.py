@@ -28,10 +28,17 @@ from sqlalchemy import func, select
 from app.audit.models import AuditRecord
 from app.items.models import StixObject
 from app.main import create_app
-from app.taxii import service as taxii_service
-from tests.disclosure.helpers import QUEUE, by_id_status, decide, partner_ids, post_marked, review_of
+from tests.disclosure.helpers import (
+    QUEUE,
+    by_id_status,
+    decide,
+    partner_ids,
+    post_marked,
+    relationship,
+    review_of,
+    served_versions,
+)
 from tests.policy.oracle import tlp_id
-from tests.recall.helpers import pull
 from tests.taxii.helpers import (
     indicator,
     manifest_url,
@@ -44,35 +51,6 @@ from tests.taxii.helpers import (
 from tests.taxii.test_releasability import banner, marked
 
 GREEN = tlp_id("2.0:green")
-
-
-@pytest.fixture
-def shared(session):
-    """A collection partners may also write to (partners' own posts)."""
-    return taxii_service.create_collection(
-        session,
-        title=f"shared {uuid.uuid4().hex[:8]}",
-        read_roles={"partner", "analyst"},
-        write_roles={"partner", "analyst"},
-    )
-
-
-def served_versions(client, api, collection_id, headers, object_id) -> list[dict]:
-    """Every version of ``object_id`` a full pull (match[version]=all) serves ``headers``."""
-    return [o for o in pull(client, api, collection_id, headers, "all") if o["id"] == object_id]
-
-
-def relationship(source: str, target: str) -> dict:
-    return {
-        "type": "relationship",
-        "spec_version": "2.1",
-        "id": f"relationship--{uuid.uuid4()}",
-        "created": "2024-01-01T00:00:00.000Z",
-        "modified": "2024-01-01T00:00:00.000Z",
-        "relationship_type": "related-to",
-        "source_ref": source,
-        "target_ref": target,
-    }
 
 
 # ====================================================================== findings: content released unreviewed
