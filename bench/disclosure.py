@@ -38,10 +38,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -84,6 +82,7 @@ from bench.disclosure_seed import (
     seed_store,
 )
 from bench.releasability import DEFAULT_PG_ADMIN_URL, HOME, TAXII, ServerThread, database, make_settings
+from bench.workload import code_state
 
 DATABASES = ("sqlite", "postgresql")
 
@@ -199,20 +198,6 @@ def table(stores: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def code_state() -> dict[str, Any]:
-    """The commit checked out and a digest of app/disclosure/ (work in progress is not committed yet)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        head = None
-    digest = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "app" / "disclosure").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return {"head": head, "app_disclosure_sha256": digest.hexdigest()[:16]}
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -266,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "goal": f"each measure well under a second: max <= {GOAL_MS:.0f} ms ('median only': the median is)",
         "measures": {name: MEASURE_TEXT[name] for name in MEASURES},
         "stores": stores,
-        "code": code_state(),
+        "code": code_state("disclosure"),
         "environment": {
             "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
             "load_average_before": load_before,

@@ -35,11 +35,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,6 +67,7 @@ from app.main import create_app
 from app.partners.service import save_partner
 from app.taxii import service
 from bench.releasability import DEFAULT_PG_ADMIN_URL, HOME, TAXII, database, make_settings
+from bench.workload import code_state
 
 GOAL_MS = 1000.0
 DATABASES = ("sqlite", "postgresql")
@@ -458,20 +457,6 @@ def table(summaries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def code_state() -> dict[str, Any]:
-    """The commit checked out and a digest of app/recall/ (work in progress is not committed yet)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        head = None
-    digest = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "app" / "recall").glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return {"head": head, "app_recall_sha256": digest.hexdigest()[:16]}
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -530,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         "goal": f"every notice stored and served within {GOAL_MS:.0f} ms of the tightening POST starting",
         "summary": summaries,
         "runs": results,
-        "code": code_state(),
+        "code": code_state("recall"),
         "environment": {
             "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
             "load_average_before": load_before,

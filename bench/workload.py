@@ -15,12 +15,15 @@ objects, and a smaller N is a prefix of a larger one.
 
 from __future__ import annotations
 
+import hashlib
 import random
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -183,3 +186,17 @@ def make_workload(seed: int, label_count: int, mappings: Mappings) -> Workload:
     definitions = [label_marking_definition(spec, mappings) for spec, _ in labels]
     visible = {d["id"] for d, (_, shown) in zip(definitions, labels) if shown}
     return Workload(seed, definitions, visible)
+
+
+def code_state(domain: str) -> dict[str, Any]:
+    """The commit checked out and a digest of ``app/<domain>/`` (a result may come from uncommitted work)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        head = None
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "app" / domain).glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return {"head": head, f"app_{domain}_sha256": digest.hexdigest()[:16]}
