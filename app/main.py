@@ -14,6 +14,7 @@ from app.config.settings import Settings
 from app.console.apidocs import router as apidocs_router
 from app.console.routes import router as console_router
 from app.db.engine import make_engine
+from app.db.statistics import install_statistics_keeper
 from app.disclosure.metrics import DisclosureMetrics
 from app.disclosure.routes import router as disclosure_router
 from app.disclosure.setup import bind_disclosure
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Before recall: versions the release rules hold wait for a disclosure officer (app/disclosure/).
     app.state.disclosure_env = bind_disclosure(app.state.engine, settings, app.state.mappings)
     install_recall_sweep(app)  # late recipients of withdrawn versions (reads that raced the withdrawal)
+    install_statistics_keeper(app)  # PostgreSQL: the read path's plans never wait for autovacuum
     install_live(app)  # event streams wake when versions commit, on every instance
     install_scheduler(app)  # due partner feeds run in the background (TEARLINE_FEED_SCHEDULER)
     install_security_headers(app)
