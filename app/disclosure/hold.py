@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlmodel import Session, col
 
 from app.db.timestamps import now_us
@@ -27,12 +27,12 @@ from app.db.written import actor_of
 from app.disclosure.models import PENDING, DisclosureReview, still_held
 from app.disclosure.rules import ItemMarks, ReleaseRules, load_rules
 from app.items.changes import StoredBatch, is_review_exempt, only_rows
-from app.items.models import ObjectMarkingRef, StixObject
+from app.items.models import StixObject
+from app.items.side_tables import relabel
 from app.items.store import MARKING_DEFINITION
 from app.markings.label_spec import LabelSpec
 from app.markings.mappings import Mappings
-from app.markings.models import Label
-from app.markings.service import intern_labels, label_spec
+from app.markings.service import intern_labels, label_specs
 from app.taxii.models import Collection
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def on_stored(session: Session, batch: StoredBatch, env: DisclosureEnv) -> Store
     keys = {batch.collection_id, *([collection.alias] if collection is not None and collection.alias else [])}
     if not any(rule.applies_to(keys) for rule in rules.rules):
         return None  # a collection no rule names is not reviewed: nothing more to read
-    specs = _specs(session, {i for row in candidates for i in [row["label_id"], *_granular_ids(row)]})
+    specs = label_specs(session, {i for row in candidates for i in [row["label_id"], *_granular_ids(row)]})
     held = []
     for row in candidates:
         spec = specs[row["label_id"]]
@@ -163,11 +163,6 @@ def _repeats_released(session: Session, collection_id: str, row: dict[str, Any],
     return any({k: v for k, v in orjson.loads(other).items() if k not in _NOT_CONTENT} == content for other in released)
 
 
-def _specs(session: Session, label_ids: set[int]) -> dict[int, LabelSpec]:
-    rows = session.execute(select(Label).where(col(Label.id).in_(sorted(label_ids)))).scalars()
-    return {row.id: label_spec(row) for row in rows if row.id is not None}
-
-
 def _hold(
     session: Session,
     env: DisclosureEnv,
@@ -178,28 +173,15 @@ def _hold(
     """Serve each version under its held label, and open its review (same transaction)."""
     home = env.home_nation
     held_ids = intern_labels(session, (held_spec(spec, home) for _, spec, _ in held), env.mappings)
-    pks = dict(
-        session.execute(
-            select(col(StixObject.date_added_us), col(StixObject.pk)).where(
-                col(StixObject.collection_id) == collection_id,
-                col(StixObject.date_added_us).in_([row["date_added_us"] for row, _, _ in held]),
-            )
-        ).all()
-    )
-    connection = session.connection()
+    relabel(session, {row["pk"]: held_ids[held_spec(spec, home)] for row, spec, _ in held})
     posted = now_us()
     submitted_by = actor_of(session) or "unknown"
     reviews = []
-    for row, spec, rank in held:
-        pk, label_id = pks[row["date_added_us"]], held_ids[held_spec(spec, home)]
-        connection.execute(update(StixObject).where(col(StixObject.pk) == pk).values(label_id=label_id))
-        connection.execute(
-            update(ObjectMarkingRef).where(col(ObjectMarkingRef.object_pk) == pk).values(label_id=label_id)
-        )
+    for row, _, rank in held:
         reviews.append(
             {
                 "id": str(uuid.uuid4()),
-                "object_pk": pk,
+                "object_pk": row["pk"],
                 "object_id": row["object_id"],
                 "version_us": row["version_us"],
                 "collection_id": collection_id,
@@ -212,4 +194,4 @@ def _hold(
                 "state": PENDING,
             }
         )
-    connection.execute(insert(DisclosureReview.__table__), reviews)
+    session.connection().execute(insert(DisclosureReview.__table__), reviews)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app.disclosure.models import DisclosureReview
-from app.items.models import ObjectReference, ObjectWithhold, StixObject
-from app.items.predicates import Labels, hidden_reference
-from app.items.preview import partner_principal
+from app.items.models import ObjectWithhold, StixObject
+from app.items.preview import limiting_references_of, partner_principal, redacted_selectors
 from app.partners.service import list_partners
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
@@ -38,16 +36,16 @@ def preview(
     """Per registered partner: collection access, and per review whether it would receive the item and what it would lose."""
     deciding = Deciding(session, recall_env)
     pks = [_pk(r) for r in reviews]
-    granular = dict(
-        session.execute(select(col(StixObject.pk), col(StixObject.granular)).where(col(StixObject.pk).in_(pks))).all()
-    )
-    bodies = dict(
-        session.execute(
-            select(col(StixObject.pk), col(StixObject.body)).where(
-                col(StixObject.pk).in_([pk for pk, g in granular.items() if g])
+    # The granular markings and body of the versions that carry any (what a partner may lose).
+    marked = {
+        pk: (granular, body)
+        for pk, granular, body in session.execute(
+            select(col(StixObject.pk), col(StixObject.granular), col(StixObject.body)).where(
+                col(StixObject.pk).in_(pks), col(StixObject.has_granular)
             )
         ).all()
-    )
+    }
+    reader = set(officer_visible)
     withhold: dict[int, dict[int, set[int]]] = {}
     for pk, set_no, label_id in session.execute(
         select(col(ObjectWithhold.object_pk), col(ObjectWithhold.set_no), col(ObjectWithhold.label_id)).where(
@@ -58,9 +56,11 @@ def preview(
     views = []
     for partner in list_partners(session):
         principal = partner_principal(partner)
-        visible = set(visibility.visible_label_ids(session, principal)) & set(officer_visible)
+        visible = set(visibility.visible_label_ids(session, principal)) & reader
         readable = taxii_service.readable_collections(session, rights, principal)
-        limits = _hidden_references(session, pks, sorted(visible), readable, officer_visible) if partner.active else {}
+        limits = (
+            limiting_references_of(session, pks, sorted(visible), readable, officer_visible) if partner.active else {}
+        )
         can_read = {r.id: partner.active and r.collection_id in readable for r in reviews}
         released = {r.id: partner.nation in deciding.seers(deciding.spec(r.marked_label_id)) for r in reviews}
         # Released together, the batch's items may name each other: those the partner receives are seen.
@@ -78,7 +78,7 @@ def preview(
                     "can_read_collection": can_read[review.id],
                     "releasable": released[review.id],
                     "would_receive": can_read[review.id] and released[review.id] and not withheld,
-                    "redacted": _redacted(granular.get(_pk(review)), bodies.get(_pk(review)), visible)
+                    "redacted": redacted_selectors(*marked.get(_pk(review), (None, None)), visible, reader)
                     if released[review.id]
                     else [],
                     "limiting_references": refs,
@@ -99,36 +99,3 @@ def preview(
 def _pk(review: DisclosureReview) -> int:
     """The held version's row (-1, matching nothing, once it is deleted)."""
     return review.object_pk if review.object_pk is not None else -1
-
-
-def _redacted(granular: str | None, body: str | None, visible: set[int]) -> list[str]:
-    """Selectors of granular markings whose labels the partner may not see."""
-    if not granular or not body:
-        return []
-    hidden = {ref for ref, label_id in orjson.loads(granular).items() if label_id not in visible}
-    markings = orjson.loads(body).get("granular_markings", [])
-    return sorted({s for m in markings if m.get("marking_ref") in hidden for s in m.get("selectors", [])})
-
-
-def _hidden_references(
-    session: Session, pks: list[int], visible: list[int], readable: tuple[str, ...], officer_visible: list[int]
-) -> dict[int, list[dict[str, Any]]]:
-    """Per held version, its references naming objects the partner does not see and the officer does
-    (a preview never tells of what is above its reader's clearance); one query for all."""
-    dialect = session.get_bind().dialect.name
-    labels, officer_labels = Labels(visible, dialect=dialect), Labels(officer_visible, dialect=dialect)
-    entry = ObjectReference
-    rows = session.execute(
-        select(col(entry.object_pk), col(entry.prop), col(entry.ref_id), func.max(col(entry.group_no)))
-        .where(
-            col(entry.object_pk).in_(pks),
-            hidden_reference(col(entry.ref_id), labels, readable),
-            ~hidden_reference(col(entry.ref_id), officer_labels, None),
-        )
-        .group_by(col(entry.object_pk), col(entry.prop), col(entry.ref_id))
-        .order_by(col(entry.object_pk), col(entry.prop), col(entry.ref_id))
-    ).all()
-    found: dict[int, list[dict[str, Any]]] = {}
-    for pk, prop, ref_id, group in rows:
-        found.setdefault(pk, []).append({"property": prop, "id": ref_id, "required": group >= 0})
-    return found

@@ -21,7 +21,8 @@ from app.db.timestamps import format_us, now_us
 from app.db.written import note_written
 from app.items.changes import StoredBatch, after_store, announce_stored, review_exempt
 from app.items.ingest import lock_collection
-from app.items.models import ObjectMarkingRef, StixObject
+from app.items.models import StixObject
+from app.items.side_tables import relabel
 from app.taxii.models import Collection
 
 _BATCH_COLUMNS = [
@@ -49,23 +50,14 @@ def release_versions(session: Session, releases: Iterable[tuple[int, str, int]])
     for pk, collection_id, label_id in releases:
         by_collection[collection_id].append((pk, label_id))
     connection = session.connection()
-    objects, refs = StixObject.__table__, ObjectMarkingRef.__table__
-    # One statement each, run for every row (executemany): 1,000 releases were 2,000 round trips.
-    relabel = (
-        update(objects)
-        .where(objects.c.pk == bindparam("b_pk"))
-        .values(label_id=bindparam("b_label"), date_added_us=bindparam("b_added"))
-    )
-    relabel_refs = update(refs).where(refs.c.object_pk == bindparam("b_pk")).values(label_id=bindparam("b_label"))
+    objects = StixObject.__table__
+    restamp = update(objects).where(objects.c.pk == bindparam("b_pk")).values(date_added_us=bindparam("b_added"))
     for collection_id, items in sorted(by_collection.items()):
-        first = max(now_us(), lock_collection(session, collection_id) + 1)
-        params = [
-            {"b_pk": pk, "b_label": label_id, "b_added": first + offset}
-            for offset, (pk, label_id) in enumerate(sorted(items))
-        ]
-        next_date_added = first + len(params)
-        connection.execute(relabel, params)
-        connection.execute(relabel_refs, [{"b_pk": p["b_pk"], "b_label": p["b_label"]} for p in params])
+        first = max(now_us(), lock_collection(session, collection_id) + 1)  # the lock first, as ingest takes it
+        relabel(session, dict(items))
+        # One statement run for every version (executemany), in pk order: date_added follows it.
+        connection.execute(restamp, [{"b_pk": pk, "b_added": first + n} for n, (pk, _) in enumerate(sorted(items))])
+        next_date_added = first + len(items)
         connection.execute(
             update(Collection).where(col(Collection.id) == collection_id).values(date_added_hwm=next_date_added - 1)
         )

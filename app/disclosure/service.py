@@ -31,8 +31,7 @@ from app.items.service import ItemEnv, label_for, stix_timestamp
 from app.markings.label_spec import LabelSpec
 from app.markings.labels import canonical_banner
 from app.markings.mappings import Mappings
-from app.markings.models import Label
-from app.markings.service import intern_labels, label_spec
+from app.markings.service import intern_labels, label_specs
 from app.policy.enforcer import RoleRights
 from app.recall.service import Deciding, RecallEnv
 
@@ -136,9 +135,7 @@ def decide(session: Session, officer: Officer, review_ids: list[str], decision: 
         else:
             outcomes.append(_tearline(session, officer, deciding, review, decision, now))
     for review, spec in to_release:
-        review.released_label_id = review.marked_label_id
-        released_to = sorted(deciding.seers(spec))
-        review.released_to = orjson.dumps(released_to).decode()
+        released_to = _released(review, review.marked_label_id, spec, deciding)
         _close(review, officer.principal, decision, RELEASED, now)
         outcomes.append(Outcome(review.id, RELEASED, released_to))
     session.add_all(reviews)
@@ -167,6 +164,13 @@ def _confirms(review: DisclosureReview, officer: Principal, decision: Decision) 
     if review.proposal != decision.proposal():
         raise ApiError(409, "Another release of this item is proposed: confirm it as proposed, or decline.")
     return True
+
+
+def _released(review: DisclosureReview, label_id: int, spec: LabelSpec, deciding: Deciding) -> list[str]:
+    """Record what partners received and under which label; the nations it now reaches."""
+    released_to = sorted(deciding.seers(spec))
+    review.released_label_id, review.released_to = label_id, orjson.dumps(released_to).decode()
+    return released_to
 
 
 def _close(review: DisclosureReview, officer: Principal, decision: Decision, state: str, now: int) -> None:
@@ -236,9 +240,7 @@ def _narrow(
     refused = [o for o in outcomes if not o.ok]
     if refused:
         raise ApiError(422, f"The narrowed version was refused: {refused[0].message}")
-    label_id = intern_labels(session, [spec], env.mappings)[spec]
-    released_to = sorted(deciding.seers(spec))
-    review.released_label_id, review.released_to = label_id, orjson.dumps(released_to).decode()
+    released_to = _released(review, intern_labels(session, [spec], env.mappings)[spec], spec, deciding)
     review.result_object_id, review.result_version_us = review.object_id, parse_us(modified)
     _close(review, officer.principal, decision, REPLACED, now)
     return Outcome(review.id, REPLACED, released_to, review.object_id)
@@ -257,9 +259,7 @@ def _tearline(
         decision.banner, "banner", originator=env.home_nation, mappings=env.mappings, home_nation=env.home_nation
     )
     derived_id = f"{review.object_type}--{uuid.uuid4()}"
-    label_id = intern_labels(session, [spec], env.mappings)[spec]
-    released_to = sorted(deciding.seers(spec))
-    review.released_label_id, review.released_to = label_id, orjson.dumps(released_to).decode()
+    released_to = _released(review, intern_labels(session, [spec], env.mappings)[spec], spec, deciding)
     review.result_object_id = derived_id
     _close(review, officer.principal, decision, REPLACED, now)
     session.add(review)
@@ -284,10 +284,7 @@ def _tearline(
 def describe(session: Session, reviews: list[DisclosureReview], mappings: Mappings) -> list[dict[str, Any]]:
     """The API form of reviews: the item, its marked banner, and the state of its review."""
     label_ids = {r.marked_label_id for r in reviews} | {r.released_label_id for r in reviews if r.released_label_id}
-    labels = {
-        row.id: label_spec(row)
-        for row in session.execute(select(Label).where(col(Label.id).in_(sorted(label_ids)))).scalars()
-    }
+    labels = label_specs(session, label_ids)
     bodies = dict(
         session.execute(
             select(col(StixObject.pk), col(StixObject.body)).where(

@@ -42,7 +42,7 @@ class StoredBatch:
 
     collection_id: str
     rows: list[dict[str, Any]]
-    """The new ``stix_object`` rows (object_id, version_us, label_id, type, originator, submitter, body, ...)."""
+    """The new ``stix_object`` rows (pk, object_id, version_us, label_id, type, originator, submitter, body, ...)."""
     prior_ids: frozenset[str]
     """Ids among them that had versions stored before (in any collection)."""
 

@@ -86,13 +86,20 @@ def _redacted(
             col(StixObject.version_us) == version_us,
         )
     ).one()
-    if not granular:
+    return redacted_selectors(granular, body, visible, analyst_visible)
+
+
+def redacted_selectors(
+    granular: str | None, body: str | None, visible: set[int], reader_visible: set[int]
+) -> list[str]:
+    """Selectors of a version's granular markings whose labels a partner may not see (``visible``),
+    among those the preview's reader may see: a preview never tells of properties hidden from its reader."""
+    if not granular or not body:
         return []
-    # Only markings the analyst may see: a preview never tells of properties hidden from its reader.
     hidden = {
         ref
         for ref, label_id in orjson.loads(granular).items()
-        if label_id not in visible and label_id in analyst_visible
+        if label_id not in visible and label_id in reader_visible
     }
     markings = orjson.loads(body).get("granular_markings", [])
     return sorted({s for m in markings if m.get("marking_ref") in hidden for s in m.get("selectors", [])})
@@ -107,20 +114,30 @@ def limiting_references(
     closure withholds it); otherwise the partner gets a copy without them. Fix the label of the
     referenced object, or of this one, to change that.
     """
+    return limiting_references_of(session, [pk], visible, readable, analyst_visible).get(pk, [])
+
+
+def limiting_references_of(
+    session: Session, pks: list[int], visible: list[int], readable: tuple[str, ...], reader_visible: list[int]
+) -> dict[int, list[dict[str, Any]]]:
+    """:func:`limiting_references` of several versions (pk -> entries), in one query."""
     dialect = session.get_bind().dialect.name
-    partner_labels, analyst_labels = Labels(visible, dialect=dialect), Labels(analyst_visible, dialect=dialect)
+    partner_labels, reader_labels = Labels(visible, dialect=dialect), Labels(reader_visible, dialect=dialect)
     entry = ObjectReference
     rows = session.execute(
-        select(col(entry.prop), col(entry.ref_id), func.max(col(entry.group_no)))
+        select(col(entry.object_pk), col(entry.prop), col(entry.ref_id), func.max(col(entry.group_no)))
         .where(
-            col(entry.object_pk) == pk,
+            col(entry.object_pk).in_(pks),
             hidden_reference(col(entry.ref_id), partner_labels, readable),
-            ~hidden_reference(col(entry.ref_id), analyst_labels, None),
+            ~hidden_reference(col(entry.ref_id), reader_labels, None),
         )
-        .group_by(col(entry.prop), col(entry.ref_id))
-        .order_by(col(entry.prop), col(entry.ref_id))
+        .group_by(col(entry.object_pk), col(entry.prop), col(entry.ref_id))
+        .order_by(col(entry.object_pk), col(entry.prop), col(entry.ref_id))
     ).all()
-    return [{"property": prop, "id": ref_id, "required": group >= 0} for prop, ref_id, group in rows]
+    found: dict[int, list[dict[str, Any]]] = {}
+    for pk, prop, ref_id, group in rows:
+        found.setdefault(pk, []).append({"property": prop, "id": ref_id, "required": group >= 0})
+    return found
 
 
 def preview(

@@ -4,14 +4,17 @@
 - ``object_withhold``: the sets of granular labels that, all hidden, withhold it;
 - ``object_reference``: the objects it names, with the groups it cannot be served without
   (reference closure, :mod:`app.items.references`).
+
+:func:`relabel` serves stored versions under other labels (held for review, released, withdrawn).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session, col
 
 from app.items import stix_validation
@@ -87,7 +90,7 @@ def store_side_tables(
     )
     marking_rows, withhold_rows, reference_rows = [], [], []
     for row, version, named in zip(rows, labeled, entries, strict=True):
-        pk = pks[row["date_added_us"]]
+        pk = row["pk"] = pks[row["date_added_us"]]  # the hooks after the store read it (app/items/changes.py)
         marking_rows += [
             {"object_pk": pk, "marking_id": ref, "collection_id": collection_id, "label_id": row["label_id"]}
             for ref in marking_refs(version.content)
@@ -109,3 +112,20 @@ def store_side_tables(
     ):
         if values:
             connection.execute(insert(table), values)
+
+
+def relabel(session: Session, labels: Mapping[int, int]) -> None:
+    """Serve stored versions (pk -> label id) under other labels: the version row, and the label copy
+    of its marking references, which decides whether the definitions it names are served beside it.
+    Two statements, each run for every version (a batch of 1,000 was 2,000 round trips one by one)."""
+    if not labels:
+        return
+    versions, refs = StixObject.__table__, ObjectMarkingRef.__table__
+    params = [{"b_pk": pk, "b_label": label_id} for pk, label_id in sorted(labels.items())]
+    connection = session.connection()
+    connection.execute(
+        update(versions).where(versions.c.pk == bindparam("b_pk")).values(label_id=bindparam("b_label")), params
+    )
+    connection.execute(
+        update(refs).where(refs.c.object_pk == bindparam("b_pk")).values(label_id=bindparam("b_label")), params
+    )

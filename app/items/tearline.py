@@ -46,7 +46,7 @@ from app.items.versions import ItemVersion, item_versions
 from app.markings.granular import redact, required_properties
 from app.markings.labels import label_marking_definition
 from app.markings.models import Label
-from app.markings.service import label_spec
+from app.markings.service import label_spec, label_specs
 
 # Properties of the original that describe the original itself, not its content.
 _NOT_CARRIED = ("id", "created", "modified", "created_by_ref", "revoked", "object_marking_refs", "granular_markings")
@@ -118,14 +118,7 @@ def produce(
 
     # Which granular markings exceed the target: someone the target admits could not see them.
     refs = orjson.loads(granular) if granular else {}
-    labels = (
-        {
-            row.id: label_spec(row)
-            for row in session.execute(select(Label).where(col(Label.id).in_(set(refs.values())))).scalars()
-        }
-        if refs
-        else {}
-    )
+    labels = label_specs(session, refs.values())
     exceeding = {
         ref
         for ref, lid in refs.items()

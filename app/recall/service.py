@@ -29,12 +29,12 @@ from app.db.written import note_written
 from app.disclosure.models import still_held
 from app.items import ingest
 from app.items.changes import review_exempt
-from app.items.models import ObjectMarkingRef, ObjectReference, StixObject
+from app.items.models import ObjectReference, StixObject
+from app.items.side_tables import relabel
 from app.markings.label_spec import LabelSpec
 from app.markings.labels import label_marking_definition
 from app.markings.mappings import Mappings
-from app.markings.models import Label
-from app.markings.service import intern_labels, label_spec
+from app.markings.service import intern_labels, label_specs
 from app.partners.models import Partner
 from app.policy.visibility import VisibilityCache
 from app.recall.models import Recall, RecalledVersion, RecallNotice, RecallWatch
@@ -137,11 +137,7 @@ class Deciding:
 
     def load(self, label_ids: Iterable[int]) -> None:
         """Read the specs of these labels in one query (those not read yet)."""
-        missing = set(label_ids) - self._specs.keys()
-        if missing:
-            for row in self.session.execute(select(Label).where(col(Label.id).in_(sorted(missing)))).scalars():
-                assert row.id is not None  # a stored row
-                self._specs[row.id] = label_spec(row)
+        self._specs.update(label_specs(self.session, set(label_ids) - self._specs.keys()))
 
     def spec(self, label_id: int) -> LabelSpec:
         """The label's spec."""
@@ -224,13 +220,7 @@ def withdraw(
     if not narrowed:
         return
     label_ids = intern_labels(session, narrowed.values(), deciding.env.mappings)
-    connection = session.connection()
-    for pk, spec in narrowed.items():
-        new_id = label_ids[spec]
-        connection.execute(update(StixObject).where(col(StixObject.pk) == pk).values(label_id=new_id))
-        connection.execute(
-            update(ObjectMarkingRef).where(col(ObjectMarkingRef.object_pk) == pk).values(label_id=new_id)
-        )
+    relabel(session, {pk: label_ids[spec] for pk, spec in narrowed.items()})
     note_written(session, ((by_pk[pk].object_id, format_us(by_pk[pk].version_us)) for pk in narrowed))
     watch(session, (by_pk[pk].object_id for pk in narrowed))
 
