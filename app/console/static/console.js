@@ -30,6 +30,15 @@
     return node;
   }
 
+  /** A button that looks like a link: ``onClick`` when pressed. */
+  function link(text, title, onClick) {
+    const button = el("button", text, "link");
+    button.type = "button";
+    button.title = title;
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
   function say(id, text, isError) {
     const node = $(id);
     node.textContent = text || "";
@@ -413,7 +422,7 @@
   // ---- shared with live.js (the live view) and recalls.js (the recalls panel) -------------
 
   window.TearlineConsole = Object.freeze({
-    API, api, call, el, say, explain, routeCell, ApiFailure, showDissemination,
+    API, api, call, el, link, say, explain, routeCell, ApiFailure, showDissemination,
     token: () => sessionStorage.getItem(TOKEN_KEY),
   });
 

@@ -27,19 +27,11 @@
   const shown = new Map(); // review id -> the queue's description, for the reviews listed
   const checked = new Set(); // review ids ticked for a batch
 
-  function link(text, title, onClick) {
-    const button = C.el("button", text, "link");
-    button.type = "button";
-    button.title = title;
-    button.addEventListener("click", onClick);
-    return button;
-  }
-
   // ---- the queue -------------------------------------------------------------------------
 
   function itemCell(review) {
     const cell = C.el("td", null, "item");
-    cell.append(link(`${review.type}${review.name ? ": " + review.name : ""}`, "Show this item and its preview",
+    cell.append(C.link(`${review.type}${review.name ? ": " + review.name : ""}`, "Show this item and its preview",
                      () => showReview(review.id)));
     cell.append(C.el("div", review.object_id, "object-id"));
     return cell;

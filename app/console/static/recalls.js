@@ -18,16 +18,8 @@
   let detailGeneration = 0;
   let selected = null; // the recall id whose detail is shown, or null
 
-  function link(text, title, onClick) {
-    const button = C.el("button", text, "link");
-    button.type = "button";
-    button.title = title;
-    button.addEventListener("click", onClick);
-    return button;
-  }
-
   function objectLink(objectId) {
-    return link(objectId, "Show who received this object", () => {
+    return C.link(objectId, "Show who received this object", () => {
       $("d-object").value = objectId;
       C.showDissemination(objectId);
       $("dissemination").scrollIntoView();
@@ -65,7 +57,7 @@
     row.dataset.recallId = recall.recall_id;
     row.classList.toggle("selected", recall.recall_id === selected);
     const idCell = C.el("td", null, "recall-id");
-    idCell.append(link(recall.recall_id, "Show this recall nation by nation", () => showRecall(recall.recall_id)));
+    idCell.append(C.link(recall.recall_id, "Show this recall nation by nation", () => showRecall(recall.recall_id)));
     const objectCell = C.el("td", null, "object");
     objectCell.append(objectLink(recall.object_id));
     const outstanding = recall.outstanding || [];
@@ -139,7 +131,7 @@
       const value = C.el("dd");
       if (name === "object_id" && recall.object_id) value.append(objectLink(recall.object_id));
       else if (name === "parent_id" && recall.parent_id) {
-        value.append(link(recall.parent_id, "Show the recall this one follows from", () => showRecall(recall.parent_id)));
+        value.append(C.link(recall.parent_id, "Show the recall this one follows from", () => showRecall(recall.parent_id)));
       } else value.textContent = recall[name] ?? "—";
       fields.append(C.el("dt", name), value);
     }
@@ -160,7 +152,7 @@
     derivedList.id = "recall-derived";
     for (const id of derived) {
       const entry = C.el("li");
-      entry.append(link(id, "Show this derived recall", () => showRecall(id)));
+      entry.append(C.link(id, "Show this derived recall", () => showRecall(id)));
       derivedList.append(entry);
     }
 
