@@ -9,6 +9,7 @@ from app.audit.live import router as audit_live_router
 from app.audit.middleware import AuditMiddleware
 from app.audit.routes import router as audit_router
 from app.audit.service import AuditSigner, bind_signer
+from app.audit.writer import RecordWriter
 from app.auth.tokens import TokenVerifier
 from app.config.settings import Settings
 from app.console.apidocs import router as apidocs_router
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     signer = AuditSigner.from_settings(settings)
     bind_signer(app.state.engine, signer)
     bind_signer(app.state.audit_engine, signer)
+    app.state.audit_writer = RecordWriter(app.state.audit_engine)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(taxii_router)

@@ -4,13 +4,15 @@ A pure ASGI middleware, so exports and pages stream untouched. When the response
 starts (after the endpoint ran), the request's :class:`AuditContext` and the status
 become one record, unless the request was a write whose record already committed with
 its data (:mod:`app.audit.transaction`, described by :func:`write_facts`). Error responses are small; their body is held back only until
-its title and detail are read into the record's reason. If the record cannot be
-written the client gets 503 and the original response is dropped: nothing is
+its title and detail are read into the record's reason. Records of concurrent requests
+share a transaction (:mod:`app.audit.writer`); each request waits for its own to commit. If the
+record cannot be written the client gets 503 and the original response is dropped: nothing is
 served without a record (fail closed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from functools import partial
@@ -23,8 +25,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.audit.context import AuditContext, audit_context
-from app.audit.service import record_event
+from app.audit.service import RecordFields, record_fields
 from app.audit.transaction import WriteFacts
+from app.audit.writer import RecordWriter
 from app.http.errors import error_response
 
 log = logging.getLogger(__name__)
@@ -89,8 +92,19 @@ def _route_text(scope: Scope) -> str:
     return f"{path}?{query.decode('latin-1')}" if query else path
 
 
-def _write(engine: Engine, scope: Scope, context: AuditContext, status: int, error_text: str | None) -> int:
-    """Build the record from what the request gathered and append it (runs in a worker thread)."""
+def _finer_404_reason(engine: Engine, scope: Scope) -> str | None:
+    """Whether a 404's object or collection exists, for the record (runs in a worker thread)."""
+    try:
+        return _hidden_or_absent(engine, scope.get("path_params") or {})
+    except Exception:  # noqa: BLE001 - the finer reason is a nicety; the record is not
+        log.warning("could not tell hidden from absent for %s", scope.get("path"))
+        return None
+
+
+def _fields(
+    scope: Scope, context: AuditContext, status: int, error_text: str | None, finer_reason: str | None
+) -> RecordFields:
+    """The record built from what the request gathered (runs on the audit writer's thread)."""
     principal = context.principal
     subject = principal.subject if principal else (context.subject or "")
     nation = principal.nation if principal else (context.nation or "")
@@ -98,19 +112,13 @@ def _write(engine: Engine, scope: Scope, context: AuditContext, status: int, err
     decision, reason = context.decision, context.reason
     failed = status >= 400
     if failed and decision != "deny":
-        kind = _reason_kind(status)
-        if status == 404:
-            try:
-                kind = _hidden_or_absent(engine, scope.get("path_params") or {}) or kind
-            except Exception:  # noqa: BLE001 - the finer reason is a nicety; the record is not
-                log.warning("could not tell hidden from absent for %s", scope.get("path"))
+        kind = finer_reason or _reason_kind(status)
         decision, reason = "deny", f"{kind}: {error_text}" if error_text else kind
     elif decision is None:
         decision = "allow"
     path_params = scope.get("path_params") or {}
     client = scope.get("client")
-    return record_event(
-        engine,
+    return record_fields(
         request_id=context.request_id or scope.get("state", {}).get("request_id", ""),
         subject=subject,
         nation=nation,
@@ -168,6 +176,7 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         engine: Engine = scope["app"].state.audit_engine
+        writer: RecordWriter = scope["app"].state.audit_writer
         context = audit_context(Request(scope))
         state: _SendState = {"started": False, "dropped": False, "held": None, "body": b""}
 
@@ -179,7 +188,10 @@ class AuditMiddleware:
                 return True  # the write committed its own record with its data (app.audit.transaction)
             try:
                 started = time.perf_counter()
-                await anyio.to_thread.run_sync(partial(_write, engine, scope, context, status, error_text))
+                finer = None
+                if status == 404 and context.decision != "deny":
+                    finer = await anyio.to_thread.run_sync(_finer_404_reason, engine, scope)
+                await asyncio.wrap_future(writer.submit(partial(_fields, scope, context, status, error_text, finer)))
                 if metrics is not None:
                     metrics.audit_write_seconds.observe(time.perf_counter() - started)
                 if indexer is not None and context.served and status < 400:

@@ -189,9 +189,16 @@ def record_event(engine: Engine, **facts: Any) -> int:
         raise AuditUnavailable(f"audit write failed: {exc.__class__.__name__}") from exc
 
 
-def append_record(
-    connection: Connection,
-    signer: AuditSigner,
+def append_record(connection: Connection, signer: AuditSigner, **facts: Any) -> int:
+    """Append one record on ``connection``, inside the caller's transaction; returns its sequence number.
+
+    ``facts`` are :func:`record_fields`' keyword arguments. Database errors propagate (the caller's
+    transaction fails whole).
+    """
+    return append_records(connection, signer, [record_fields(**facts)])[0]
+
+
+def record_fields(
     *,
     request_id: str,
     subject: str,
@@ -207,11 +214,11 @@ def append_record(
     written: Sequence[tuple[str, str]] | None = None,
     recipient_nation: str | None = None,
     client: str | None = None,
-) -> int:
-    """Append one record on ``connection``, inside the caller's transaction; returns its sequence number.
+) -> RecordFields:
+    """One record's fields, cleaned and digested, ready for :func:`append_records` to chain.
 
     ``written`` is given for writes only: the object versions the write stored or deleted, committed
-    with the record or not at all. Database errors propagate (the caller's transaction fails whole).
+    with the record or not at all.
     """
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
@@ -239,36 +246,57 @@ def append_record(
         "written_count": None if written_pairs is None else len(written_pairs),
         "written_digest": None if written_json is None else served_digest(written_json),
     }
+    return RecordFields(
+        fields,
+        served_json.decode() if pairs else None,
+        written_json.decode() if written_pairs and written_json is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class RecordFields:
+    """A record before it is chained: its hashed fields and its served and written lists as stored."""
+
+    fields: dict[str, Any]
+    served_json: str | None
+    written_json: str | None
+
+
+def append_records(connection: Connection, signer: AuditSigner, records: Sequence[RecordFields]) -> list[int]:
+    """Chain ``records`` in order after the head, inside the caller's transaction; returns their sequence numbers.
+
+    The head lock is taken once for all of them, and each table gets one statement: a batch costs
+    about what one record does, which is what lets concurrent requests share a transaction.
+    """
+    if not records:
+        return []
+    head = AuditHead.__table__
     # Write lock first: the increment serialises every writer on the head row.
     row = connection.execute(
-        update(AuditHead.__table__)
-        .where(AuditHead.__table__.c.id == 1)
-        .values(seq=AuditHead.__table__.c.seq + 1)
-        .returning(AuditHead.__table__.c.seq, AuditHead.__table__.c.hash)
+        update(head).where(head.c.id == 1).values(seq=head.c.seq + len(records)).returning(head.c.seq, head.c.hash)
     ).first()
     if row is None:
         raise AuditUnavailable("the audit head row is missing")
-    seq, prev_hash = int(row[0]), row[1]
-    fields["seq"] = seq
-    chain_hash = record_hash(prev_hash, fields)
-    connection.execute(insert(AuditRecord.__table__).values(**fields, prev_hash=prev_hash, hash=chain_hash))
-    if pairs:
-        # One row, appended: the recipients index is built from it after the response.
-        connection.execute(insert(AuditServed.__table__).values(record_seq=seq, pairs=served_json.decode()))
-    if written_pairs and written_json is not None:
-        connection.execute(insert(AuditWritten.__table__).values(record_seq=seq, pairs=written_json.decode()))
-    connection.execute(
-        update(AuditHead.__table__)
-        .where(AuditHead.__table__.c.id == 1)
-        .values(hash=chain_hash, mac=signer.mac(seq, chain_hash))
-    )
-    if signer.checkpoint_interval and seq % signer.checkpoint_interval == 0:
-        connection.execute(
-            insert(AuditCheckpoint.__table__).values(
-                seq=seq, hash=chain_hash, at=fields["at"], mac=signer.mac(seq, chain_hash)
-            )
-        )
-    return seq
+    last_seq, chain_hash = int(row[0]), row[1]
+    seqs = list(range(last_seq - len(records) + 1, last_seq + 1))
+    record_rows, served_rows, written_rows, checkpoints = [], [], [], []
+    for seq, record in zip(seqs, records, strict=True):
+        fields = record.fields | {"seq": seq}
+        prev_hash, chain_hash = chain_hash, record_hash(chain_hash, fields)
+        record_rows.append(fields | {"prev_hash": prev_hash, "hash": chain_hash})
+        if record.served_json is not None:
+            # One row, appended: the recipients index is built from it after the response.
+            served_rows.append({"record_seq": seq, "pairs": record.served_json})
+        if record.written_json is not None:
+            written_rows.append({"record_seq": seq, "pairs": record.written_json})
+        if signer.checkpoint_interval and seq % signer.checkpoint_interval == 0:
+            checkpoints.append({"seq": seq, "hash": chain_hash, "at": fields["at"], "mac": signer.mac(seq, chain_hash)})
+    connection.execute(insert(AuditRecord.__table__), record_rows)
+    for table, rows in ((AuditServed, served_rows), (AuditWritten, written_rows), (AuditCheckpoint, checkpoints)):
+        if rows:
+            connection.execute(insert(table.__table__), rows)
+    connection.execute(update(head).where(head.c.id == 1).values(hash=chain_hash, mac=signer.mac(last_seq, chain_hash)))
+    return seqs
 
 
 def write_checkpoint(engine: Engine) -> int | None:
