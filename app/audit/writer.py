@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit.service import AuditUnavailable, RecordFields, append_records, signer_for
@@ -48,6 +48,8 @@ class RecordWriter:
         self._queue: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # Held by the thread while it runs: checking a pooled connection out per batch cost a ping.
+        self._connection: Connection | None = None
 
     def submit(self, build: Callable[[], RecordFields]) -> Future[int]:
         """Queue a record; ``build`` runs on the writer's thread. The future gives its sequence
@@ -72,6 +74,7 @@ class RecordWriter:
                 with self._lock:
                     if self._queue.empty():
                         self._thread = None
+                        self._close()
                         return
                 continue
             batch = [first]
@@ -114,7 +117,18 @@ class RecordWriter:
 
     def _append(self, records: list[RecordFields]) -> list[int]:
         try:
-            with self.engine.begin() as connection:
-                return append_records(connection, signer_for(self.engine), records)
+            if self._connection is None:
+                self._connection = self.engine.connect()
+            with self._connection.begin():
+                return append_records(self._connection, signer_for(self.engine), records)
         except SQLAlchemyError as exc:
+            self._close()  # the next batch starts on a new connection (the database may have restarted)
             raise AuditUnavailable(f"audit write failed: {exc.__class__.__name__}") from exc
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            try:
+                connection.close()
+            except SQLAlchemyError:
+                log.warning("could not close the audit writer's connection", exc_info=True)
