@@ -22,7 +22,7 @@ from app.disclosure.models import DisclosureReview
 from app.disclosure.preview import preview
 from app.disclosure.schemas import DecisionRequest, PreviewRequest
 from app.http.body import body_docs, json_body
-from app.http.dependencies import get_mappings, get_role_rights, get_session, get_visibility, require_right
+from app.http.dependencies import SESSION, get_mappings, get_role_rights, get_visibility, require_right
 from app.http.errors import ApiError
 from app.markings.mappings import Mappings
 from app.policy.enforcer import RoleRights
@@ -45,7 +45,7 @@ def _envs(request: Request) -> tuple[DisclosureEnv, RecallEnv]:
 @router.get("/disclosure/queue", summary="Items waiting for a disclosure decision, oldest first")
 def pending_queue(
     principal: Reader,
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     mappings: Mappings = Depends(get_mappings),
     collection: str | None = Query(None, max_length=255),
     referenced_by: str | None = Query(
@@ -69,7 +69,7 @@ def one_review(
     review_id: ReviewId,
     request: Request,
     principal: Reader,
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     mappings: Mappings = Depends(get_mappings),
     rights: RoleRights = Depends(get_role_rights),
     visibility: VisibilityCache = Depends(get_visibility),
@@ -95,7 +95,7 @@ def union_preview(
     request: Request,
     principal: Reader,
     body: PreviewRequest = Depends(json_body(PreviewRequest, _reader)),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     rights: RoleRights = Depends(get_role_rights),
     visibility: VisibilityCache = Depends(get_visibility),
 ) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def make_decision(
     request: Request,
     principal: Decider,
     body: DecisionRequest = Depends(json_body(DecisionRequest, _decider)),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     mappings: Mappings = Depends(get_mappings),
     rights: RoleRights = Depends(get_role_rights),
     visibility: VisibilityCache = Depends(get_visibility),
@@ -153,7 +153,7 @@ def make_decision(
 
 @router.get("/disclosure/mine", summary="The disclosure state of items your requests stored")
 def my_items(
-    principal: Follower, session: Session = Depends(get_session), mappings: Mappings = Depends(get_mappings)
+    principal: Follower, session: Session = SESSION, mappings: Mappings = Depends(get_mappings)
 ) -> dict[str, Any]:
     """Newest first: each held item's state, and the officer's reason once decided."""
     return {
@@ -165,7 +165,7 @@ def my_items(
 
 @router.get("/disclosure/speed", summary="Time from post to release, per collection and classification")
 def release_speed(
-    principal: Reader, session: Session = Depends(get_session), mappings: Mappings = Depends(get_mappings)
+    principal: Reader, session: Session = SESSION, mappings: Mappings = Depends(get_mappings)
 ) -> dict[str, Any]:
     """p50 and p95 seconds from post to release, with counts released, declined and waiting."""
     return {"speed": queue.speed(session, principal.clearance, mappings)}
@@ -174,7 +174,7 @@ def release_speed(
 @router.get("/audit/disclosures", summary="Disclosure decisions (auditors)")
 def decisions(
     principal: Auditor,
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     mappings: Mappings = Depends(get_mappings),
     officer: str | None = Query(None, max_length=255, description="Only decisions this officer made or proposed."),
     state: str | None = Query(None, pattern="^(released|declined|replaced)$"),

@@ -20,10 +20,10 @@ from app.feeds.models import Feed
 from app.feeds.sync import run_feed
 from app.http.body import body_docs, json_body
 from app.http.dependencies import (
+    SESSION,
     get_mappings,
     get_principal,
     get_role_rights,
-    get_session,
     get_settings,
     get_visibility,
 )
@@ -69,9 +69,7 @@ def _get(session: Session, name: str) -> Feed:
 
 
 @router.get("", summary="Feeds with their state", response_model=None)
-def list_feeds(
-    session: Session = Depends(get_session), visibility: VisibilityCache = Depends(get_visibility)
-) -> dict[str, Any]:
+def list_feeds(session: Session = SESSION, visibility: VisibilityCache = Depends(get_visibility)) -> dict[str, Any]:
     """Every feed: its configuration without credentials, cursor, counters, last outcome and push backlog."""
     return {
         "feeds": [
@@ -84,7 +82,7 @@ def list_feeds(
 @router.post("", summary="Add a feed", status_code=201, response_model=None, openapi_extra=body_docs(FeedIn))
 def add_feed(
     body: FeedIn = Depends(json_body(FeedIn, _admin)),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     settings: Settings = Depends(get_settings),
     mappings: Mappings = Depends(get_mappings),
 ) -> dict[str, Any]:
@@ -113,7 +111,7 @@ def add_feed(
 
 @router.get("/{name}", summary="One feed with its state", response_model=None)
 def get_feed(
-    name: str, session: Session = Depends(get_session), visibility: VisibilityCache = Depends(get_visibility)
+    name: str, session: Session = SESSION, visibility: VisibilityCache = Depends(get_visibility)
 ) -> dict[str, Any]:
     """The feed's configuration without credentials, cursor, counters, last outcome and push backlog."""
     feed = _get(session, name)
@@ -121,7 +119,7 @@ def get_feed(
 
 
 @router.delete("/{name}", summary="Remove a feed", status_code=204)
-def remove_feed(name: str, session: Session = Depends(get_session)) -> Response:
+def remove_feed(name: str, session: Session = SESSION) -> Response:
     """Delete the feed and its cursor; the objects it brought in stay."""
     _get(session, name)
     service.remove_feed(session, name)
@@ -131,7 +129,7 @@ def remove_feed(name: str, session: Session = Depends(get_session)) -> Response:
 @router.post(
     "/{name}/sync", summary="Run a feed now (a stopped feed is resumed if the run succeeds)", response_model=None
 )
-def sync_feed(name: str, request: Request, session: Session = Depends(get_session)) -> dict[str, Any]:
+def sync_feed(name: str, request: Request, session: Session = SESSION) -> dict[str, Any]:
     """Run the feed once and report the outcome: status, pages, objects received, stored, sent and refused."""
     _get(session, name)
     state = request.app.state

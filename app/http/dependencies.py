@@ -80,6 +80,23 @@ def get_session(request: Request) -> Iterator[Session]:
             session.invalidate()
 
 
+REQUEST_SESSIONS = 10
+"""Requests that may hold a database session at once: the engine's ``pool_size`` (``make_engine``).
+
+A request holds its pooled connection from its first query until its path function returns, and
+in between its sync dependencies and endpoint each need a worker thread. With more requests than
+connections, those waiting for a connection could take every worker thread while those holding one
+had none to finish on, and the instance stalled until the pool's timeout. Requests beyond this wait
+for a place without a thread; the pool's overflow is left to the connections a request opens
+beside its session (exports, live reads, the audit writer has a pool of its own)."""
+
+SESSION: Any = Depends(get_session, scope="function", max_concurrency=REQUEST_SESSIONS)
+"""How every route and dependency takes the request's session: one shared limit (see
+:data:`REQUEST_SESSIONS`), and closed when the path function returns, so that a stream (live events,
+an export) holds no pooled connection and the connection is back in the pool before the request's
+audit record is written."""
+
+
 def _unauthorized(reason: str) -> ApiError:
     return ApiError(401, reason, headers=_CHALLENGE)
 
@@ -141,7 +158,7 @@ def principal_from_claims(
     return Principal(subject, nation, role_set, clearance, frozenset(partner.group_list), is_home=False)
 
 
-def get_principal(request: Request, session: Session = Depends(get_session)) -> Principal:
+def get_principal(request: Request, session: Session = SESSION) -> Principal:
     """Authenticate the request's bearer token; 401 for a missing or bad token, 403 for a refused principal.
 
     The audit context learns who asked (or who the refused token claimed to be) and why a refusal happened.

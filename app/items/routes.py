@@ -12,10 +12,10 @@ from app.auth.principal import Principal
 from app.config.settings import Settings
 from app.http.body import body_docs, json_body
 from app.http.dependencies import (
+    SESSION,
     get_mappings,
     get_principal,
     get_role_rights,
-    get_session,
     get_settings,
     get_visibility,
 )
@@ -62,7 +62,7 @@ class Env:
         self,
         request: Request,
         principal: Principal = Depends(get_principal),
-        session: Session = Depends(get_session),
+        session: Session = SESSION,
         settings: Settings = Depends(get_settings),
         rights: RoleRights = Depends(get_role_rights),
         mappings: Mappings = Depends(get_mappings),

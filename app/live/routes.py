@@ -24,7 +24,7 @@ from app.audit.context import note_collection
 from app.audit.service import AuditUnavailable
 from app.auth.principal import Principal
 from app.config.settings import Settings
-from app.http.dependencies import get_principal, get_role_rights, get_session, get_settings
+from app.http.dependencies import SESSION, get_principal, get_role_rights, get_settings
 from app.http.errors import ApiError, not_found
 from app.live import service
 from app.live.hub import LiveHub, Subscription, TooManyStreams
@@ -72,7 +72,7 @@ async def follow_events(
     api_root: str,
     collection_id: str,
     principal: Principal = Depends(get_principal),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     settings: Settings = Depends(get_settings),
     rights: RoleRights = Depends(get_role_rights),
 ) -> EventSourceResponse:

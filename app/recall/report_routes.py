@@ -18,7 +18,7 @@ from sqlmodel import Session
 from app.audit.query import FilterError
 from app.auth.principal import Principal
 from app.db.columns import STIX_ID_LENGTH
-from app.http.dependencies import get_session, require_right
+from app.http.dependencies import SESSION, require_right
 from app.http.errors import ApiError
 from app.recall import report
 
@@ -39,7 +39,7 @@ def list_recalls(
     ] = None,
     after: Annotated[str | None, Query(max_length=CURSOR_LENGTH, description="`next` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """Recalls matching the filters, newest first; pass `next` as `after` for the following page."""
     try:
@@ -68,7 +68,7 @@ def list_recalls(
 def get_recall(
     _: Auditor,
     recall_id: Annotated[str, Path(max_length=64)],
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """The recall, each recipient nation's notice and state, and the recalls derived from it; 404 if there is none."""
     answer = report.recall_report(session, recall_id)

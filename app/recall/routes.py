@@ -18,7 +18,7 @@ from app.audit.context import note_collection, note_served
 from app.auth.principal import Principal
 from app.db.columns import STIX_ID_LENGTH
 from app.http.body import body_docs, json_body
-from app.http.dependencies import get_session, get_visibility, require_right
+from app.http.dependencies import SESSION, get_visibility, require_right
 from app.policy.visibility import VisibilityCache
 from app.recall import partner_view
 from app.recall.schemas import Acknowledgement, NoticeList, RecallOut, RecallRequest
@@ -50,7 +50,7 @@ def recall_item(
     principal: Analyst,
     # The body is read only once the token and the right have passed (docs/design.md section 2a).
     body: RecallRequest = Depends(json_body(RecallRequest, _issuer)),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     visibility: VisibilityCache = Depends(get_visibility),
 ) -> dict[str, Any]:
     """Withdraw versions (all by default) from every partner nation, and notify each nation that
@@ -66,7 +66,7 @@ def recall_item(
 def my_notices(
     request: Request,
     principal: Partner,
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     visibility: VisibilityCache = Depends(get_visibility),
 ) -> dict[str, Any]:
     """The recall notices addressed to your nation that your clearance reaches, newest first."""
@@ -83,7 +83,7 @@ def my_notices(
 def acknowledge(
     notice_id: NoticeId,
     principal: Partner,
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     visibility: VisibilityCache = Depends(get_visibility),
 ) -> dict[str, Any]:
     """Record that your nation has acted on a notice. Acknowledging again changes nothing."""

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from app.audit.context import note_collection
 from app.auth.principal import Principal
 from app.http.body import body_docs, json_body
-from app.http.dependencies import get_principal, get_role_rights, get_session
+from app.http.dependencies import SESSION, get_principal, get_role_rights
 from app.http.errors import ApiError
 from app.items.problems import problem_responses
 from app.policy.enforcer import RoleRights
@@ -38,7 +38,7 @@ router = APIRouter(
 
 
 @router.get("", response_model=list[CollectionOut], summary="List collections")
-def list_collections(session: Session = Depends(get_session)) -> list[dict[str, Any]]:
+def list_collections(session: Session = SESSION) -> list[dict[str, Any]]:
     """Every collection, by title."""
     return [admin.collection_out(c) for c in admin.listing(session)]
 
@@ -53,7 +53,7 @@ def list_collections(session: Session = Depends(get_session)) -> list[dict[str, 
 def create_collection(
     request: Request,
     body: CollectionIn = Depends(json_body(CollectionIn, _admin)),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """Create a collection; unknown roles, unregistered partners or a taken alias are refused field by field."""
     collection = admin.create(session, body)
@@ -62,7 +62,7 @@ def create_collection(
 
 
 @router.get("/{collection_id}", response_model=CollectionOut, summary="One collection")
-def get_collection(request: Request, collection_id: str, session: Session = Depends(get_session)) -> dict[str, Any]:
+def get_collection(request: Request, collection_id: str, session: Session = SESSION) -> dict[str, Any]:
     """One collection; 404 if there is no such collection."""
     note_collection(request, collection_id)
     return admin.collection_out(admin.get(session, collection_id))
@@ -78,7 +78,7 @@ def update_collection(
     request: Request,
     collection_id: str,
     body: CollectionPatch = Depends(json_body(CollectionPatch, _admin)),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> dict[str, Any]:
     """Change the fields given and keep the others; an alias of "" removes the alias."""
     note_collection(request, collection_id)

@@ -17,10 +17,10 @@ from app.config.settings import Settings
 from app.db.timestamps import format_us
 from app.http.body import read_body
 from app.http.dependencies import (
+    SESSION,
     get_mappings,
     get_principal,
     get_role_rights,
-    get_session,
     get_settings,
     get_visibility,
 )
@@ -112,7 +112,7 @@ def get_status(
     status_id: str,
     api_root: str = Depends(_api_root),
     principal: Principal = Depends(get_principal),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
 ) -> TaxiiResponse:
     """The status of an Add Objects request; only its poster may read it, anyone else gets 404."""
     return _json(service.status_document(service.get_status(session, principal, status_id)))
@@ -122,7 +122,7 @@ def get_status(
 def get_collections(
     api_root: str = Depends(_api_root),
     principal: Principal = Depends(get_principal),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     rights: RoleRights = Depends(get_role_rights),
 ) -> TaxiiResponse:
     """The collections you may read or write; the others are not mentioned."""
@@ -136,7 +136,7 @@ def get_collection(
     collection_id: str,
     api_root: str = Depends(_api_root),
     principal: Principal = Depends(get_principal),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     rights: RoleRights = Depends(get_role_rights),
 ) -> TaxiiResponse:
     """One collection and your access to it; 404 if you may neither read nor write it."""
@@ -167,7 +167,7 @@ class Ctx:
 async def _ctx(
     api_root: str = Depends(_api_root),
     principal: Principal = Depends(get_principal),
-    session: Session = Depends(get_session),
+    session: Session = SESSION,
     settings: Settings = Depends(get_settings),
     rights: RoleRights = Depends(get_role_rights),
     visibility: VisibilityCache = Depends(get_visibility),
