@@ -9,7 +9,7 @@ VENV := .venv
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-test-bench
 
-.PHONY: venv runtime demo test bench bench-recall bench-disclosure
+.PHONY: venv runtime demo test bench bench-recall bench-disclosure bench-load bench-live
 
 # The development environment: everything `make test` and the benchmarks need.
 venv: $(DEV_STAMP)
@@ -62,3 +62,19 @@ bench-recall: venv
 # bench/results/disclosure.json. DISCLOSURE_ARGS adds options, e.g. DISCLOSURE_ARGS="--repeats 3".
 bench-disclosure: venv
 	$(VENV)/bin/python bench/disclosure.py $(DISCLOSURE_ARGS)
+
+# Load benchmark (issue 22): the suite's load test (20 partners pulling pages of 50, 2 analysts posting) against
+# live `tearline serve` processes on SQLite and PostgreSQL, PostgreSQL with 1 and 2 instances on one database,
+# then the audit log's records-per-second ceiling (32 clients on GET /taxii2/; every record counted, the chain
+# verified); about 4 minutes on 2 cores at the default 30 s a phase; needs PostgreSQL at 127.0.0.1:5432 (or
+# TEARLINE_TEST_PG_ADMIN_URL); writes bench/results/load.{json,md}. LOAD_ARGS adds options, e.g. LOAD_ARGS="--seconds 120".
+bench-load: venv
+	$(VENV)/bin/python bench/load.py $(LOAD_ARGS)
+
+# Live-stream latency (app/live/, issue 22): S = 1 and 50 partner streams (half of them of nations that may
+# not see the posts) while the home analyst POSTs 1 object (20 times) and 100 (5 times); from the commit
+# to each allowed stream's event, p50/p95/max against the promise (p95 <= 1 s), the POST as baseline, and
+# any event on a stream that may not see it is a failure (exit 1). SQLite and PostgreSQL, about 1.5 to 2
+# minutes on 2 cores; writes bench/results/live.{json,md}. LIVE_ARGS adds options, e.g. LIVE_ARGS="--streams 1,10".
+bench-live: venv
+	$(VENV)/bin/python bench/live.py $(LIVE_ARGS)

@@ -19,6 +19,7 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -151,7 +152,7 @@ async def _partner(
 
 
 async def run_load(
-    base_url: str,
+    base_url: str | Sequence[str],
     collection_id: str,
     *,
     partner_headers: list[tuple[Principal, dict]],
@@ -159,10 +160,18 @@ async def run_load(
     duration_s: float,
     api_root: str = "api1",
     seed: int = 8,
+    known: Mapping[str, VersionSpec] | None = None,
 ) -> LoadResult:
-    """Run partners and analysts against ``base_url`` for ``duration_s`` seconds."""
-    url = f"{base_url}/taxii2/{api_root}/collections/{collection_id}/objects/"
-    specs: dict[str, VersionSpec] = {}
+    """Run partners and analysts against ``base_url`` for ``duration_s`` seconds.
+
+    ``base_url`` may list several instances on one database (bench/load.py's scale-out): analysts,
+    then partners, are spread round-robin over them. ``known`` gives the markings of objects already
+    in the collection (a preload), so that the oracle can judge them; without it the collection
+    must start empty.
+    """
+    bases = [base_url] if isinstance(base_url, str) else list(base_url)
+    urls = [f"{base}/taxii2/{api_root}/collections/{collection_id}/objects/" for base in bases]
+    specs: dict[str, VersionSpec] = dict(known or {})
     result = LoadResult()
     rng = random.Random(seed)
     limits = httpx.Limits(max_connections=len(partner_headers) + len(analyst_headers) + 4)
@@ -170,10 +179,13 @@ async def run_load(
     deadline = started + duration_s
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         await asyncio.gather(
-            *(_analyst(client, url, headers, specs, result, deadline, rng) for headers in analyst_headers),
             *(
-                _partner(client, url, headers, principal, specs, result, deadline)
-                for principal, headers in partner_headers
+                _analyst(client, urls[n % len(urls)], headers, specs, result, deadline, rng)
+                for n, headers in enumerate(analyst_headers)
+            ),
+            *(
+                _partner(client, urls[n % len(urls)], headers, principal, specs, result, deadline)
+                for n, (principal, headers) in enumerate(partner_headers)
             ),
         )
     result.duration_s = time.monotonic() - started

@@ -1,0 +1,184 @@
+"""Issue 22's goals, each as a ratio with its verdict, from the results the benches wrote in one run.
+
+Reads ``peers.json`` (pull, limit, audit share, ingest, memory), ``cli-start.json``, ``load.json``
+(concurrency, scale-out, audit ceiling) and ``live.json`` (live-stream latency) from a results
+directory and writes ``goals.md`` and ``goals.json`` beside them. A file that is missing makes its
+goals "not measured", never "met".
+
+    .venv/bin/python bench/goals.py                    # bench/results
+    .venv/bin/python bench/goals.py --results /tmp/r   # another run's results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PULL_OF_LIMIT = 0.80
+AUDIT_SHARE = 0.15
+INGEST_GOAL = {"sqlite": 10_000, "postgresql": 5_000}
+MEMORY_GROWTH = 1.2
+CLI_RATIO = 15.0
+AUDIT_CEILING = 2_000.0
+LIVE_P95_S = 1.0
+
+Row = dict[str, Any]
+
+
+def _row(goal: str, where: str, measured: str, ratio: float | None, target: str, met: bool | None) -> Row:
+    verdict = "not measured" if met is None else "met" if met else "not met"
+    return {
+        "goal": goal,
+        "where": where,
+        "measured": measured,
+        "ratio": None if ratio is None else round(ratio, 3),
+        "target": target,
+        "verdict": verdict,
+    }
+
+
+def limit_objects_per_s(run: Row) -> float | None:
+    """What a pull can reach: the query and the transfer in series, 1 / (1/raw-SQL + 1/HTTP floor)."""
+    floor = run.get("http_floor")
+    if not floor:
+        return None
+    return 1 / (1 / run["raw_sql"]["objects_per_s"] + 1 / floor["objects_per_s"])
+
+
+def peer_rows(peers: Row) -> Iterator[Row]:
+    """Pull against the limit, the audit record's share of a page, ingest and memory, per store and N."""
+    for run in peers.get("runs", []):
+        where, tearline = f"{run['database']} N={run['n']:,}", run["tearline"]
+        limit = limit_objects_per_s(run)
+        if limit is not None:
+            share = tearline["objects_per_s"] / limit
+            yield _row(
+                "pull / limit",
+                where,
+                f"{tearline['objects_per_s']:,.0f} of {limit:,.0f} obj/s",
+                share,
+                f">= {PULL_OF_LIMIT:.2f}",
+                share >= PULL_OF_LIMIT,
+            )
+        server, audit = tearline.get("server_ms_per_page_median"), tearline.get("audit_ms_per_page_median")
+        if server and audit is not None:
+            yield _row(
+                "audit record / page server time",
+                where,
+                f"{audit} of {server} ms",
+                audit / server,
+                f"<= {AUDIT_SHARE:.2f}",
+                audit / server <= AUDIT_SHARE,
+            )
+        goal = INGEST_GOAL.get(run["database"])
+        if goal:
+            rate = run["load"]["objects_per_s"]
+            yield _row("ingest obj/s", where, f"{rate:,.0f} obj/s", rate / goal, f">= {goal:,}", rate >= goal)
+    yield from _memory_rows(peers.get("runs", []))
+
+
+def _memory_rows(runs: list[Row]) -> Iterator[Row]:
+    by_store: dict[str, list[Row]] = {}
+    for run in runs:
+        if run["tearline"].get("rss_peak_mib"):
+            by_store.setdefault(run["database"], []).append(run)
+    for store, measured in by_store.items():
+        measured.sort(key=lambda run: run["n"])
+        base = next((run for run in measured if run["n"] == 10_000), measured[0])
+        for run in measured:
+            if run["n"] <= base["n"]:
+                continue
+            peak, base_peak = run["tearline"]["rss_peak_mib"], base["tearline"]["rss_peak_mib"]
+            yield _row(
+                f"RSS during pull, N / {base['n']:,}",
+                f"{store} N={run['n']:,}",
+                f"{peak:,.0f} vs {base_peak:,.0f} MiB",
+                peak / base_peak,
+                f"<= {MEMORY_GROWTH}",
+                peak / base_peak <= MEMORY_GROWTH,
+            )
+
+
+def cli_rows(cli: Row | None) -> Iterator[Row]:
+    """Start time of commands that do not touch the app, against ``python -c pass``."""
+    if cli is None:
+        yield _row("CLI start / python -c pass", "", "", None, f"<= {CLI_RATIO:g}", None)
+        return
+    for name, figures in cli["commands"].items():
+        if name == "python -c pass":
+            continue
+        ratio = figures["ratio"]
+        yield _row(
+            "CLI start / python -c pass",
+            name,
+            f"{figures['median_ms']} ms",
+            ratio,
+            f"<= {CLI_RATIO:g}",
+            ratio <= CLI_RATIO,
+        )
+
+
+def load_rows(load: Row | None) -> Iterator[Row]:
+    """Concurrency (PostgreSQL against SQLite), scale-out and the audit ceiling, from bench/load.py."""
+    if load is None:
+        for goal in ("PostgreSQL / SQLite pages/s under load", "audit records/s ceiling"):
+            yield _row(goal, "", "", None, "", None)
+        return
+    yield from (_row(**row) for row in load.get("goals", []))
+
+
+def live_rows(live: Row | None) -> Iterator[Row]:
+    """Live-stream latency from bench/live.py."""
+    if live is None:
+        yield _row("live stream p95 latency", "", "", None, f"<= {LIVE_P95_S:g} s", None)
+        return
+    yield from (_row(**row) for row in live.get("goals", []))
+
+
+def _read(path: Path) -> Row | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def scoreboard(results: Path) -> list[Row]:
+    """Every goal's row, from whatever results ``results`` holds."""
+    peers = _read(results / "peers.json") or {}
+    return [
+        *peer_rows(peers),
+        *cli_rows(_read(results / "cli-start.json")),
+        *load_rows(_read(results / "load.json")),
+        *live_rows(_read(results / "live.json")),
+    ]
+
+
+def markdown(rows: list[Row]) -> str:
+    """The scoreboard as a table."""
+    lines = ["| goal | where | measured | ratio | target | verdict |", "|---|---|---|---:|---|---|"]
+    for row in rows:
+        ratio = "" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        lines.append(
+            f"| {row['goal']} | {row['where']} | {row['measured']} | {ratio} | {row['target']} | {row['verdict']} |"
+        )
+    met = sum(row["verdict"] == "met" for row in rows)
+    lines += ["", f"{met} of {len(rows)} met."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write goals.md and goals.json into the results directory."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    rows = scoreboard(args.results)
+    (args.results / "goals.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.results / "goals.md").write_text(markdown(rows))
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
