@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
@@ -83,7 +83,12 @@ class RecordWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception as exc:  # the thread must outlive any batch, or every request would wait
+                log.exception("audit batch not written")
+                for waiting in batch:
+                    _settle(waiting.done, exception=AuditUnavailable(f"audit write failed: {exc.__class__.__name__}"))
 
     def _write(self, batch: list[_Waiting]) -> None:
         built: list[tuple[_Waiting, RecordFields]] = []
@@ -91,7 +96,7 @@ class RecordWriter:
             try:
                 built.append((waiting, waiting.build()))
             except Exception as exc:  # noqa: BLE001 - that request fails alone; the others are written
-                waiting.done.set_exception(exc)
+                _settle(waiting.done, exception=exc)
         if not built:
             return
         try:
@@ -102,18 +107,19 @@ class RecordWriter:
                 self._write_one(waiting, record)
             return
         for (waiting, _), seq in zip(built, seqs, strict=True):
-            waiting.done.set_result(seq)
+            _settle(waiting.done, seq)
 
     def _write_one(self, waiting: _Waiting, record: RecordFields) -> None:
         try:
-            waiting.done.set_result(self._append([record])[0])
+            _settle(waiting.done, self._append([record])[0])
         except Exception as exc:  # reaches the request, which answers 503
             log.exception("audit record not written")
-            waiting.done.set_exception(
+            failure = (
                 exc
                 if isinstance(exc, AuditUnavailable)
                 else AuditUnavailable(f"audit write failed: {exc.__class__.__name__}")
             )
+            _settle(waiting.done, exception=failure)
 
     def _append(self, records: list[RecordFields]) -> list[int]:
         try:
@@ -132,3 +138,15 @@ class RecordWriter:
                 connection.close()
             except SQLAlchemyError:
                 log.warning("could not close the audit writer's connection", exc_info=True)
+
+
+def _settle(done: Future[int], seq: int | None = None, *, exception: BaseException | None = None) -> None:
+    """Give a request its outcome, unless it went away: asyncio cancels the future of a request
+    whose client disconnected. Its record is written all the same (the request happened)."""
+    try:
+        if exception is not None:
+            done.set_exception(exception)
+        elif seq is not None:
+            done.set_result(seq)
+    except InvalidStateError:
+        pass

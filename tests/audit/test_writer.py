@@ -111,3 +111,17 @@ def test_the_thread_ends_when_idle_and_comes_back(fresh_engine, monkeypatch):
         time.sleep(0.01)
     assert writer._thread is None
     assert writer.write(lambda: _record(2)) == 2
+
+
+def test_a_request_that_went_away_still_gets_its_record_and_the_writer_goes_on(fresh_engine, signer):
+    writer = RecordWriter(fresh_engine)
+    release = threading.Event()
+    blocker = writer.submit(lambda: (release.wait(10), _record(0))[1])
+    time.sleep(0.05)
+    gone = writer.submit(lambda: _record(1))
+    assert gone.cancel()  # the client disconnected while its record waited (asyncio cancels the future)
+    release.set()
+    assert blocker.result(10) == 1
+    assert writer.write(lambda: _record(2)) == 3  # the writer survived the cancelled future
+    assert _sequences(fresh_engine) == [1, 2, 3]  # and the request that went away is on record
+    assert verify_chain(fresh_engine, signer).ok
