@@ -129,7 +129,31 @@ def load_rows(load: Row | None) -> Iterator[Row]:
         for goal in ("PostgreSQL / SQLite pages/s under load", "audit records/s ceiling"):
             yield _row(goal, "", "", None, "", None)
         return
-    yield from (_row(**row) for row in load.get("goals", []))
+    verdicts = load["verdicts"]
+    for name, target in (("throughput", ">= 1"), ("p95", "<= 1")):
+        ratio = verdicts.get(f"pg_sqlite_{name}_ratio")
+        met = verdicts.get(f"pg_sqlite_{name}_met")
+        yield _row(f"PostgreSQL / SQLite {name} under load", "1 instance each", "", ratio, target, met)
+    for scale in verdicts.get("scale_out", []):
+        yield _row(
+            "PostgreSQL pages/s, instances / 1",
+            f"{scale['instances']} instances",
+            f"audit ceiling x{scale['ceiling_ratio']}",
+            scale["pages_ratio"],
+            "> 1",
+            None if scale["pages_ratio"] is None else scale["pages_ratio"] > 1,
+        )
+    for ceiling in verdicts.get("ceiling", []):
+        rate = ceiling["records_per_s"]
+        yield _row(
+            "audit records/s ceiling (HTTP)",
+            f"{ceiling['database']} x{ceiling['instances']}",
+            f"{rate:,.0f} records/s",
+            rate / AUDIT_CEILING,
+            f">= {AUDIT_CEILING:,.0f}",
+            ceiling["met"],
+        )
+    yield _row("load correct (0 errors, 0 leaks, a record per answer)", "", "", None, "yes", verdicts.get("correct"))
 
 
 def live_rows(live: Row | None) -> Iterator[Row]:
