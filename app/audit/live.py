@@ -134,6 +134,8 @@ def watch_appends(engine: Engine, appended: Callable[[], None]) -> None:
             connection.info[_COMMITTED] = True
 
     def rolled_back(connection: Any) -> None:
+        if connection.invalidated:
+            return  # the connection died under the transaction: its info goes with it, and reading it raises
         connection.info.pop(_PENDING, None)
 
     def returned(_dbapi_connection: Any, record: Any) -> None:

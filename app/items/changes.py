@@ -141,6 +141,8 @@ def watch_commits(engine: Engine) -> StoredSignal:
             connection.info.setdefault(_COMMITTED, set()).update(pending)
 
     def rolled_back(connection: Any) -> None:
+        if connection.invalidated:
+            return  # the connection died under the transaction: its info goes with it, and reading it raises
         connection.info.pop(_PENDING, None)
 
     def returned(_dbapi_connection: Any, record: Any) -> None:

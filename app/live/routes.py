@@ -53,7 +53,7 @@ def _reader(request: Request) -> Reader:
     state = request.app.state
     return Reader(
         state.engine,
-        state.audit_engine,
+        state.audit_writer,
         state.settings,
         state.role_rights,
         state.visibility,
@@ -142,15 +142,19 @@ async def _events(
             )
             event = service.to_event(page)
             if event is not None:
-                await asyncio.to_thread(
-                    service.audit_event,
-                    reader.audit_engine,
-                    principal,
-                    request_id=request_id,
-                    route=route,
-                    collection_id=collection_id,
-                    served=event.served,
-                    client=client,
+                # Raises AuditUnavailable when the record cannot be written: nothing is sent.
+                await asyncio.wrap_future(
+                    reader.audit_writer.submit(
+                        partial(
+                            service.event_record,
+                            principal,
+                            request_id=request_id,
+                            route=route,
+                            collection_id=collection_id,
+                            served=event.served,
+                            client=client,
+                        )
+                    )
                 )
                 after_us = event.after_us
                 yield ServerSentEvent(

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from app.audit.service import record_event
+from app.audit.service import RecordFields, record_fields
+from app.audit.writer import RecordWriter
 from app.auth.principal import Principal
 from app.auth.tokens import TokenError, TokenVerifier
 from app.config.settings import Settings
@@ -51,7 +52,7 @@ class Reader:
     """What a stream needs to read and re-check its principal, without the request."""
 
     engine: Engine
-    audit_engine: Engine
+    audit_writer: RecordWriter
     settings: Settings
     rights: RoleRights
     visibility: VisibilityCache
@@ -165,8 +166,7 @@ def still_valid(reader: Reader, token: str, principal: Principal) -> str | None:
     return None
 
 
-def audit_event(
-    audit_engine: Engine,
+def event_record(
     principal: Principal,
     *,
     request_id: str,
@@ -174,11 +174,11 @@ def audit_event(
     collection_id: str,
     served: list[tuple[str, str]],
     client: str | None,
-) -> None:
-    """Record what an event sent, like a page: its served list feeds "who received X". Raises
-    :class:`~app.audit.service.AuditUnavailable` when the record cannot be written (nothing is sent)."""
-    record_event(
-        audit_engine,
+) -> RecordFields:
+    """The record of what an event sent, like a page's: its served list feeds "who received X".
+
+    Streams woken by one commit append their records together (:mod:`app.audit.writer`)."""
+    return record_fields(
         request_id=request_id,
         subject=principal.subject,
         nation=principal.nation,
