@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 5
+PG_RECYCLE_S = 1800
 
 
 def make_engine(
@@ -33,9 +34,13 @@ def make_engine(
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         # A bounded connect: an unreachable host must fail /readyz and requests with a 503, not hang them.
+        # No pre-ping: it cost a round trip on every checkout (9% of a loaded server's time on PostgreSQL).
+        # A connection found dead answers its request 503 and invalidates the whole pool (SQLAlchemy's
+        # default on a disconnect), so after a database restart the next requests reconnect; the
+        # recycle bounds how long an idle connection a network device may have dropped is kept.
         engine = create_engine(
             url,
-            pool_pre_ping=True,
+            pool_recycle=PG_RECYCLE_S,
             pool_size=pool_size,
             max_overflow=max_overflow,
             connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},

@@ -188,8 +188,11 @@ def _paged(
 ) -> TaxiiResponse:
     """Shared flow of the four paged endpoints: access, filters, cursor, page, headers."""
     note_collection(request, collection_id)
+    # Readable collections first: that loads every collection into the session, where opening this
+    # one then finds it without another round trip to the database.
+    readable = ctx.readable()
     service.open_collection(ctx.session, ctx.rights, ctx.principal, collection_id, need="read")
-    visible, readable = ctx.visible(), ctx.readable()
+    visible = ctx.visible()
     page_request = parse_page_request(request, endpoint, ctx.settings)
     flt = page_request.flt
     if object_id is not None:
