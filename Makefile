@@ -57,6 +57,7 @@ bench-goals: venv
 	$(VENV)/bin/python bench/peers.py --sizes 10000,100000 --no-medallion --no-opentaxii $(BENCH_ARGS)
 	$(VENV)/bin/python bench/cli_start.py
 	$(VENV)/bin/python bench/load.py $(LOAD_ARGS)
+	$(VENV)/bin/python bench/audit_ceiling.py
 	$(VENV)/bin/python bench/live.py $(LIVE_ARGS)
 	$(VENV)/bin/python bench/goals.py
 

@@ -1,7 +1,8 @@
 """Issue 22's goals, each as a ratio with its verdict, from the results the benches wrote in one run.
 
 Reads ``peers.json`` (pull, limit, audit share, ingest, memory), ``cli-start.json``, ``load.json``
-(concurrency, scale-out, audit ceiling) and ``live.json`` (live-stream latency) from a results
+(concurrency, scale-out, the ceiling through HTTP), ``audit-ceiling.json`` (the head row's own
+ceiling) and ``live.json`` (live-stream latency) from a results
 directory and writes ``goals.md`` and ``goals.json`` beside them. A file that is missing makes its
 goals "not measured", never "met".
 
@@ -156,6 +157,23 @@ def load_rows(load: Row | None) -> Iterator[Row]:
     yield _row("load correct (0 errors, 0 leaks, a record per answer)", "", "", None, "yes", verdicts.get("correct"))
 
 
+def ceiling_rows(ceiling: Row | None) -> Iterator[Row]:
+    """The head row's own ceiling, without HTTP (bench/audit_ceiling.py)."""
+    if ceiling is None:
+        yield _row("audit records/s ceiling (group commit, no HTTP)", "", "", None, f">= {AUDIT_CEILING:,.0f}", None)
+        return
+    for run in ceiling["runs"]:
+        rate = run["group_commit_records_per_s"]
+        yield _row(
+            "audit records/s ceiling (group commit, no HTTP)",
+            f"{run['database']}, {run['threads']} writers",
+            f"{rate:,.0f} records/s (one transaction each: {run['one_transaction_each_records_per_s']:,.0f})",
+            rate / AUDIT_CEILING,
+            f">= {AUDIT_CEILING:,.0f}",
+            rate >= AUDIT_CEILING and run["chain_verified"],
+        )
+
+
 def live_rows(live: Row | None) -> Iterator[Row]:
     """Live-stream latency from bench/live.py."""
     if live is None:
@@ -175,6 +193,7 @@ def scoreboard(results: Path) -> list[Row]:
         *peer_rows(peers),
         *cli_rows(_read(results / "cli-start.json")),
         *load_rows(_read(results / "load.json")),
+        *ceiling_rows(_read(results / "audit-ceiling.json")),
         *live_rows(_read(results / "live.json")),
     ]
 
