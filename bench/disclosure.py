@@ -52,15 +52,8 @@ if str(REPO_ROOT) not in sys.path:
 
 import httpx
 import orjson
-from jose import jwk
-from sqlmodel import Session
 
 from app.auth.keys import generate_key_pair
-from app.auth.tokens import issue_token
-from app.db import migrations
-from app.main import create_app
-from app.partners.service import save_partner
-from app.taxii import service
 from bench.disclosure_measure import (
     GOAL_MS,
     MEASURE_TEXT,
@@ -81,6 +74,7 @@ from bench.disclosure_seed import (
     policies_copy,
     seed_store,
 )
+from bench.fixtures import app_with_collection, token_maker
 from bench.releasability import DEFAULT_PG_ADMIN_URL, HOME, TAXII, ServerThread, database, make_settings
 from bench.workload import code_state
 
@@ -103,42 +97,14 @@ def run_store(kind: str, args: argparse.Namespace, workload: Workload, out: Path
         settings = make_settings(url, work, key_dir, 1000).model_copy(
             update={"feed_scheduler": False, "policies_dir": policies_copy(work)}
         )
-        migrations.upgrade(settings.database_url)
-        app = create_app(settings)
-        stack.callback(app.state.audit_engine.dispose)
-        stack.callback(app.state.engine.dispose)
-        with Session(app.state.engine) as session:
-            for nation, clearance, groups in PARTNERS:
-                save_partner(
-                    session,
-                    nation=nation,
-                    clearance=clearance,
-                    groups=groups,
-                    home_nation=HOME,
-                    mappings=app.state.mappings,
-                )
-            collection_id = service.create_collection(
-                session, title="disclosure bench", read_roles={"partner", "analyst"}, write_roles={"analyst"}
-            ).id
-        key = jwk.construct((key_dir / "jwt-private.pem").read_text(), "RS256")
-
-        def token(subject: str, nation: str, roles: list[str]) -> str:
-            return issue_token(
-                key=key,  # type: ignore[arg-type]  # jose takes a constructed key as well as PEM text
-                algorithm="RS256",
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                subject=subject,
-                nation=nation,
-                roles=roles,
-                lifetime_s=7200,
-            )
+        app, collection_id = app_with_collection(stack, settings, "disclosure bench", PARTNERS)
+        token = token_maker(settings, key_dir, lifetime_s=7200)
 
         def headers(value: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {value}", "Accept": TAXII}
 
-        officer_token = token("bench-officer", HOME, ["officer"])
-        partner_token = token("bench-usa", PULLER, ["partner"])
+        officer_token = token("bench-officer", HOME, "officer")
+        partner_token = token("bench-usa", PULLER, "partner")
         server = stack.enter_context(ServerThread(app))
         base_url = f"http://127.0.0.1:{server.port}"
         client = stack.enter_context(httpx.Client(base_url=base_url, timeout=300))
@@ -151,7 +117,7 @@ def run_store(kind: str, args: argparse.Namespace, workload: Workload, out: Path
             settings.api_root,
             collection_id,
             {"Authorization": f"Bearer {officer_token}", "Accept": "application/json"},
-            headers(token("bench-analyst", HOME, ["analyst"])),
+            headers(token("bench-analyst", HOME, "analyst")),
             headers(partner_token),
             partner_token,
             officer_token,

@@ -53,18 +53,13 @@ if str(REPO_ROOT) not in sys.path:
 
 import httpx
 import orjson
-from sqlmodel import Session
 
 from app.auth.keys import generate_key_pair
-from app.auth.tokens import issue_token
 from app.config.settings import Settings
-from app.db import migrations
-from app.main import create_app
 from app.markings.label_spec import LabelSpec
 from app.markings.labels import label_marking_definition
-from app.partners.service import save_partner
-from app.taxii import service
 from bench.disclosure_seed import PARTNERS, check
+from bench.fixtures import app_with_collection, token_maker
 from bench.live_measure import GOAL_MS, Ledger, Log, Poster, StoredClock, StreamPlan, post_and_follow, summarise
 from bench.live_report import goal_rows, markdown, table
 from bench.live_streams import StreamReaders
@@ -131,36 +126,8 @@ def run_store(kind: str, args: argparse.Namespace, log: Log) -> dict[str, Any]:
             # The default limit of open streams (256) unless an S asks for more: a refusal would measure nothing.
             update={"feed_scheduler": False, "live_max_streams": max(256, *args.streams)}
         )
-        migrations.upgrade(settings.database_url)
-        app = create_app(settings)
-        stack.callback(app.state.audit_engine.dispose)
-        stack.callback(app.state.engine.dispose)
-        with Session(app.state.engine) as session:
-            for nation, clearance, groups in PARTNERS:
-                save_partner(
-                    session,
-                    nation=nation,
-                    clearance=clearance,
-                    groups=groups,
-                    home_nation=HOME,
-                    mappings=app.state.mappings,
-                )
-            collection_id = service.create_collection(
-                session, title="live bench", read_roles={"partner", "analyst"}, write_roles={"analyst"}
-            ).id
-        private_key = (key_dir / "jwt-private.pem").read_text()
-
-        def token(subject: str, nation: str, role: str) -> str:
-            return issue_token(
-                key=private_key,
-                algorithm="RS256",
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                subject=subject,
-                nation=nation,
-                roles=[role],
-                lifetime_s=7200,
-            )
+        app, collection_id = app_with_collection(stack, settings, "live bench", PARTNERS)
+        token = token_maker(settings, key_dir, lifetime_s=7200)
 
         server = stack.enter_context(ServerThread(app))
         base_url = f"http://127.0.0.1:{server.port}"

@@ -25,12 +25,12 @@ import httpx
 from sqlmodel import Session
 
 from app.auth.principal import Principal as AppPrincipal
-from app.auth.tokens import issue_token
 from app.config.settings import REPO_ROOT, Settings
 from app.db import migrations
 from app.main import create_app
 from app.partners.service import save_partner
 from app.taxii import service
+from bench.fixtures import token_maker
 from tests.conftest import PARTNERS
 from tests.hardening.load import HOME, SPECS, TAXII
 from tests.policy.oracle import Principal, VersionSpec, build_markings
@@ -136,19 +136,7 @@ class Tokens:
     def issue(cls, settings: Settings, ceiling_clients: int) -> Tokens:
         """Sign every token once (RS256, about 50 ms each); they outlive any run of the bench."""
         assert settings.jwt_private_key_file is not None
-        key = settings.jwt_private_key_file.read_text()
-
-        def token(subject: str, nation: str, role: str) -> str:
-            return issue_token(
-                key=key,
-                algorithm="RS256",
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                subject=subject,
-                nation=nation,
-                roles=[role],
-                lifetime_s=6 * 3600,
-            )
+        token = token_maker(settings, settings.jwt_private_key_file.parent, lifetime_s=6 * 3600)
 
         def headers(subject: str, nation: str, role: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {token(subject, nation, role)}", "Accept": TAXII}

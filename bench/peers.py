@@ -61,7 +61,6 @@ from taxii2client.v21 import as_pages
 from app.audit.index import index_pending
 from app.auth.keys import generate_key_pair
 from app.auth.principal import Principal
-from app.auth.tokens import issue_token
 from app.db import migrations
 from app.feeds.client import BearerAuth
 from app.items.models import StixObject
@@ -72,6 +71,7 @@ from app.partners.service import save_partner
 from app.taxii import service
 from bench import goals as issue_goals
 from bench import opentaxii_bench
+from bench.fixtures import token_maker
 from bench.memory import RssSampler
 from bench.releasability import (
     DEFAULT_PG_ADMIN_URL,
@@ -104,24 +104,6 @@ def ms(seconds: float) -> float:
 
 
 # --- one Tearline store -----------------------------------------------------------------------
-
-
-def _tokens(settings, key_dir: Path) -> Callable[[str, str, str], str]:
-    private_key = (key_dir / "jwt-private.pem").read_text()
-
-    def token_for(subject: str, nation: str, role: str) -> str:
-        return issue_token(
-            key=private_key,
-            algorithm="RS256",
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            subject=subject,
-            nation=nation,
-            roles=[role],
-            lifetime_s=24 * 3600,
-        )
-
-    return token_for
 
 
 def ingest(base_url: str, collection_id: str, token: str, workload: Workload, count: int) -> dict:
@@ -370,7 +352,7 @@ def run_tearline(
             collection_id = service.create_collection(
                 session, title=f"bench {count}", read_roles={"partner", "analyst"}, write_roles={"analyst"}
             ).id
-        token_for = _tokens(settings, key_dir)
+        token_for = token_maker(settings, key_dir)
         server = stack.enter_context(ServerThread(app))
         base = f"http://127.0.0.1:{server.port}"
         log(f"[{kind} N={count:,}] ingesting through TAXII POST")
