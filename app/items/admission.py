@@ -36,7 +36,7 @@ CONFLICT = "conflicts with a stored version of this object"
 DUPLICATE = "duplicate of a stored version"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What rules 1-5 decided: the content to store (its author set), or why not, or that it is a duplicate."""
 

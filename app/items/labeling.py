@@ -29,7 +29,7 @@ from app.markings.stix_markings import definition_label, object_label
 MARKING_DEFINITION = "marking-definition"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LabeledObject:
     """A valid object with everything access control needs to store it."""
 

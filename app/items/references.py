@@ -28,7 +28,7 @@ MAX_GROUP_SEARCH = 6
 """Reference properties beyond this count are each made a group of their own (over-withholding, never a leak)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reference:
     """One reference entry of a version: its property, position in a list, the id named, and its groups."""
 

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
+from app.db.bulk import insert_rows
 from app.items import stix_validation
 from app.items.labeling import LabeledObject, marking_refs
 from app.items.models import ObjectMarkingRef, ObjectReference, ObjectWithhold, StixObject
@@ -24,17 +25,9 @@ from app.items.references import Reference, references
 from app.markings.labels import LabelSpec
 
 
-def _valid(obj: dict[str, Any]) -> bool:
-    try:
-        stix_validation.check(obj)
-    except stix_validation.StixInvalid:
-        return False
-    return True
-
-
 def object_references(obj: dict[str, Any]) -> list[Reference]:
     """The reference entries of a version to record, with their required groups."""
-    return references(obj, _valid)
+    return references(obj, stix_validation.is_valid)
 
 
 def new_row(
@@ -110,8 +103,7 @@ def store_side_tables(
         (ObjectWithhold.__table__, withhold_rows),
         (ObjectReference.__table__, reference_rows),
     ):
-        if values:
-            connection.execute(insert(table), values)
+        insert_rows(connection, table, values)
 
 
 def relabel(session: Session, labels: Mapping[int, int]) -> None:

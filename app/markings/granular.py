@@ -129,8 +129,4 @@ def redact(obj: dict[str, Any], hidden_refs: Set[str], *, parsed_valid: bool = F
         return None
     if parsed_valid:
         return redacted
-    try:
-        stix_validation.check(redacted)
-    except stix_validation.StixInvalid:
-        return None
-    return redacted
+    return redacted if stix_validation.is_valid(redacted) else None
