@@ -54,6 +54,7 @@ from sqlmodel import Session
 from app.auth.keys import generate_key_pair
 from app.auth.principal import Principal
 from app.auth.tokens import issue_token
+from app.cli.server import prepare_process
 from app.config.settings import Settings
 from app.db import migrations
 from app.items.identity import home_identity_id
@@ -518,6 +519,7 @@ class ServerThread:
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> ServerThread:
+        prepare_process()  # as `tearline serve` does before it serves (once per process)
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:

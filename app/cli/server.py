@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +25,23 @@ class KeyKind(str, Enum):
     ec = "ec"
 
 
+@cache
+def prepare_process() -> None:
+    """Once per server process, before it serves: load what the first POST would otherwise import,
+    then move everything loaded so far out of the garbage collector's sight (``gc.freeze``).
+
+    Ingest allocates enough to trigger full collections, and each walked the ~350,000 objects
+    of the imported libraries: 16-20% of an ingest's time. They live as long as the process.
+    """
+    import gc
+
+    from app.items import stix_validation
+
+    stix_validation.warm_up()
+    gc.collect()
+    gc.freeze()
+
+
 def run_server(application: FastAPI, host: str, port: int, ssl_keyfile: Path | None, ssl_certfile: Path | None) -> None:
     """Serve ``application`` with uvicorn: no Server header, Tearline's JSON access log."""
     import uvicorn
@@ -31,6 +49,7 @@ def run_server(application: FastAPI, host: str, port: int, ssl_keyfile: Path | N
     from app.observability.logs import logging_config
 
     settings = application.state.settings
+    prepare_process()
 
     # The app object, not an import string: it was built from the settings checked here.
     # server_header=False: no "Server: uvicorn" telling an attacker what runs here.

@@ -80,6 +80,13 @@ def _library() -> tuple[Any, tuple[Callable[..., Any], ...]]:
     return enums, checks
 
 
+def warm_up() -> None:
+    """Import stix2-validator and load the schemas now: a server calls this before it serves, so
+    that its first POST does not pay seconds of imports."""
+    _library()
+    _schema_uris()
+
+
 class StixInvalid(ValueError):
     """The object is not valid STIX 2.1; the message says why."""
 
