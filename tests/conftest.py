@@ -232,6 +232,8 @@ SLOW_MODULES = (
     "tests/feeds/test_opentaxii.py",  # builds OpenTAXII's venv on a fresh machine (about 12 s), then a gunicorn
     "tests/console/test_disclosure_view.py",
     "tests/e2e/test_misp_import.py",
+    "tests/bench/test_load_smoke.py",  # tearline serve processes on a store, about 25 s
+    "tests/bench/test_live_smoke.py",
 )
 
 
