@@ -28,7 +28,7 @@ from app.items.admission import DUPLICATE, Admission
 from app.items.attribution import registered_identities
 from app.items.changes import StoredBatch, after_store, announce_stored
 from app.items.labeling import LabeledObject, Labeler, LabelRefused, marking_refs
-from app.items.models import StixObject
+from app.items.models import ObjectReference, StixObject
 from app.items.side_tables import new_row, object_references, store_side_tables
 from app.items.store import MARKING_DEFINITION
 from app.markings.mappings import Mappings
@@ -40,6 +40,7 @@ _STIX_ID = re.compile(
 )
 # Longest id the object_id column holds. STIX allows types of 250 characters (ids of 288), but an id
 # that does not fit must fail as that one object, not abort the whole envelope in the database.
+_MAX_PROPERTY_LENGTH: int = ObjectReference.__table__.c.prop.type.length  # type: ignore[attr-defined]  # String(250)
 _MAX_ID_LENGTH: int = StixObject.__table__.c.object_id.type.length  # type: ignore[attr-defined]  # a String(255) column; TypeEngine does not declare length
 # A created/modified timestamp with fewer than three fractional digits (already checked by parse_us).
 _SUB_MILLISECOND = re.compile(r"^(.+T\d{2}:\d{2}:\d{2})(?:\.(\d{1,2}))?Z$")
@@ -114,9 +115,9 @@ def validate(obj: object) -> ValidObject:
         raise InvalidObject("id: must be <type>--<UUID>")
     if object_type != object_id.split("--", 1)[0]:
         raise InvalidObject("type: must match the type in the id")
-    overlong = _overlong_reference(obj)
-    if overlong is not None:
-        raise InvalidObject(f"{overlong}: a reference longer than the {_MAX_ID_LENGTH} characters this server stores")
+    unstorable = _unstorable_reference(obj)
+    if unstorable is not None:
+        raise InvalidObject(unstorable)
     if obj.get("spec_version") != "2.1":
         raise InvalidObject("spec_version: only STIX 2.1 objects are accepted")
     padded = _to_milliseconds(obj)  # what is stored, so what must be valid
@@ -127,24 +128,34 @@ def validate(obj: object) -> ValidObject:
     return _padded_columns(padded)
 
 
-def _overlong_reference(obj: dict[str, Any]) -> str | None:
-    """The property naming an id too long to store (top-level references and granular marking
-    references, which the side tables keep), or None."""
+def _unstorable_reference(obj: dict[str, Any]) -> str | None:
+    """Why a reference of ``obj`` cannot be kept in the side tables (top-level ``*_ref``/``*_refs``
+    and granular marking references), or None: an id longer than the column, a property name longer
+    than its column, or a NUL character, which PostgreSQL refuses in text. Refused here, the object
+    fails alone; in the insert, the whole envelope failed with a 500 (PostgreSQL only)."""
     for key, value in obj.items():
-        # Only strings longer than an id can fail, so the common case costs one length test a value.
-        if isinstance(value, str):
-            if len(value) > _MAX_ID_LENGTH and key.endswith("_ref"):
-                return key
-        elif (
-            isinstance(value, list)
-            and key.endswith("_refs")
-            and any(isinstance(ref, str) and len(ref) > _MAX_ID_LENGTH for ref in value)
-        ):
-            return key
+        if isinstance(value, str) and key.endswith("_ref"):
+            refs = [value]
+        elif isinstance(value, list) and key.endswith("_refs"):
+            refs = [ref for ref in value if isinstance(ref, str)]
+        else:
+            continue
+        if problem := _unstorable(key, refs):
+            return problem
     for marking in obj.get("granular_markings") or []:
         ref = marking.get("marking_ref") if isinstance(marking, dict) else None
-        if isinstance(ref, str) and len(ref) > _MAX_ID_LENGTH:
-            return "granular_markings"
+        if isinstance(ref, str) and (problem := _unstorable("granular_markings", [ref])):
+            return problem
+    return None
+
+
+def _unstorable(key: str, refs: list[str]) -> str | None:
+    if "\x00" in key or any("\x00" in ref for ref in refs):
+        return f"{key!r}: a reference property or id holding a NUL character, which this server cannot store"
+    if len(key) > _MAX_PROPERTY_LENGTH:
+        return f"a reference property name longer than the {_MAX_PROPERTY_LENGTH} characters this server stores"
+    if any(len(ref) > _MAX_ID_LENGTH for ref in refs):
+        return f"{key}: a reference longer than the {_MAX_ID_LENGTH} characters this server stores"
     return None
 
 
