@@ -68,6 +68,12 @@ WRITTEN_FIELDS = ("written_count", "written_digest")
 class AuditUnavailable(RuntimeError):
     """The audit record could not be written; the request it describes must fail."""
 
+    @classmethod
+    def of(cls, error: BaseException) -> AuditUnavailable:
+        """``error`` as the failure to write a record: named by its class only, since a database
+        error's text may hold SQL and parameters (an AuditUnavailable is returned as it is)."""
+        return error if isinstance(error, AuditUnavailable) else cls(f"audit write failed: {error.__class__.__name__}")
+
 
 @dataclass(frozen=True)
 class AuditSigner:
@@ -183,10 +189,8 @@ def record_event(engine: Engine, **facts: Any) -> int:
     try:
         with engine.begin() as connection:
             return append_record(connection, signer_for(engine), **facts)
-    except AuditUnavailable:
-        raise
     except SQLAlchemyError as exc:
-        raise AuditUnavailable(f"audit write failed: {exc.__class__.__name__}") from exc
+        raise AuditUnavailable.of(exc) from exc
 
 
 def append_record(connection: Connection, signer: AuditSigner, **facts: Any) -> int:

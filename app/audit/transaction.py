@@ -68,10 +68,8 @@ def audit_writes(
                 written=written,
                 client=facts.client,
             )
-        except AuditUnavailable:
-            raise
         except SQLAlchemyError as exc:
-            raise AuditUnavailable(f"audit write failed: {exc.__class__.__name__}") from exc
+            raise AuditUnavailable.of(exc) from exc
         if on_recorded is not None:
             on_recorded(seq)
 

@@ -88,7 +88,7 @@ class RecordWriter:
             except Exception as exc:  # the thread must outlive any batch, or every request would wait
                 log.exception("audit batch not written")
                 for waiting in batch:
-                    _settle(waiting.done, exception=AuditUnavailable(f"audit write failed: {exc.__class__.__name__}"))
+                    _settle(waiting.done, exception=AuditUnavailable.of(exc))
 
     def _write(self, batch: list[_Waiting]) -> None:
         built: list[tuple[_Waiting, RecordFields]] = []
@@ -114,12 +114,7 @@ class RecordWriter:
             _settle(waiting.done, self._append([record])[0])
         except Exception as exc:  # reaches the request, which answers 503
             log.exception("audit record not written")
-            failure = (
-                exc
-                if isinstance(exc, AuditUnavailable)
-                else AuditUnavailable(f"audit write failed: {exc.__class__.__name__}")
-            )
-            _settle(waiting.done, exception=failure)
+            _settle(waiting.done, exception=AuditUnavailable.of(exc))
 
     def _append(self, records: list[RecordFields]) -> list[int]:
         try:
@@ -129,7 +124,7 @@ class RecordWriter:
                 return append_records(self._connection, signer_for(self.engine), records)
         except SQLAlchemyError as exc:
             self._close()  # the next batch starts on a new connection (the database may have restarted)
-            raise AuditUnavailable(f"audit write failed: {exc.__class__.__name__}") from exc
+            raise AuditUnavailable.of(exc) from exc
 
     def _close(self) -> None:
         if self._connection is not None:
