@@ -62,6 +62,9 @@ _COMMON_OBJECT_TYPES = ("marking-definition", "language-content", "extension-def
 _REPLACED_MUSTS = {"timestamp", "timestamp_compare", "patterns"}
 _COMPARISONS = {"ge": lambda first, second: first >= second, "gt": lambda first, second: first > second}
 _MAX_REPORTED = 3
+# Per-type tables are cached by the type a submitter names, custom ones included: bounded, so that
+# envelopes of ever new custom types cannot grow the cache without end.
+_TYPES_CACHED = 1024
 
 
 @cache
@@ -157,7 +160,7 @@ def _schema_errors(obj: dict[str, Any]) -> list[str]:
     return errors
 
 
-@cache
+@lru_cache(maxsize=_TYPES_CACHED)
 def _timestamp_rules(object_type: str) -> tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]:
     """The timestamp properties of a type and the comparisons between them, from the validator's tables."""
     enums = _library()[0]
@@ -189,7 +192,7 @@ def _pattern_errors(obj: dict[str, Any]) -> list[str]:
     return [f"pattern: {problem}" for problem in problems[:_MAX_REPORTED]]
 
 
-@cache
+@lru_cache(maxsize=_TYPES_CACHED)
 def _reference_properties(object_type: str) -> dict[str, object]:
     """stix2's reference properties of a type (single and list), which check the types an id may name."""
     cls = class_for_type(object_type, "2.1")
