@@ -505,7 +505,7 @@ def test_every_stored_version_is_named_by_its_write_record(app, client, session,
                 named |= set(listed)
             assert stored == named, (stored - named, named - stored)
     report = client.get("/api/v1/audit/verify", headers=auditor).json()
-    assert report["ok"] is True, report
+    assert report["ok"] is True, str(report)
 
 
 # 6. Failure mid-envelope ---------------------------------------------------------------------------
@@ -620,4 +620,5 @@ def test_an_analyst_api_write_with_awkward_text_is_served_and_audited(app, clien
         ):
             named |= {tuple(p) for p in orjson.loads(pairs)}
     assert stored == named, (stored - named, named - stored)
-    assert client.get("/api/v1/audit/verify", headers=auditor).json()["ok"] is True
+    report = client.get("/api/v1/audit/verify", headers=auditor).json()
+    assert report["ok"] is True, str(report)
