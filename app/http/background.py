@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -20,10 +21,23 @@ class BackgroundWorker:
 
     ``step`` gets the stop event, so that a long step can end early; an exception in it is logged
     and the next wake tries again (the database may be briefly unreachable).
+
+    With ``settle_s``, a burst of notices runs one step once they pause for ``settle_s``, but no later
+    than ``max_lag_s`` after the wake: for work that is cheaper in bulk and would otherwise compete
+    with the requests that send the notices.
     """
 
-    def __init__(self, name: str, step: Callable[[threading.Event], object], period_s: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[threading.Event], object],
+        period_s: float,
+        *,
+        settle_s: float = 0.0,
+        max_lag_s: float = 0.0,
+    ) -> None:
         self.name, self.step, self.period_s = name, step, period_s
+        self.settle_s, self.max_lag_s = settle_s, max_lag_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -46,12 +60,22 @@ class BackgroundWorker:
         while True:
             self._wake.wait(self.period_s)
             self._wake.clear()
+            self._settle()
             if self._stop.is_set():
                 return
             try:
                 self.step(self._stop)
             except Exception:
                 log.exception("%s: step failed", self.name)
+
+    def _settle(self) -> None:
+        """Wait until notices pause for ``settle_s``, at most ``max_lag_s``; a stop ends the wait."""
+        deadline = time.monotonic() + self.max_lag_s
+        while self.settle_s > 0 and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._wake.wait(min(self.settle_s, left)):
+                return
+            self._wake.clear()
 
 
 def run_with_app(app: FastAPI, attribute: str, build: Callable[[FastAPI], BackgroundWorker]) -> None:
