@@ -7,7 +7,7 @@ entries of a page's rows one hop further than the page query can.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -42,6 +42,11 @@ READABLE = "readable_collections"
 """Name of the parameter holding the collections a requester may read."""
 
 
+def _json_members(name: str, value: str | None = None) -> Select[Any]:
+    """The elements of the JSON array text bound as ``name`` (SQLite's ``json_each``), for ``IN``."""
+    return select(func.json_each(bindparam(name, value)).table_valued("value").c.value)
+
+
 class Labels:
     """A principal's visible label ids as a query uses them: an ``IN`` list (any database), or one
     parameter for the database named: an integer array on PostgreSQL, a JSON array read with
@@ -60,11 +65,7 @@ class Labels:
         if self.as_array:
             self.members = bindparam("visible_labels", list(ids), type_=ARRAY(Integer))
         elif dialect == "sqlite":
-            self.members = select(
-                func.json_each(bindparam("visible_labels", orjson.dumps(list(ids)).decode()))
-                .table_valued("value")
-                .c.value
-            )
+            self.members = _json_members("visible_labels", orjson.dumps(list(ids)).decode())
         else:
             self.members = list(ids)
 
@@ -203,20 +204,25 @@ def reference_verdicts(
     if not pks:
         return {}
     connection = session.connection()
-    entries_query, versions_query = _verdict_queries(readable is not None, connection.dialect.name == "postgresql")
+    dialect = connection.dialect.name
+    entries_query, versions_query = _verdict_queries(readable is not None, dialect)
+    # SQLite reads each list from one JSON text (see _verdict_queries); other databases bind lists.
+    as_list: Callable[[Iterable[Any]], Any] = _json_text if dialect == "sqlite" else list
     entries: dict[int, list[tuple[str, str, int]]] = {}
     versions_of: dict[str, list[tuple[int, bool, bool, bool]]] = {}
     frontier, depth = set(pks), 0
     while frontier and depth <= VERDICT_DEPTH:
-        for pk, prop, ref_id, group_no in connection.execute(entries_query, {"pks": list(frontier)}):
+        for pk, prop, ref_id, group_no in connection.execute(entries_query, {"pks": as_list(frontier)}).fetchall():
             entries.setdefault(pk, []).append((prop, ref_id, group_no))
         entries.update({pk: [] for pk in frontier if pk not in entries})
         named = {ref_id for pk in frontier for _, ref_id, _ in entries[pk]} - versions_of.keys()
         if named:
-            parameters: dict[str, Any] = {"ids": list(named), "labels": visible_label_ids}
+            parameters: dict[str, Any] = {"ids": as_list(named), "labels": as_list(visible_label_ids)}
             if readable is not None:
-                parameters["readable"] = list(readable)
-            for version_pk, object_id, has_refs, ok, submitter in connection.execute(versions_query, parameters):
+                parameters["readable"] = as_list(readable)
+            for version_pk, object_id, has_refs, ok, submitter in connection.execute(
+                versions_query, parameters
+            ).fetchall():
                 own = own_nation is not None and submitter == own_nation
                 versions_of.setdefault(object_id, []).append((version_pk, bool(ok), bool(has_refs), own))
         frontier = {
@@ -226,20 +232,30 @@ def reference_verdicts(
     return _judge(pks, entries, versions_of)
 
 
-@lru_cache(maxsize=4)
-def _verdict_queries(by_collection: bool, arrays: bool) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+def _json_text(values: Iterable[Any]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+@lru_cache(maxsize=8)
+def _verdict_queries(by_collection: bool, dialect: str) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
     """The two statements of :func:`reference_verdicts`, built once: the entries of some versions, and
     the versions of some objects with whether each is seen. Building them per page cost more than
     running them (SQLAlchemy's construction of aliased, correlated clauses).
 
-    ``arrays`` (PostgreSQL): each list is one array parameter (``= ANY``), not an ``IN`` list expanded
-    into a placeholder per value: a page's ~900 named ids and ~150 visible labels made a statement
-    psycopg and PostgreSQL parsed again on every page (13.6 ms of the query's time at 10,000 objects).
+    Each list is one parameter, not an ``IN`` list expanded into a placeholder per value: a page's
+    ~900 named ids and ~150 visible labels made a new statement text on every page, which the
+    database parsed and planned again. PostgreSQL binds an array (``= ANY``): 13.6 ms of the query's
+    time at 10,000 objects went before. SQLite reads a JSON text with ``json_each``: the statement
+    stays in the driver's cache: with the rows fetched at once, a page's verdicts at 10,000 objects took
+    4.0-4.3 ms, against 5.2-5.6 ms before.
     """
+    arrays = dialect == "postgresql"
 
     def member(column: Any, name: str, item: Any) -> ColumnElement[bool]:
         if arrays:
             return cast("ColumnElement[bool]", column == any_(bindparam(name, type_=ARRAY(item))))
+        if dialect == "sqlite":
+            return cast("ColumnElement[bool]", column.in_(_json_members(name)))
         return cast("ColumnElement[bool]", column.in_(bindparam(name, expanding=True)))
 
     entry = ObjectReference
@@ -251,6 +267,8 @@ def _verdict_queries(by_collection: bool, arrays: bool) -> tuple[Select[*tuple[A
     if arrays:
         labels.as_array = True
         labels.members = bindparam("labels", type_=ARRAY(Integer))
+    elif dialect == "sqlite":
+        labels.members = _json_members("labels")
     seen = [label_visible(target, labels)]
     if by_collection:
         seen.append(member(col(target.collection_id), "readable", String))
