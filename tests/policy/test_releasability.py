@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shutil
 
+import casbin
 import pytest
 from sqlmodel import Session
 
@@ -73,6 +74,24 @@ def policy() -> ReleasabilityPolicy:
 def test_decision_table(policy, principal, facts, expected):
     assert policy.allows(principal, facts) is expected
     assert all(holds for _, holds in policy.explain(principal, facts)) is expected
+
+
+def test_the_matcher_is_parsed_once_and_every_decision_still_its_own(monkeypatch):
+    """pycasbin parses the matcher on each call; the policy parses it once, and a decision never
+    carries over the names of the one before (alternating outcomes, each against the clauses)."""
+    parses = []
+    parse = casbin.Enforcer._get_expression
+    monkeypatch.setattr(casbin.Enforcer, "_get_expression", staticmethod(lambda *a: parses.append(1) or parse(*a)))
+    fresh = ReleasabilityPolicy(POLICIES, MAPPINGS, HOME)
+    cases = [
+        (partner("USA", 3), label(3, "USA")),
+        (partner("USA", 2), label(3, "USA")),
+        (partner("FRA"), label(1, "FVEY")),
+    ]
+    for principal, facts in cases * 20:
+        assert fresh.allows(principal, facts) is all(holds for _, holds in fresh.explain(principal, facts))
+    assert [fresh.allows(p, f) for p, f in cases] == [True, False, False]
+    assert len(parses) == 1
 
 
 def test_without_the_policy_line_nothing_is_visible(tmp_path):
