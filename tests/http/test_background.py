@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from app.http.background import BackgroundWorker
 
@@ -20,6 +22,17 @@ class _Steps:
         self.ran.set()
 
 
+@contextmanager
+def _running(steps: _Steps, **settling: float) -> Iterator[BackgroundWorker]:
+    """A worker running ``steps`` (woken by notices only), stopped on the way out."""
+    worker = BackgroundWorker("test-worker", steps, period_s=60, **settling)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
 def _notices(worker: BackgroundWorker, count: int, gap_s: float) -> float:
     """Send ``count`` notices ``gap_s`` apart; returns when the last was sent."""
     for _ in range(count):
@@ -30,42 +43,30 @@ def _notices(worker: BackgroundWorker, count: int, gap_s: float) -> float:
 
 def test_without_settling_a_notice_runs_a_step_at_once() -> None:
     steps = _Steps()
-    worker = BackgroundWorker("test-plain", steps, period_s=60)
-    worker.start()
-    try:
+    with _running(steps) as worker:
         sent = time.monotonic()
         worker.notify()
         assert steps.ran.wait(5)
         assert steps.times[0] - sent < 0.5
-    finally:
-        worker.stop()
 
 
 def test_a_burst_of_notices_runs_one_step_after_it_pauses() -> None:
     steps = _Steps()
-    worker = BackgroundWorker("test-settle", steps, period_s=60, settle_s=0.2, max_lag_s=30)
-    worker.start()
-    try:
+    with _running(steps, settle_s=0.2, max_lag_s=30) as worker:
         last = _notices(worker, count=20, gap_s=0.02)  # 0.4 s of notices, each within the settle time
         assert steps.ran.wait(5)
         time.sleep(0.5)  # any further step would have run by now
         assert len(steps.times) == 1
         assert steps.times[0] >= last + 0.1  # not before the notices paused (less a margin for sleep)
-    finally:
-        worker.stop()
 
 
 def test_notices_that_never_pause_still_run_a_step_within_the_lag() -> None:
     steps = _Steps()
-    worker = BackgroundWorker("test-lag", steps, period_s=60, settle_s=0.2, max_lag_s=0.5)
-    worker.start()
-    try:
+    with _running(steps, settle_s=0.2, max_lag_s=0.5) as worker:
         started = time.monotonic()
         _notices(worker, count=60, gap_s=0.03)  # 1.8 s of notices, never a pause of 0.2 s
         assert steps.times, "no step ran while the notices went on"
         assert steps.times[0] - started < 1.2  # the lag (0.5 s) plus scheduling slack
-    finally:
-        worker.stop()
 
 
 def test_stop_ends_a_settling_wait_at_once() -> None:
