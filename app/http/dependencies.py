@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from fastapi import Depends, Request
 from jose import JWTError, jwt
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.audit.context import audit_context
 from app.audit.middleware import is_audited, write_facts
@@ -59,11 +60,15 @@ async def get_visibility(request: Request) -> VisibilityCache:
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request on the app's engine.
 
     A write request's session commits its audit record with its data (app.audit.transaction): both
     or neither, and the audit middleware then writes no second record.
+
+    A coroutine: opening a session touches no database (its connection is taken at the first
+    query), so it needs no thread; closing it gives the connection back with a rollback, a round
+    trip that must not block the event loop, so it runs in the thread pool.
     """
     session = Session(request.app.state.engine)
     if request.method not in _READ_METHODS and is_audited(request.url.path):
@@ -72,12 +77,16 @@ def get_session(request: Request) -> Iterator[Session]:
     try:
         yield session
     finally:
-        try:
-            session.close()
-        except SQLAlchemyError:
-            # The connection died under the request (a database restart): closing it cannot roll
-            # back. Drop it from the pool instead; the request itself has been answered already.
-            session.invalidate()
+        await run_in_threadpool(_close, session)
+
+
+def _close(session: Session) -> None:
+    try:
+        session.close()
+    except SQLAlchemyError:
+        # The connection died under the request (a database restart): closing it cannot roll
+        # back. Drop it from the pool instead; the request itself has been answered already.
+        session.invalidate()
 
 
 REQUEST_SESSIONS = 10
