@@ -324,3 +324,53 @@ def test_0009_fills_references_and_withholding_sets_of_stored_versions(empty_dat
     migrations.upgrade(empty_database_url)
     engine.dispose()
     assert side_tables() == recorded
+
+
+def test_0014_stores_the_audit_lists_with_lz4_and_reads_them_back_unchanged(empty_database_url, engine_for):
+    """On PostgreSQL the served and written lists are compressed with lz4 (faster than the default
+    pglz); the text read back is what was written, so the chain verifies. SQLite is untouched."""
+    from app.audit.query import RecordFilter, iter_records
+    from app.audit.service import AuditSigner, bind_signer, record_event
+    from app.audit.verify import verify_chain
+
+    migrations.upgrade(empty_database_url)
+    engine = engine_for()
+    signer = AuditSigner(key=b"migration-test-key", checkpoint_interval=0)
+    bind_signer(engine, signer)
+    # Large enough to be compressed (PostgreSQL compresses values over about 2 KB).
+    served = [(f"indicator--{index:036d}", f"2025-01-01T00:00:{index % 60:02d}.{index:06d}Z") for index in range(500)]
+    record_event(
+        engine,
+        request_id="req-lz4",
+        subject="usa-feed",
+        nation="USA",
+        roles=["partner"],
+        method="GET",
+        route="/r",
+        status=200,
+        decision="allow",
+        served=served,
+    )
+    [record] = list(iter_records(engine, RecordFilter()))
+    assert [tuple(pair) for pair in record["served"]] == sorted(served)
+    assert verify_chain(engine, signer).ok
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as connection:
+        methods = connection.execute(
+            text(
+                "SELECT c.relname, a.attcompression FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "WHERE c.relname IN ('audit_served', 'audit_written') AND a.attname = 'pairs'"
+            )
+        ).all()
+        stored = connection.execute(text("SELECT pg_column_compression(pairs) FROM audit_served")).scalar_one()
+    assert dict(methods) == {"audit_served": "l", "audit_written": "l"}
+    assert stored == "lz4"
+    migrations.downgrade(empty_database_url, "0013")
+    with engine.connect() as connection:
+        after = connection.execute(
+            text(
+                "SELECT attcompression FROM pg_attribute WHERE attrelid = 'audit_served'::regclass AND attname = 'pairs'"
+            )
+        ).scalar_one()
+    assert after == "p"
