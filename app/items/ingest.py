@@ -21,6 +21,7 @@ from sqlalchemy import case, or_, select, update
 from sqlmodel import Session, col
 
 from app.db.bulk import insert_rows
+from app.db.lists import in_list
 from app.db.timestamps import format_us, now_us, parse_us
 from app.db.written import note_written
 from app.items import patterns, provenance, stix_validation
@@ -244,6 +245,7 @@ def store(
     # to scan the collection's date_added index instead of probing the object_id index, a scan that
     # grows with the collection (2 s per envelope at 200,000 objects, so a bulk load went quadratic).
     in_collection = col(StixObject.collection_id) == collection_id
+    dialect = session.get_bind().dialect.name
     is_definition = col(StixObject.type) == MARKING_DEFINITION
     held = session.execute(
         select(
@@ -254,7 +256,7 @@ def store(
             in_collection.label("here"),
             is_definition.label("definition"),
         )
-        .where(col(StixObject.object_id).in_({o.object_id for o in objects} | referenced_ids))
+        .where(in_list(col(StixObject.object_id), dialect, {o.object_id for o in objects} | referenced_ids))
         .order_by(col(StixObject.pk))
     ).all()
     submitted = {o.object_id for o in objects}

@@ -7,12 +7,11 @@ entries of a page's rows one hop further than the page query can.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -34,17 +33,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 from sqlalchemy.sql.elements import SQLCoreOperations
+from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, col
 
+from app.db.lists import in_list, json_members, list_value
 from app.items.models import ObjectReference, ObjectWithhold, StixObject
 
 READABLE = "readable_collections"
 """Name of the parameter holding the collections a requester may read."""
-
-
-def _json_members(name: str, value: str | None = None) -> Select[Any]:
-    """The elements of the JSON array text bound as ``name`` (SQLite's ``json_each``), for ``IN``."""
-    return select(func.json_each(bindparam(name, value)).table_valued("value").c.value)
 
 
 class Labels:
@@ -65,7 +61,7 @@ class Labels:
         if self.as_array:
             self.members = bindparam("visible_labels", list(ids), type_=ARRAY(Integer))
         elif dialect == "sqlite":
-            self.members = _json_members("visible_labels", orjson.dumps(list(ids)).decode())
+            self.members = json_members("visible_labels", list_value(ids, "sqlite"))
         else:
             self.members = list(ids)
 
@@ -206,20 +202,23 @@ def reference_verdicts(
     connection = session.connection()
     dialect = connection.dialect.name
     entries_query, versions_query = _verdict_queries(readable is not None, dialect)
-    # SQLite reads each list from one JSON text (see _verdict_queries); other databases bind lists.
-    as_list: Callable[[Iterable[Any]], Any] = _json_text if dialect == "sqlite" else list
     entries: dict[int, list[tuple[str, str, int]]] = {}
     versions_of: dict[str, list[tuple[int, bool, bool, bool]]] = {}
     frontier, depth = set(pks), 0
     while frontier and depth <= VERDICT_DEPTH:
-        for pk, prop, ref_id, group_no in connection.execute(entries_query, {"pks": as_list(frontier)}).fetchall():
+        for pk, prop, ref_id, group_no in connection.execute(
+            entries_query, {"pks": list_value(frontier, dialect)}
+        ).fetchall():
             entries.setdefault(pk, []).append((prop, ref_id, group_no))
         entries.update({pk: [] for pk in frontier if pk not in entries})
         named = {ref_id for pk in frontier for _, ref_id, _ in entries[pk]} - versions_of.keys()
         if named:
-            parameters: dict[str, Any] = {"ids": as_list(named), "labels": as_list(visible_label_ids)}
+            parameters: dict[str, Any] = {
+                "ids": list_value(named, dialect),
+                "labels": list_value(visible_label_ids, dialect),
+            }
             if readable is not None:
-                parameters["readable"] = as_list(readable)
+                parameters["readable"] = list_value(readable, dialect)
             for version_pk, object_id, has_refs, ok, submitter in connection.execute(
                 versions_query, parameters
             ).fetchall():
@@ -232,42 +231,29 @@ def reference_verdicts(
     return _judge(pks, entries, versions_of)
 
 
-def _json_text(values: Iterable[Any]) -> str:
-    return orjson.dumps(list(values)).decode()
-
-
 @lru_cache(maxsize=8)
 def _verdict_queries(by_collection: bool, dialect: str) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
     """The two statements of :func:`reference_verdicts`, built once: the entries of some versions, and
     the versions of some objects with whether each is seen. Building them per page cost more than
     running them (SQLAlchemy's construction of aliased, correlated clauses).
 
-    Each list is one parameter, not an ``IN`` list expanded into a placeholder per value: a page's
-    ~900 named ids and ~150 visible labels made a new statement text on every page, which the
-    database parsed and planned again. PostgreSQL binds an array (``= ANY``): 13.6 ms of the query's
-    time at 10,000 objects went before. SQLite reads a JSON text with ``json_each``: the statement
-    stays in the driver's cache: with the rows fetched at once, a page's verdicts at 10,000 objects took
-    4.0-4.3 ms, against 5.2-5.6 ms before.
-
-    On PostgreSQL the page's ids and pks go through ``ARRAY(SELECT unnest(...))``, which the planner
-    cannot look into. Given the array itself (plans are made for each execution's values, see
-    ``app.db.engine``), it estimated the selectivity of each of ~480 ids, 4.7 ms of planning, and then
-    scanned the whole table; now it plans in 0.1 ms and probes the unique index per id, which no
-    longer grows with the store: the versions query at 10,000 objects 12-13 ms -> 3.7-4.4 ms.
+    Each list is one parameter (``app.db.lists``), not an ``IN`` list expanded into a placeholder per
+    value: a page's ~900 named ids and ~150 visible labels made a new statement text on every page,
+    which the database parsed and planned again. SQLite: with the rows fetched at once, a page's
+    verdicts at 10,000 objects took 4.0-4.3 ms, against 5.2-5.6 ms before. PostgreSQL: the planner,
+    given the ids themselves (plans are made for each execution's values, see ``app.db.engine``),
+    estimated each of ~480 (4.7 ms of planning) and then scanned the whole table; behind
+    ``in_list``'s array it plans in 0.1 ms and probes the unique index per id, which no longer grows
+    with the store: the versions query at 10,000 objects 12-13 ms -> 3.7-4.4 ms.
     """
     arrays = dialect == "postgresql"
 
-    def member(column: Any, name: str, item: Any) -> ColumnElement[bool]:
-        if arrays:
-            hidden_from_planner = func.array(select(func.unnest(bindparam(name, type_=ARRAY(item)))).scalar_subquery())
-            return cast("ColumnElement[bool]", column == any_(hidden_from_planner))
-        if dialect == "sqlite":
-            return cast("ColumnElement[bool]", column.in_(_json_members(name)))
-        return cast("ColumnElement[bool]", column.in_(bindparam(name, expanding=True)))
+    def member(column: Any, name: str, item: TypeEngine[Any]) -> ColumnElement[bool]:
+        return in_list(column, dialect, name=name, item_type=item)
 
     entry = ObjectReference
     entries = select(col(entry.object_pk), col(entry.prop), col(entry.ref_id), col(entry.group_no)).where(
-        member(col(entry.object_pk), "pks", BigInteger)
+        member(col(entry.object_pk), "pks", BigInteger())
     )
     target = aliased(StixObject)
     labels = Labels.parameter()
@@ -275,17 +261,17 @@ def _verdict_queries(by_collection: bool, dialect: str) -> tuple[Select[*tuple[A
         labels.as_array = True
         labels.members = bindparam("labels", type_=ARRAY(Integer))
     elif dialect == "sqlite":
-        labels.members = _json_members("labels")
+        labels.members = json_members("labels")
     seen = [label_visible(target, labels)]
     if by_collection:
-        seen.append(member(col(target.collection_id), "readable", String))
+        seen.append(member(col(target.collection_id), "readable", String()))
     versions = select(
         col(target.pk),
         col(target.object_id),
         col(target.has_refs),
         case((and_(*seen), 1), else_=0),
         col(target.submitter),
-    ).where(member(col(target.object_id), "ids", String))
+    ).where(member(col(target.object_id), "ids", String()))
     return entries, versions
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from app.db.lists import in_list
 from app.items.labeling import label_within
 from app.items.models import ItemDerivation, StixObject
 from app.items.problems import refuse
@@ -68,9 +69,12 @@ def partner_bounds(session: Session, object_id: str, home_nation: str, max_depth
 
 def derived_bounds(session: Session, object_ids: Iterable[str], home_nation: str) -> dict[str, list[LabelSpec]]:
     """Partner bounds of those ``object_ids`` that were derived from partners' items (one query when none were)."""
+    dialect = session.get_bind().dialect.name
     derived = set(
         session.execute(
-            select(col(ItemDerivation.derived_id)).where(col(ItemDerivation.derived_id).in_(set(object_ids)))
+            select(col(ItemDerivation.derived_id)).where(
+                in_list(col(ItemDerivation.derived_id), dialect, set(object_ids))
+            )
         ).scalars()
     )
     bounds = {object_id: partner_bounds(session, object_id, home_nation) for object_id in derived}
