@@ -5,11 +5,10 @@ Each test runs in a transaction that is rolled back, so the shared database is l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -20,16 +19,6 @@ from app.markings.service import intern_labels
 
 # Text COPY's own escapes (tab, newline, backslash, \N) and what JSON bodies hold.
 AWKWARD = ["tab\there", "line\nbreak\r\n", "back\\slash", "\\N", "", "quote ' \" ", "naïve ✓ 日本", "x" * 250]
-
-
-@pytest.fixture
-def connection(app) -> Iterator[Connection]:
-    with app.state.engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            yield conn
-        finally:
-            transaction.rollback()
 
 
 def test_rows_read_back_exactly(connection):

@@ -5,8 +5,6 @@ Each test runs in a transaction that is rolled back, so the shared database is l
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Connection, event, select
 
@@ -16,16 +14,6 @@ from app.items.models import ItemDerivation
 
 TABLE = ItemDerivation.__table__
 AWKWARD = ["plain", "quote ' \" ", "back\\slash", "naïve ✓ 日本", "[1, 2]", "", "x" * 250]
-
-
-@pytest.fixture
-def connection(app) -> Iterator[Connection]:
-    with app.state.engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            yield conn
-        finally:
-            transaction.rollback()
 
 
 @pytest.fixture

@@ -207,12 +207,30 @@ def test_constraint_names_match(empty_database_url, engine_for):
     }
 
 
+def _served_record(engine, request_id: str, served) -> None:
+    """One partner read's audit record serving ``served``."""
+    from app.audit.service import record_event
+
+    record_event(
+        engine,
+        request_id=request_id,
+        subject="usa-feed",
+        nation="USA",
+        roles=["partner"],
+        method="GET",
+        route="/r",
+        status=200,
+        decision="allow",
+        served=served,
+    )
+
+
 def test_served_lists_survive_0007_down_and_up(empty_database_url, engine_for):
     """Downgrading past 0007 indexes what the index had not reached; upgrading rebuilds every served
     list from the index byte for byte, so the chain still verifies and exports are unchanged."""
     from app.audit.index import index_pending
     from app.audit.query import RecordFilter, iter_records, recipients
-    from app.audit.service import AuditSigner, bind_signer, record_event
+    from app.audit.service import AuditSigner, bind_signer
     from app.audit.verify import verify_chain
 
     migrations.upgrade(empty_database_url)
@@ -221,18 +239,7 @@ def test_served_lists_survive_0007_down_and_up(empty_database_url, engine_for):
     bind_signer(engine, signer)
 
     def write(index: int, served) -> None:
-        record_event(
-            engine,
-            request_id=f"req-{index}",
-            subject="usa-feed",
-            nation="USA",
-            roles=["partner"],
-            method="GET",
-            route="/r",
-            status=200,
-            decision="allow",
-            served=served,
-        )
+        _served_record(engine, f"req-{index}", served)
 
     write(1, [("indicator--b", "2025-01-01T00:00:00.000Z"), ("indicator--a", "2025-01-02T00:00:00.000Z")])
     write(2, [])
@@ -330,7 +337,7 @@ def test_0014_stores_the_audit_lists_with_lz4_and_reads_them_back_unchanged(empt
     """On PostgreSQL the served and written lists are compressed with lz4 (faster than the default
     pglz); the text read back is what was written, so the chain verifies. SQLite is untouched."""
     from app.audit.query import RecordFilter, iter_records
-    from app.audit.service import AuditSigner, bind_signer, record_event
+    from app.audit.service import AuditSigner, bind_signer
     from app.audit.verify import verify_chain
 
     migrations.upgrade(empty_database_url)
@@ -339,18 +346,7 @@ def test_0014_stores_the_audit_lists_with_lz4_and_reads_them_back_unchanged(empt
     bind_signer(engine, signer)
     # Large enough to be compressed (PostgreSQL compresses values over about 2 KB).
     served = [(f"indicator--{index:036d}", f"2025-01-01T00:00:{index % 60:02d}.{index:06d}Z") for index in range(500)]
-    record_event(
-        engine,
-        request_id="req-lz4",
-        subject="usa-feed",
-        nation="USA",
-        roles=["partner"],
-        method="GET",
-        route="/r",
-        status=200,
-        decision="allow",
-        served=served,
-    )
+    _served_record(engine, "req-lz4", served)
     [record] = list(iter_records(engine, RecordFilter()))
     assert [tuple(pair) for pair in record["served"]] == sorted(served)
     assert verify_chain(engine, signer).ok
