@@ -10,8 +10,9 @@ afterwards (``iat`` later than the revocation) are accepted again.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, PrimaryKeyConstraint, String
+from sqlalchemy import BigInteger, Column, PrimaryKeyConstraint, ScalarSelect, String
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from app.db.engine import dialect_insert
@@ -43,12 +44,19 @@ def revoke_subject(session: Session, subject: str, revoked_by: str) -> int:
     return moment
 
 
-def is_revoked(session: Session, subject: str, issued_at: object) -> bool:
-    """Whether a token of ``subject`` issued at ``issued_at`` (its ``iat``; absent counts as revoked
-    when the subject is) has been revoked."""
-    revoked_before = session.execute(
-        select(col(TokenRevocation.revoked_before)).where(col(TokenRevocation.subject) == subject)
-    ).scalar_one_or_none()
+def revoked_before_of(subject: Any) -> ScalarSelect[int | None]:
+    """The moment ``subject``'s tokens were last revoked (epoch seconds), NULL if never: a scalar subquery."""
+    return select(col(TokenRevocation.revoked_before)).where(col(TokenRevocation.subject) == subject).scalar_subquery()
+
+
+def revoked(revoked_before: int | None, issued_at: object) -> bool:
+    """Whether a token issued at ``issued_at`` (its ``iat``; absent counts as revoked when its subject
+    is) falls under a revocation at ``revoked_before`` (None: its subject was never revoked)."""
     if revoked_before is None:
         return False
     return not (isinstance(issued_at, int | float) and issued_at > revoked_before)
+
+
+def is_revoked(session: Session, subject: str, issued_at: object) -> bool:
+    """Whether a token of ``subject`` issued at ``issued_at`` has been revoked (see :func:`revoked`)."""
+    return revoked(session.execute(select(revoked_before_of(subject))).scalar_one(), issued_at)

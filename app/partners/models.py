@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Integer,
     PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     text,
 )
@@ -30,6 +32,9 @@ class Partner(SQLModel, table=True):
         PrimaryKeyConstraint("nation", name="pk_partner"),
         CheckConstraint("clearance BETWEEN 0 AND 4", name="ck_partner_clearance_rank"),
     )
+
+    if TYPE_CHECKING:  # set by SQLModel at class creation, but not declared by it
+        __table__: ClassVar[Table]
 
     nation: str = Field(sa_column=Column(String(3), primary_key=True))
     name: str = Field(default="", sa_column=Column(String(200), nullable=False))
