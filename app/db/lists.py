@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, Select, any_, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, String, any_, bindparam, func, select
 from sqlalchemy.types import ARRAY, TypeEngine
 
 
@@ -43,11 +43,18 @@ def in_list(
     """
     given = None if values is None else list_value(values, dialect)
     if dialect == "postgresql":
-        array = bindparam(name, given, type_=ARRAY(item_type if item_type is not None else column.type))
+        array = bindparam(name, given, type_=ARRAY(item_type if item_type is not None else _unbounded(column.type)))
         return cast("ColumnElement[bool]", column == any_(func.array(select(func.unnest(array)).scalar_subquery())))
     if dialect == "sqlite":
         return cast("ColumnElement[bool]", column.in_(json_members(name, given)))
     return cast("ColumnElement[bool]", column.in_(bindparam(name, given, expanding=True)))
+
+
+def _unbounded(column_type: TypeEngine[Any]) -> TypeEngine[Any]:
+    # The array is cast to its element type, and PostgreSQL cuts a string cast to VARCHAR(n) to n
+    # characters without an error: an id longer than the column would then match the stored id it
+    # begins with, where IN compared it whole. Strings are bound as TEXT.
+    return String() if isinstance(column_type, String) else column_type
 
 
 def list_value(values: Iterable[Any], dialect: str) -> Any:
