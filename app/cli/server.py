@@ -25,6 +25,9 @@ class KeyKind(str, Enum):
     ec = "ec"
 
 
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
+
 @cache
 def prepare_process() -> None:
     """Once per server process, before it serves: load what the first POST would otherwise import,
@@ -32,6 +35,13 @@ def prepare_process() -> None:
 
     Ingest allocates enough to trigger full collections, and each walked the ~350,000 objects
     of the imported libraries: 16-20% of an ingest's time. They live as long as the process.
+
+    The youngest generation is collected after 10,000 net allocations instead of 700. A page of
+    1,000 objects holds some 10,000 containers while it is built, all alive until its response:
+    at 700, each page paid about five collections that found nothing to free and promoted those
+    containers into older generations, whose collections then walked them again (267 collections,
+    98-110 ms over 50 pages; at 10,000: 5 collections, 23-28 ms, and pages 10-15% faster).
+    Garbage in reference cycles waits for at most 10,000 more allocations.
     """
     import gc
 
@@ -40,6 +50,7 @@ def prepare_process() -> None:
     stix_validation.warm_up()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD)
 
 
 def run_server(application: FastAPI, host: str, port: int, ssl_keyfile: Path | None, ssl_certfile: Path | None) -> None:

@@ -122,3 +122,22 @@ def test_the_start_benchmark_runs_and_writes_its_figures(tmp_path: Path) -> None
     assert result["commands"]["python -c pass"]["ratio"] == 1.0
     assert all(len(samples["wall"]) == 1 for samples in result["samples_ms"].values())
     assert result["goal_met"] == (result["worst_ratio"] <= result["goal_ratio"])
+
+
+def test_a_server_process_freezes_its_startup_heap_and_collects_young_objects_less_often() -> None:
+    """``prepare_process`` (run by ``tearline serve`` before serving): the validator is loaded, the
+    heap so far is frozen out of the collector's sight, and the youngest generation is collected
+    after 10,000 net allocations (a page's containers are not walked again and again)."""
+    probe = (
+        "import gc, json, sys; from app.cli.server import prepare_process, YOUNG_COLLECTION_THRESHOLD; "
+        "before = gc.get_threshold(); prepare_process(); prepare_process(); "
+        "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count(), YOUNG_COLLECTION_THRESHOLD, "
+        "'app.items.stix_validation' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    before, after, frozen, threshold, validator_loaded = json.loads(out)
+    assert before[0] == 700  # CPython's default, which the server raises
+    assert after == [threshold, before[1], before[2]]
+    assert threshold == 10_000
+    assert frozen > 100_000  # the imported libraries
+    assert validator_loaded
