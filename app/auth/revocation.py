@@ -9,6 +9,7 @@ afterwards (``iat`` later than the revocation) are accepted again.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -54,7 +55,12 @@ def revoked(revoked_before: int | None, issued_at: object) -> bool:
     is) falls under a revocation at ``revoked_before`` (None: its subject was never revoked)."""
     if revoked_before is None:
         return False
-    return not (isinstance(issued_at, int | float) and issued_at > revoked_before)
+    # Whole seconds on both sides: a revocation stores the second it happened in (rounded down), and
+    # a fractional iat issued earlier in that second (1796331217.279 against 1796331217) is refused.
+    # bool is an int to Python but no time.
+    if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
+        return True
+    return not math.floor(issued_at) > revoked_before
 
 
 def is_revoked(session: Session, subject: str, issued_at: object) -> bool:

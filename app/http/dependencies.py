@@ -141,6 +141,17 @@ _PRINCIPAL_FACTS = select(
 )
 
 
+def _storable(text: str) -> bool:
+    """Text both databases can bind: PostgreSQL refuses NUL, and a lone surrogate encodes to no UTF-8."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def principal_from_claims(
     claims: dict[str, Any], session: Session, settings: Settings, mappings: Mappings
 ) -> Principal:
@@ -148,6 +159,8 @@ def principal_from_claims(
     nation, roles, subject = claims.get("nation"), claims.get("roles"), claims.get("sub")
     if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH:
         raise _unauthorized(f"The token's subject must be 1 to {MAX_SUBJECT_LENGTH} characters.")
+    if not _storable(subject):
+        raise _unauthorized("The token's subject must be text without NUL or unpaired surrogate characters.")
     if not isinstance(nation, str) or len(nation) != 3 or not nation.isalpha() or not nation.isupper():
         raise _unauthorized("The token's nation claim must be an ISO 3166-1 alpha-3 code.")
     if not isinstance(roles, list) or not roles or not all(isinstance(r, str) and r in ROLES for r in roles):
