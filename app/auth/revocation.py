@@ -4,7 +4,7 @@ Bearer tokens are stateless JWTs; a leaked or withdrawn one would otherwise stay
 expires. An operator revokes a subject (``tearline token revoke --subject S``): requests with its
 tokens issued until then answer 401, and its open event streams close at their next re-check
 (``app.live.service.still_valid`` admits the principal the same way as a request). Tokens issued
-afterwards (``iat`` later than the revocation) are accepted again.
+afterwards (``iat`` in a later second than the revocation) are accepted again.
 """
 
 from __future__ import annotations
