@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from app.auth.keys import generate_key_pair
@@ -210,6 +211,17 @@ def cli_env(settings: Settings, tmp_path, monkeypatch) -> dict[str, str]:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return {"TEARLINE_DATABASE_URL": settings.database_url, "TEARLINE_DATA_DIR": str(tmp_path / "data")}
+
+
+@pytest.fixture
+def connection(app) -> Iterator[Connection]:
+    """A connection of the shared database in a transaction that is rolled back afterwards."""
+    with app.state.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            transaction.rollback()
 
 
 @pytest.fixture

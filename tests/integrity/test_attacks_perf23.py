@@ -51,16 +51,6 @@ def auditor(headers_for) -> dict:
     return headers_for(subject="auditor-perf23", roles=("auditor",))
 
 
-@pytest.fixture
-def connection(app):
-    with app.state.engine.connect() as conn:
-        transaction = conn.begin()
-        try:
-            yield conn
-        finally:
-            transaction.rollback()
-
-
 def report(name: str, refs: list[str], marking: str, **extra) -> dict:
     return {
         "type": "report",
