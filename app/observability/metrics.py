@@ -180,5 +180,7 @@ class Metrics:
 
         @event.listens_for(engine, "rollback")
         def _rollback(conn: Connection) -> None:
+            if conn.invalidated:
+                return  # the connection died under the transaction: its info goes with it, and reading it raises
             conn.info.pop(_PENDING, None)
             conn.info.pop(_SAVEPOINTS, None)
