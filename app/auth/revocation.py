@@ -61,8 +61,3 @@ def revoked(revoked_before: int | None, issued_at: object) -> bool:
     if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
         return True
     return not math.floor(issued_at) > revoked_before
-
-
-def is_revoked(session: Session, subject: str, issued_at: object) -> bool:
-    """Whether a token of ``subject`` issued at ``issued_at`` has been revoked (see :func:`revoked`)."""
-    return revoked(session.execute(select(revoked_before_of(subject))).scalar_one(), issued_at)

@@ -24,7 +24,7 @@ from app.http.errors import ApiError
 from app.markings.classification import TOP_RANK
 from app.markings.mappings import Mappings
 from app.markings.tokens import UnknownToken
-from app.partners.models import Partner
+from app.partners.models import Partner, group_codes
 from app.policy.enforcer import RoleRights
 from app.policy.visibility import VisibilityCache
 
@@ -190,8 +190,7 @@ def principal_from_claims(
     if claimed_rank is not None and claimed_rank > partner_clearance:
         raise ApiError(403, "The token claims a clearance above the partner agreement.")
     clearance = partner_clearance if claimed_rank is None else claimed_rank
-    groups = frozenset(group for group in partner_groups.split(",") if group)
-    return Principal(subject, nation, role_set, clearance, groups, is_home=False)
+    return Principal(subject, nation, role_set, clearance, frozenset(group_codes(partner_groups)), is_home=False)
 
 
 def get_principal(request: Request, session: Session = SESSION) -> Principal:

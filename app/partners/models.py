@@ -49,7 +49,12 @@ class Partner(SQLModel, table=True):
     @property
     def group_list(self) -> list[str]:
         """The partner's group codes as a list (``groups`` is comma-joined)."""
-        return [g for g in self.groups.split(",") if g]
+        return group_codes(self.groups)
+
+
+def group_codes(groups: str) -> list[str]:
+    """The group codes of a partner's comma-joined ``groups`` column."""
+    return [g for g in groups.split(",") if g]
 
 
 class PartnerGroup(SQLModel, table=True):

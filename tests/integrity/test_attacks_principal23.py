@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from app.audit.models import AuditRecord
 from app.auth.principal import HOME_ROLES, Principal
-from app.auth.revocation import TokenRevocation, is_revoked, revoke_subject
+from app.auth.revocation import TokenRevocation, revoke_subject, revoked, revoked_before_of
 from app.auth.tokens import MAX_NUMERIC_DATE
 from app.http import dependencies as deps
 from app.http.errors import ApiError
@@ -113,7 +113,7 @@ def _old_principal(app, claims: dict) -> Principal | tuple[int, str]:
             if not isinstance(roles, list) or not roles:
                 raise deps._unauthorized("roles")
             role_set = frozenset(roles)
-            if is_revoked(session, subject, claims.get("iat")):
+            if revoked(session.execute(select(revoked_before_of(subject))).scalar_one(), claims.get("iat")):
                 raise deps._unauthorized("The token has been revoked.")
             claimed = claims.get("clearance")
             rank = None if claimed is None else deps._clearance_rank(claimed, mappings)
