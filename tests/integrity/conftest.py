@@ -28,12 +28,26 @@ DATA_TABLES = (
     "audit_written",
 )
 CREATED = "2026-11-20T09:00:00.000Z"
+API = "/taxii2/api1"
+TLP_WHITE = "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"
 
 
 @pytest.fixture(scope="session")
 def headers_for(make_token) -> Callable[..., dict]:
     """Authorization headers, memoised: ``headers_for()`` is an analyst, ``headers_for(nation=..., roles=...)``."""
     return memoised(lambda **claims: {"Authorization": f"Bearer {make_token(**claims)}"})
+
+
+@pytest.fixture
+def fra(headers_for) -> dict:
+    """Headers of France's partner feed."""
+    return headers_for(subject="fra-feed", nation="FRA", roles=("partner",))
+
+
+@pytest.fixture
+def gbr(headers_for) -> dict:
+    """Headers of the United Kingdom's partner feed."""
+    return headers_for(subject="gbr-feed", nation="GBR", roles=("partner",))
 
 
 @pytest.fixture

@@ -17,20 +17,7 @@ from app.db.timestamps import format_us
 from app.items import stix_validation
 from app.markings.labels import label_marking_definition, parse_banner
 from tests.conftest import HOME, TAXII
-from tests.integrity.conftest import indicator, statement, table_counts
-
-API = "/taxii2/api1"
-TLP_WHITE = "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"
-
-
-@pytest.fixture
-def fra(headers_for) -> dict:
-    return headers_for(subject="fra-feed", nation="FRA", roles=("partner",))
-
-
-@pytest.fixture
-def gbr(headers_for) -> dict:
-    return headers_for(subject="gbr-feed", nation="GBR", roles=("partner",))
+from tests.integrity.conftest import API, TLP_WHITE, indicator, statement, table_counts
 
 
 @pytest.fixture

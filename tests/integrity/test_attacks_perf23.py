@@ -23,8 +23,8 @@ from app.db.lists import in_list
 from app.items.models import ItemDerivation
 from app.markings.labels import parse_banner
 from tests.conftest import HOME, TAXII
-from tests.integrity.conftest import indicator
-from tests.integrity.test_attacks_ingest22 import API, bodies, get_all, label_definition, push
+from tests.integrity.conftest import API, indicator
+from tests.integrity.test_attacks_ingest22 import bodies, get_all, label_definition, push
 
 SHOWN = "UNCLASSIFIED//REL TO FRA, GBR"  # FRA and GBR see it
 HIDDEN = "SECRET//REL TO GBR"  # GBR sees it, FRA does not

@@ -8,27 +8,13 @@ nation's identity.
 from __future__ import annotations
 
 import orjson
-import pytest
 from sqlmodel import Session
 
 from app.items.identity import home_identity_id
 from app.markings.labels import canonical_banner, label_marking_definition, parse_banner
 from app.partners.models import Partner
 from tests.conftest import HOME, TAXII
-from tests.integrity.conftest import indicator, statement
-
-API = "/taxii2/api1"
-TLP_WHITE = "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"
-
-
-@pytest.fixture
-def fra(headers_for) -> dict:
-    return headers_for(subject="fra-feed", nation="FRA", roles=("partner",))
-
-
-@pytest.fixture
-def gbr(headers_for) -> dict:
-    return headers_for(subject="gbr-feed", nation="GBR", roles=("partner",))
+from tests.integrity.conftest import API, TLP_WHITE, indicator, statement
 
 
 def push(client, headers: dict, collection_id: str, objects: list[dict]) -> dict:

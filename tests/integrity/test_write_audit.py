@@ -19,9 +19,7 @@ from sqlalchemy import text
 from app.db.timestamps import format_us
 from app.markings.labels import label_marking_definition, parse_banner
 from tests.conftest import HOME, TAXII
-from tests.integrity.conftest import audit_outage, indicator, table_counts
-
-API = "/taxii2/api1"
+from tests.integrity.conftest import API, audit_outage, indicator, table_counts
 
 
 @dataclass
